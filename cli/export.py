@@ -1,0 +1,35 @@
+"""`kgmm export`: the graph as JSONL, CSV triples, Turtle, N-Triples or GraphML."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Optional
+
+import typer
+
+from graph_store import open_store
+from kg_builder.export import export as export_store
+
+from .errors import guarded, stderr
+from .options import DEFAULT_STORE_VALUE, StoreOption
+
+
+class ExportFormat(str, Enum):
+    jsonl = "jsonl"
+    csv = "csv"
+    ttl = "ttl"
+    nt = "nt"
+    graphml = "graphml"
+
+
+@guarded
+def export(
+    format: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl (round-trips through build-kg), csv (one row per triple), ttl, nt (schema.org), graphml.")] = ExportFormat.jsonl,
+    out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output file; standard output when omitted.")] = None,
+    store: StoreOption = DEFAULT_STORE_VALUE,
+) -> None:
+    """Export the whole graph, with each value's source (catalog, text, model) and score."""
+    with open_store(store) as graph:
+        count = export_store(graph, format.value, out)
+    if out not in (None, "-"):
+        stderr.print(f"wrote {count:,} {'rows' if format is ExportFormat.csv else 'products'} to {out}", markup=False)

@@ -1,0 +1,233 @@
+"""The GraphStore contract that every backend implements.
+
+Public methods validate their arguments and then call a ``_method`` that does the
+I/O (the PyG storage-adapter habit): a backend implements only the underscored
+methods, and callers get the same checks whichever backend they talk to.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Iterable, Iterator, Sequence
+
+from .errors import ContractError
+from .models import SOURCES, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .snapshot import Snapshot
+
+
+class GraphStore(ABC):
+    """A product knowledge graph: products, attribute values, categories and HAS edges.
+
+    Writes are batched and idempotent: writing the same batch twice leaves the same
+    graph. Each public write is one transaction, so a crash loses at most the batch
+    in flight. Catalog and text facts are never overwritten by model predictions,
+    which live in runs that can be listed and deleted.
+    """
+
+    uri: str
+
+    # -- writing -----------------------------------------------------------------
+
+    def upsert_products(
+        self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge] = ()
+    ) -> None:
+        """Create or update products and replace their catalog edges, in one transaction.
+
+        For every product in ``products``, its existing ``catalog`` edges are replaced by
+        the catalog ``edges`` given here (so an updated catalog row wins); edges of other
+        sources are kept. Categories and values are created as needed.
+        """
+        ids = {p.id for p in products}
+        for product in products:
+            _check_id(product.id, "product id")
+        for edge in edges:
+            _check_edge(edge)
+            if edge.source != "catalog":
+                raise ContractError(f"upsert_products takes catalog edges, got source {edge.source!r}")
+            if edge.product_id not in ids:
+                raise ContractError(f"edge for product {edge.product_id!r} outside this batch")
+        if products:
+            self._upsert_products(products, edges)
+
+    def replace_edges(
+        self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]
+    ) -> None:
+        """Replace all ``source`` edges of the named products by ``edges`` (one transaction).
+
+        Used for text-extracted facts, which are recomputed whenever a product is rebuilt.
+        Unknown product ids are ignored.
+        """
+        if source not in ("catalog", "text"):
+            raise ContractError(f"replace_edges takes source catalog or text, got {source!r}")
+        wanted = set(product_ids)
+        for edge in edges:
+            _check_edge(edge)
+            if edge.source != source or edge.product_id not in wanted:
+                raise ContractError(f"edge {edge} does not match source {source!r} and the ids")
+        if product_ids:
+            self._replace_edges(product_ids, source, edges)
+
+    def write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
+        """Add predicted edges (source ``model``) under ``run``; returns the number written.
+
+        Predictions for a product and value the catalog or text already assert are
+        skipped: predictions never shadow facts. Calling again with the same run id
+        adds to that run.
+        """
+        _check_id(run.run_id, "run id")
+        for edge in edges:
+            _check_edge(edge)
+            if edge.source != "model" or edge.run_id != run.run_id:
+                raise ContractError("predicted edges need source 'model' and the run's id")
+            if edge.score is None or not 0.0 <= edge.score <= 1.0:
+                raise ContractError(f"predicted edge score must be in [0, 1], got {edge.score}")
+        return self._write_predictions(run, edges)
+
+    def delete_run(self, run_id: str) -> int:
+        """Delete one run and exactly its edges; returns the number of edges removed."""
+        _check_id(run_id, "run id")
+        return self._delete_run(run_id)
+
+    # -- reading -----------------------------------------------------------------
+
+    def get_product(self, product_id: str) -> ProductView | None:
+        """One product with all its edges (catalog, text and model), or None."""
+        return self._get_product(product_id)
+
+    def iter_products(self) -> Iterator[ProductNode]:
+        """Every product, ordered by id."""
+        return self._iter_products()
+
+    def iter_triples(
+        self, sources: Iterable[str] | None = None, min_score: float | None = None
+    ) -> Iterator[AttributeEdge]:
+        """Every edge, ordered by (product id, attribute, value, source, run id)."""
+        chosen = tuple(sources) if sources is not None else SOURCES
+        for source in chosen:
+            if source not in SOURCES:
+                raise ContractError(f"unknown source {source!r}; expected one of {SOURCES}")
+        return self._iter_triples(chosen, min_score)
+
+    def products_with_attribute(
+        self,
+        attribute: str,
+        value: str | None = None,
+        *,
+        sources: Iterable[str] | None = None,
+        min_score: float | None = None,
+    ) -> list[AttributeEdge]:
+        """Edges of ``attribute`` (optionally one normalised ``value``), ordered by product."""
+        chosen = tuple(sources) if sources is not None else SOURCES
+        return self._products_with_attribute(attribute, value, chosen, min_score)
+
+    def products_missing_attribute(self, attribute: str, sources: Iterable[str] | None = None) -> list[str]:
+        """Ids of products with no edge of ``attribute`` among ``sources``, ordered."""
+        chosen = tuple(sources) if sources is not None else SOURCES
+        return self._products_missing_attribute(attribute, chosen)
+
+    def attribute_vocabulary(self, sources: Iterable[str] = ("catalog",)) -> dict[str, set[str]]:
+        """attribute -> set of normalised values asserted by ``sources``."""
+        return self._attribute_vocabulary(tuple(sources))
+
+    def stats(self, top: int = 10) -> StoreStats:
+        """Counts of nodes, edges by source, images and the most used attributes."""
+        return self._stats(top)
+
+    def list_runs(self) -> list[RunInfo]:
+        """Completion runs, oldest first, with their current edge counts."""
+        return self._list_runs()
+
+    def snapshot(self, include_predicted: bool = False, min_score: float | None = None) -> Snapshot:
+        """Export id maps, typed edges and modalities for the model.
+
+        Args:
+            include_predicted: include model edges; training leaves this False so that
+                predictions never feed back into the model that made them.
+            min_score: with ``include_predicted``, keep model edges scoring at least this.
+        """
+        return self._snapshot(include_predicted, min_score)
+
+    def record_build(self, report: dict) -> None:
+        """Keep a build report in the store, so `kgmm stats` can say how it was built."""
+        self._record_build(report)
+
+    def last_build(self) -> dict | None:
+        """The most recent build report recorded, or None."""
+        return self._last_build()
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release connections; the store stays readable by others."""
+
+    def __enter__(self) -> "GraphStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- backend hooks -----------------------------------------------------------
+
+    @abstractmethod
+    def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None: ...
+
+    @abstractmethod
+    def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None: ...
+
+    @abstractmethod
+    def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int: ...
+
+    @abstractmethod
+    def _delete_run(self, run_id: str) -> int: ...
+
+    @abstractmethod
+    def _get_product(self, product_id: str) -> ProductView | None: ...
+
+    @abstractmethod
+    def _iter_products(self) -> Iterator[ProductNode]: ...
+
+    @abstractmethod
+    def _iter_triples(self, sources: tuple[str, ...], min_score: float | None) -> Iterator[AttributeEdge]: ...
+
+    @abstractmethod
+    def _products_with_attribute(
+        self, attribute: str, value: str | None, sources: tuple[str, ...], min_score: float | None
+    ) -> list[AttributeEdge]: ...
+
+    @abstractmethod
+    def _products_missing_attribute(self, attribute: str, sources: tuple[str, ...]) -> list[str]: ...
+
+    @abstractmethod
+    def _attribute_vocabulary(self, sources: tuple[str, ...]) -> dict[str, set[str]]: ...
+
+    @abstractmethod
+    def _stats(self, top: int) -> StoreStats: ...
+
+    @abstractmethod
+    def _list_runs(self) -> list[RunInfo]: ...
+
+    @abstractmethod
+    def _snapshot(self, include_predicted: bool, min_score: float | None) -> Snapshot: ...
+
+    @abstractmethod
+    def _record_build(self, report: dict) -> None: ...
+
+    @abstractmethod
+    def _last_build(self) -> dict | None: ...
+
+
+def _check_id(value: str, what: str) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ContractError(f"{what} must be a non-empty string, got {value!r}")
+
+
+def _check_edge(edge: AttributeEdge) -> None:
+    _check_id(edge.product_id, "product id")
+    _check_id(edge.attribute, "attribute")
+    if not isinstance(edge.value, str) or edge.value == "":
+        raise ContractError(f"value of {edge.attribute!r} must be a non-empty string")
+    if edge.source not in SOURCES:
+        raise ContractError(f"unknown source {edge.source!r}; expected one of {SOURCES}")
+    if edge.score is not None and (math.isnan(edge.score) or not 0.0 <= edge.score <= 1.0):
+        raise ContractError(f"score must be in [0, 1], got {edge.score}")

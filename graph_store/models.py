@@ -1,0 +1,123 @@
+"""Plain records exchanged with a GraphStore.
+
+They are deliberately backend-neutral: the embedded SQLite store and the Neo4j store
+read and write exactly these, so kg_builder and kgmm never see storage details.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+Source = Literal["catalog", "text", "model"]
+SOURCES: tuple[Source, ...] = ("catalog", "text", "model")
+"""Edge provenance, from most to least trusted."""
+
+CATEGORY_SEPARATOR = " > "
+
+
+@dataclass(frozen=True)
+class ProductNode:
+    """One product and its own properties (attribute values are edges, not properties).
+
+    Attributes:
+        id: the catalog's identifier, unique in the store.
+        category: the leaf category path as segments, e.g. ("Watches", "Wrist Watches").
+        image: absolute path of a checked image; when missing, the reference as the
+            catalog gave it (for provenance); None when the catalog named none.
+        image_status: "ok", "missing" or "none" (the catalog named no image).
+        image_reason: why the image is missing, for people.
+        properties: other catalog fields, JSON-serialisable.
+    """
+
+    id: str
+    title: str = ""
+    description: str = ""
+    category: tuple[str, ...] = ()
+    image: str | None = None
+    image_status: str = "none"
+    image_reason: str | None = None
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def category_path(self) -> str | None:
+        return CATEGORY_SEPARATOR.join(self.category) if self.category else None
+
+
+@dataclass(frozen=True)
+class AttributeEdge:
+    """(:Product)-[:HAS {attribute, source, score, run_id}]->(:Value {attribute, value}).
+
+    ``value`` is the normalised value (the Value node's key); ``raw`` is the spelling
+    found in the catalog or text, kept for provenance.
+    """
+
+    product_id: str
+    attribute: str
+    value: str
+    source: Source = "catalog"
+    raw: str | None = None
+    score: float | None = None
+    run_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """A completion run: the unit in which predicted edges are written and undone."""
+
+    run_id: str
+    model_version: str = ""
+    created_at: str = ""
+    edges: int = 0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProductView:
+    """A product with all its attribute edges, as returned by ``GraphStore.get_product``."""
+
+    product: ProductNode
+    edges: tuple[AttributeEdge, ...]
+
+
+@dataclass
+class StoreStats:
+    """Counts that describe a store; ``as_dict`` is the JSON form used by the CLI."""
+
+    products: int = 0
+    values: int = 0
+    attributes: int = 0
+    categories: int = 0
+    edges_by_source: dict[str, int] = field(default_factory=dict)
+    products_with_title: int = 0
+    products_with_description: int = 0
+    products_with_image: int = 0
+    images_missing: int = 0
+    runs: int = 0
+    top_attributes: list[tuple[str, int, int]] = field(default_factory=list)
+    """(attribute, products having it, distinct values), most used first."""
+    top_categories: list[tuple[str, int]] = field(default_factory=list)
+    """(top-level category, products), largest first."""
+
+    @property
+    def triples(self) -> int:
+        return sum(self.edges_by_source.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "products": self.products,
+            "values": self.values,
+            "attributes": self.attributes,
+            "categories": self.categories,
+            "triples": self.triples,
+            "edges_by_source": dict(sorted(self.edges_by_source.items())),
+            "products_with_title": self.products_with_title,
+            "products_with_description": self.products_with_description,
+            "products_with_image": self.products_with_image,
+            "images_missing": self.images_missing,
+            "runs": self.runs,
+            "top_attributes": [
+                {"attribute": a, "products": n, "values": v} for a, n, v in self.top_attributes
+            ],
+            "top_categories": [{"category": c, "products": n} for c, n in self.top_categories],
+        }

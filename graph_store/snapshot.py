@@ -1,0 +1,231 @@
+"""A frozen, array-backed view of the graph for the model.
+
+The model never talks to a database: it reads a Snapshot (id maps plus typed edge
+arrays plus a per-product modality table). Every backend must produce the *same*
+snapshot for the same graph, so everything here is sorted by natural keys and the
+content hash is computed from the arrays, not from storage details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from array import array
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from .models import CATEGORY_SEPARATOR, SOURCES
+
+SOURCE_CODES = {name: code for code, name in enumerate(SOURCES)}
+"""Edge source name -> int8 code stored in ``Snapshot.edge_source`` (catalog=0, text=1, model=2)."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Id maps, edges and modalities of one graph, in deterministic order.
+
+    Index spaces (all int64 indices into the sorted lists below):
+        product: ``product_ids`` sorted by id.
+        attribute: ``attributes`` sorted by name; it is also the relation index.
+        value: ``values`` sorted by (attribute, value).
+        category: ``categories`` sorted by path ("A > B > C").
+
+    Edges are unique per (product, value); when several sources assert the same
+    pair the most trusted one (catalog, then text, then model) is kept.
+    """
+
+    product_ids: list[str]
+    attributes: list[str]
+    values: list[tuple[str, str]]
+    value_attribute: np.ndarray  # [V] int64, attribute index of each value
+    categories: list[str]
+    category_parent: np.ndarray  # [C] int64, parent category index or -1
+    product_category: np.ndarray  # [P] int64, leaf category index or -1
+    edge_product: np.ndarray  # [E] int64
+    edge_attribute: np.ndarray  # [E] int64
+    edge_value: np.ndarray  # [E] int64
+    edge_source: np.ndarray  # [E] int8, see SOURCE_CODES
+    edge_score: np.ndarray  # [E] float32, 1.0 for catalog and text facts
+    titles: list[str]
+    descriptions: list[str]
+    images: list[str | None]  # absolute image path when the image checked ok
+
+    @property
+    def num_products(self) -> int:
+        return len(self.product_ids)
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.edge_product.shape[0])
+
+    def has_title(self) -> np.ndarray:
+        """[P] bool: the product has a non-empty title."""
+        return np.fromiter((bool(t) for t in self.titles), dtype=bool, count=self.num_products)
+
+    def has_description(self) -> np.ndarray:
+        """[P] bool: the product has a non-empty description."""
+        return np.fromiter(
+            (bool(d) for d in self.descriptions), dtype=bool, count=self.num_products
+        )
+
+    def has_image(self) -> np.ndarray:
+        """[P] bool: the product has an image that decoded during the build."""
+        return np.fromiter(
+            (i is not None for i in self.images), dtype=bool, count=self.num_products
+        )
+
+    def product_index(self) -> dict[str, int]:
+        """Catalog id -> product index."""
+        return {pid: i for i, pid in enumerate(self.product_ids)}
+
+    def value_index(self) -> dict[tuple[str, str], int]:
+        """(attribute, value) -> value index."""
+        return {key: i for i, key in enumerate(self.values)}
+
+    def content_hash(self) -> str:
+        """SHA-256 over ids, edges and modalities; checkpoints use it to refuse a mismatch."""
+        digest = hashlib.sha256()
+        for name in ("product_ids", "attributes", "categories", "titles", "descriptions", "images"):
+            digest.update(name.encode())
+            digest.update(json.dumps(getattr(self, name), ensure_ascii=False).encode())
+        digest.update(json.dumps(self.values, ensure_ascii=False).encode())
+        for name in _ARRAY_FIELDS:
+            array = np.ascontiguousarray(getattr(self, name))
+            digest.update(name.encode())
+            digest.update(str(array.dtype).encode())
+            digest.update(array.tobytes())
+        return digest.hexdigest()
+
+    def save(self, path: str | Path) -> None:
+        """Write the snapshot as one ``.npz`` file (lists stored as JSON)."""
+        lists = {name: getattr(self, name) for name in _LIST_FIELDS}
+        arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        with open(path, "wb") as handle:
+            np.savez(handle, _lists=np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8), **arrays)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Snapshot":
+        """Read a snapshot written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            lists = json.loads(data["_lists"].tobytes().decode())
+            arrays = {name: data[name] for name in _ARRAY_FIELDS}
+        lists["values"] = [tuple(v) for v in lists["values"]]
+        return cls(**lists, **arrays)
+
+
+_ARRAY_FIELDS = (
+    "value_attribute",
+    "category_parent",
+    "product_category",
+    "edge_product",
+    "edge_attribute",
+    "edge_value",
+    "edge_source",
+    "edge_score",
+)
+_LIST_FIELDS = (
+    "product_ids",
+    "attributes",
+    "values",
+    "categories",
+    "titles",
+    "descriptions",
+    "images",
+)
+
+
+def build_snapshot(
+    products: Iterable[tuple[str, str, str, str | None, str | None]],
+    category_paths: Iterable[str],
+    edges: Iterable[tuple[str, str, str, str, float | None]],
+) -> Snapshot:
+    """Assemble a Snapshot from backend-neutral rows, in any order; backends call this.
+
+    Edges are streamed into typed arrays (no Python object is kept per edge), then
+    sorted and de-duplicated with numpy, so memory is bounded by the output arrays.
+
+    Args:
+        products: (id, title, description, image or None, leaf category path or None).
+        category_paths: category paths in the store ("A > B > C"); prefixes are implied.
+        edges: (product id, attribute, value, source, score) for every edge to include.
+    """
+    products = sorted(products, key=lambda row: row[0])
+    product_ids = [row[0] for row in products]
+    product_pos = {pid: i for i, pid in enumerate(product_ids)}
+
+    paths = set(category_paths) | {row[4] for row in products if row[4]}
+    for path in list(paths):
+        parts = path.split(CATEGORY_SEPARATOR)
+        paths.update(CATEGORY_SEPARATOR.join(parts[:depth]) for depth in range(1, len(parts)))
+    categories = sorted(paths)
+    category_pos = {path: i for i, path in enumerate(categories)}
+    category_parent = np.array(
+        [category_pos.get(_parent_path(path), -1) for path in categories], dtype=np.int64
+    )
+    product_category = np.array(
+        [category_pos[row[4]] if row[4] else -1 for row in products], dtype=np.int64
+    )
+
+    seen_values: dict[tuple[str, str], int] = {}
+    prod, val, src, score = array("q"), array("q"), array("b"), array("f")
+    for pid, attribute, value, source, edge_score in edges:
+        key = (attribute, value)
+        index = seen_values.get(key)
+        if index is None:
+            index = seen_values[key] = len(seen_values)
+        prod.append(product_pos[pid])
+        val.append(index)
+        src.append(SOURCE_CODES[source])
+        score.append(1.0 if edge_score is None else edge_score)
+
+    value_keys = sorted(seen_values)
+    rank = _ranks(seen_values, value_keys)  # [V] first-seen index -> sorted index
+    edge_product = np.frombuffer(prod, dtype=np.int64)
+    edge_value = rank[np.frombuffer(val, dtype=np.int64)] if len(val) else np.zeros(0, np.int64)
+    edge_source = np.frombuffer(src, dtype=np.int8)
+    edge_score = np.frombuffer(score, dtype=np.float32)
+
+    # Sort by (product, value, source, -score) and keep the first edge of each pair.
+    order = np.lexsort((-edge_score, edge_source, edge_value, edge_product))
+    edge_product, edge_value = edge_product[order], edge_value[order]
+    edge_source, edge_score = edge_source[order], edge_score[order]
+    keep = np.ones(order.shape[0], dtype=bool)
+    keep[1:] = (edge_product[1:] != edge_product[:-1]) | (edge_value[1:] != edge_value[:-1])
+
+    attributes = sorted({a for a, _ in value_keys})
+    attribute_pos = {a: i for i, a in enumerate(attributes)}
+    value_attribute = np.fromiter(
+        (attribute_pos[a] for a, _ in value_keys), np.int64, len(value_keys)
+    )
+    edge_value = edge_value[keep]
+    return Snapshot(
+        product_ids=product_ids,
+        attributes=attributes,
+        values=value_keys,
+        value_attribute=value_attribute,
+        categories=categories,
+        category_parent=category_parent,
+        product_category=product_category,
+        edge_product=edge_product[keep].copy(),
+        edge_attribute=value_attribute[edge_value],
+        edge_value=edge_value,
+        edge_source=edge_source[keep].copy(),
+        edge_score=edge_score[keep].copy(),
+        titles=[row[1] or "" for row in products],
+        descriptions=[row[2] or "" for row in products],
+        images=[row[3] for row in products],
+    )
+
+
+def _ranks(seen: dict[tuple[str, str], int], ordered: list[tuple[str, str]]) -> np.ndarray:
+    """Sorted position of each key, listed in first-seen order."""
+    position = {key: i for i, key in enumerate(ordered)}
+    return np.fromiter((position[key] for key in seen), np.int64, len(seen))
+
+
+def _parent_path(path: str) -> str | None:
+    parts = path.split(CATEGORY_SEPARATOR)
+    return CATEGORY_SEPARATOR.join(parts[:-1]) if len(parts) > 1 else None

@@ -1,0 +1,64 @@
+"""Schema of the embedded store, kept apart so it reads as the graph model it encodes.
+
+(:Product)-[:HAS {source, run_id, raw, score}]->(:Value {attribute, value}) is the
+``edges`` table; (:Product)-[:IN_CATEGORY]->(:Category) is ``products.category_pk``;
+(:Category)-[:CHILD_OF]->(:Category) is ``categories.parent_pk``.
+"""
+
+SCHEMA_VERSION = "1"
+
+SOURCE_CODE = {"catalog": 0, "text": 1, "model": 2}
+SOURCE_NAME = {code: name for name, code in SOURCE_CODE.items()}
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS categories (
+    pk INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    parent_pk INTEGER REFERENCES categories(pk)
+);
+CREATE TABLE IF NOT EXISTS products (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    category_pk INTEGER REFERENCES categories(pk),
+    image TEXT,
+    image_status TEXT NOT NULL,
+    image_reason TEXT,
+    properties TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS value_nodes (
+    pk INTEGER PRIMARY KEY,
+    attribute TEXT NOT NULL,
+    value TEXT NOT NULL,
+    UNIQUE (attribute, value)
+);
+-- source: 0 catalog, 1 text, 2 model; run_id is '' for catalog and text facts.
+CREATE TABLE IF NOT EXISTS edges (
+    product_pk INTEGER NOT NULL,
+    value_pk INTEGER NOT NULL,
+    source INTEGER NOT NULL,
+    run_id TEXT NOT NULL DEFAULT '',
+    raw TEXT,
+    score REAL,
+    PRIMARY KEY (product_pk, value_pk, source, run_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS edges_by_value ON edges (value_pk);
+CREATE INDEX IF NOT EXISTS edges_by_run ON edges (run_id) WHERE run_id != '';
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    model_version TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    params TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS builds (
+    pk INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+"""

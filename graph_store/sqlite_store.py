@@ -1,0 +1,394 @@
+"""The embedded backend: one SQLite file in WAL mode, no server.
+
+Why SQLite: it ships with Python, a killed writer never corrupts it (WAL), and
+batched ``executemany`` inside one transaction loads hundreds of thousands of rows
+a second. Node keys (category path, value key) are cached in memory for the
+lifetime of a connection; the caches are dropped whenever a transaction fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .base import GraphStore
+from .errors import ContractError, StoreError
+from .models import CATEGORY_SEPARATOR, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .snapshot import Snapshot, build_snapshot
+from .sqlite_schema import DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
+
+_PRODUCT_COLUMNS = "p.id, p.title, p.description, c.path, p.image, p.image_status, p.image_reason, p.properties"
+_EDGE_SELECT = (
+    "SELECT p.id, v.attribute, v.value, e.source, e.raw, e.score, e.run_id "
+    "FROM edges e JOIN products p ON p.pk = e.product_pk JOIN value_nodes v ON v.pk = e.value_pk"
+)
+
+
+class SQLiteStore(GraphStore):
+    """GraphStore in a single SQLite file.
+
+    Args:
+        path: the database file.
+        create: create the file when absent; read commands pass False so that a
+            mistyped path is an error instead of a new empty store.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], create: bool = True) -> None:
+        self.path = Path(path)
+        self.uri = str(self.path)
+        if not self.path.exists():
+            if not create:
+                raise StoreError(f"no store at {self.path}: build one with `kgmm build-kg CATALOG --store {self.path}`")
+            _check_creatable(self.path)
+        try:
+            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA busy_timeout = 30000")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA cache_size = -65536")
+            self._conn.execute("PRAGMA temp_store = MEMORY")
+            self._ensure_schema()
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"cannot open store {self.path}: {err}") from None
+        self._categories: dict[str, int] | None = None
+        self._values: dict[tuple[str, str], int] | None = None
+
+    # -- plumbing ----------------------------------------------------------------
+
+    def _ensure_schema(self) -> None:
+        version = None
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "meta" in tables:
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = row[0] if row else None
+        if version is not None and version != SCHEMA_VERSION:
+            raise StoreError(f"store {self.path} has schema version {version}, this kgmm reads {SCHEMA_VERSION}")
+        if version is None:
+            if tables - {"meta"} and "products" not in tables:
+                raise StoreError(f"{self.path} is an SQLite file but not a kgmm store")
+            self._conn.executescript(
+                "BEGIN IMMEDIATE;" + DDL
+                + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+            )
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; on any failure it rolls back and forgets cached keys."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            self._categories = self._values = None
+            raise
+        self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def _category_cache(self) -> dict[str, int]:
+        if self._categories is None:
+            self._categories = dict(self._conn.execute("SELECT path, pk FROM categories"))
+        return self._categories
+
+    def _value_cache(self) -> dict[tuple[str, str], int]:
+        if self._values is None:
+            self._values = {(a, v): pk for a, v, pk in self._conn.execute("SELECT attribute, value, pk FROM value_nodes")}
+        return self._values
+
+    def _category_pks(self, paths: set[tuple[str, ...]]) -> dict[tuple[str, ...], int]:
+        """Ensure every path and its prefixes exist; returns leaf path -> pk."""
+        cache = self._category_cache()
+        for path in sorted(paths, key=len):
+            for depth in range(1, len(path) + 1):
+                key = CATEGORY_SEPARATOR.join(path[:depth])
+                if key in cache:
+                    continue
+                parent = cache.get(CATEGORY_SEPARATOR.join(path[: depth - 1])) if depth > 1 else None
+                self._conn.execute(
+                    "INSERT OR IGNORE INTO categories(path, name, parent_pk) VALUES (?, ?, ?)",
+                    (key, path[depth - 1], parent),
+                )
+                cache[key] = self._conn.execute("SELECT pk FROM categories WHERE path = ?", (key,)).fetchone()[0]
+        return {path: cache[CATEGORY_SEPARATOR.join(path)] for path in paths}
+
+    def _value_pks(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        cache = self._value_cache()
+        missing = [key for key in keys if key not in cache]
+        if missing:
+            self._conn.executemany("INSERT OR IGNORE INTO value_nodes(attribute, value) VALUES (?, ?)", missing)
+            rows = self._conn.execute(
+                "SELECT v.attribute, v.value, v.pk FROM value_nodes v "
+                "JOIN json_each(?) j ON v.attribute = j.value ->> 0 AND v.value = j.value ->> 1",
+                (json.dumps(missing),),
+            )
+            cache.update(((a, v), pk) for a, v, pk in rows)
+        return cache
+
+    def _product_pks(self, ids: Sequence[str]) -> dict[str, int]:
+        rows = self._conn.execute(
+            "SELECT p.id, p.pk FROM products p JOIN json_each(?) j ON p.id = j.value", (json.dumps(list(ids)),)
+        )
+        return dict(rows)
+
+    def _insert_edges(self, product_pks: dict[str, int], edges: Sequence[AttributeEdge]) -> int:
+        values = self._value_pks({(e.attribute, e.value) for e in edges})
+        rows: dict[tuple[int, int, int, str], tuple] = {}
+        for e in edges:
+            key = (product_pks[e.product_id], values[(e.attribute, e.value)], SOURCE_CODE[e.source], e.run_id or "")
+            rows.setdefault(key, key + (e.raw, e.score))
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO edges(product_pk, value_pk, source, run_id, raw, score) VALUES (?, ?, ?, ?, ?, ?)",
+            list(rows.values()),
+        )
+        return len(rows)
+
+    # -- writes ------------------------------------------------------------------
+
+    def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None:
+        latest = {p.id: p for p in products}  # within a batch, the last row of an id wins
+        with self._write():
+            categories = self._category_pks({p.category for p in latest.values() if p.category})
+            self._conn.executemany(
+                "INSERT INTO products(id, title, description, category_pk, image, image_status, image_reason, properties) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title=excluded.title, "
+                "description=excluded.description, category_pk=excluded.category_pk, image=excluded.image, "
+                "image_status=excluded.image_status, image_reason=excluded.image_reason, properties=excluded.properties",
+                [
+                    (p.id, p.title, p.description, categories.get(p.category), p.image, p.image_status,
+                     p.image_reason, json.dumps(p.properties, ensure_ascii=False, sort_keys=True))
+                    for p in latest.values()
+                ],
+            )
+            pks = self._product_pks(list(latest))
+            self._conn.execute(
+                "DELETE FROM edges WHERE source = 0 AND product_pk IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(pks.values())),),
+            )
+            self._insert_edges(pks, edges)
+
+    def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
+        with self._write():
+            pks = self._product_pks(product_ids)
+            self._conn.execute(
+                "DELETE FROM edges WHERE source = ? AND product_pk IN (SELECT value FROM json_each(?))",
+                (SOURCE_CODE[source], json.dumps(list(pks.values()))),
+            )
+            self._insert_edges(pks, [e for e in edges if e.product_id in pks])
+
+    def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
+        with self._write():
+            self._conn.execute(
+                "INSERT OR IGNORE INTO runs(run_id, model_version, created_at, params) VALUES (?, ?, ?, ?)",
+                (run.run_id, run.model_version, run.created_at or _now(), json.dumps(dict(run.params), sort_keys=True)),
+            )
+            pks = self._product_pks(sorted({e.product_id for e in edges}))
+            unknown = {e.product_id for e in edges} - pks.keys()
+            if unknown:
+                raise ContractError(f"predictions for unknown products: {sorted(unknown)[:5]}")
+            values = self._value_pks({(e.attribute, e.value) for e in edges})
+            facts = set(
+                self._conn.execute(
+                    "SELECT e.product_pk, e.value_pk FROM edges e JOIN json_each(?) j ON e.product_pk = j.value "
+                    "WHERE e.source IN (0, 1)",
+                    (json.dumps(sorted(set(pks.values()))),),
+                )
+            )
+            kept = [e for e in edges if (pks[e.product_id], values[(e.attribute, e.value)]) not in facts]
+            return self._insert_edges(pks, kept)
+
+    def _delete_run(self, run_id: str) -> int:
+        with self._write():
+            removed = self._conn.execute("DELETE FROM edges WHERE run_id = ?", (run_id,)).rowcount
+            self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
+        self.prune_orphans()
+        return removed
+
+    def prune_orphans(self) -> int:
+        """Delete Value nodes no edge points to any more (after updates or an undo)."""
+        with self._write():
+            count = self._conn.execute(
+                "DELETE FROM value_nodes WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = value_nodes.pk)"
+            ).rowcount
+        self._values = None
+        return count
+
+    def _record_build(self, report: dict) -> None:
+        with self._write():
+            self._conn.execute(
+                "INSERT INTO builds(created_at, report) VALUES (?, ?)", (_now(), json.dumps(report, ensure_ascii=False))
+            )
+
+    def _last_build(self) -> dict | None:
+        row = self._conn.execute("SELECT report FROM builds ORDER BY pk DESC LIMIT 1").fetchone()
+        return json.loads(row[0]) if row else None
+
+    # -- reads -------------------------------------------------------------------
+
+    def _get_product(self, product_id: str) -> ProductView | None:
+        row = self._conn.execute(
+            f"SELECT {_PRODUCT_COLUMNS} FROM products p LEFT JOIN categories c ON c.pk = p.category_pk WHERE p.id = ?",
+            (product_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        edges = self._conn.execute(
+            _EDGE_SELECT + " WHERE p.id = ? ORDER BY v.attribute, e.source, e.score DESC, v.value", (product_id,)
+        )
+        return ProductView(_product(row), tuple(_edge(r) for r in edges))
+
+    def _iter_products(self) -> Iterator[ProductNode]:
+        rows = self._conn.execute(
+            f"SELECT {_PRODUCT_COLUMNS} FROM products p LEFT JOIN categories c ON c.pk = p.category_pk ORDER BY p.id"
+        )
+        return (_product(row) for row in rows)
+
+    def _iter_triples(self, sources: tuple[str, ...], min_score: float | None) -> Iterator[AttributeEdge]:
+        where, params = _edge_filter(sources, min_score)
+        rows = self._conn.execute(
+            _EDGE_SELECT + f" WHERE {where} ORDER BY p.id, v.attribute, v.value, e.source, e.run_id", params
+        )
+        return (_edge(r) for r in rows)
+
+    def _products_with_attribute(
+        self, attribute: str, value: str | None, sources: tuple[str, ...], min_score: float | None
+    ) -> list[AttributeEdge]:
+        where, params = _edge_filter(sources, min_score)
+        where += " AND v.attribute = ?"
+        params.append(attribute)
+        if value is not None:
+            where += " AND v.value = ?"
+            params.append(value)
+        rows = self._conn.execute(
+            _EDGE_SELECT + f" WHERE {where} ORDER BY p.id, e.source, e.score DESC, v.value", params
+        )
+        return [_edge(r) for r in rows]
+
+    def _products_missing_attribute(self, attribute: str, sources: tuple[str, ...]) -> list[str]:
+        codes = [SOURCE_CODE[s] for s in sources]
+        rows = self._conn.execute(
+            "SELECT p.id FROM products p WHERE NOT EXISTS (SELECT 1 FROM edges e JOIN value_nodes v ON v.pk = e.value_pk "
+            f"WHERE e.product_pk = p.pk AND v.attribute = ? AND e.source IN ({_marks(codes)})) ORDER BY p.id",
+            [attribute, *codes],
+        )
+        return [r[0] for r in rows]
+
+    def _attribute_vocabulary(self, sources: tuple[str, ...]) -> dict[str, set[str]]:
+        codes = [SOURCE_CODE[s] for s in sources]
+        vocabulary: dict[str, set[str]] = {}
+        rows = self._conn.execute(
+            "SELECT v.attribute, v.value FROM value_nodes v WHERE EXISTS (SELECT 1 FROM edges e "
+            f"WHERE e.value_pk = v.pk AND e.source IN ({_marks(codes)}))",
+            codes,
+        )
+        for attribute, value in rows:
+            vocabulary.setdefault(attribute, set()).add(value)
+        return vocabulary
+
+    def _stats(self, top: int) -> StoreStats:
+        one = lambda sql: self._conn.execute(sql).fetchone()[0]  # noqa: E731
+        stats = StoreStats(
+            products=one("SELECT COUNT(*) FROM products"),
+            values=one("SELECT COUNT(*) FROM value_nodes v WHERE EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = v.pk)"),
+            categories=one("SELECT COUNT(*) FROM categories"),
+            products_with_title=one("SELECT COUNT(*) FROM products WHERE title != ''"),
+            products_with_description=one("SELECT COUNT(*) FROM products WHERE description != ''"),
+            products_with_image=one("SELECT COUNT(*) FROM products WHERE image_status = 'ok'"),
+            images_missing=one("SELECT COUNT(*) FROM products WHERE image_status = 'missing'"),
+            runs=one("SELECT COUNT(*) FROM runs"),
+        )
+        stats.edges_by_source = {
+            SOURCE_NAME[s]: n for s, n in self._conn.execute("SELECT source, COUNT(*) FROM edges GROUP BY source")
+        }
+        per_attribute = self._conn.execute(
+            "SELECT v.attribute, COUNT(DISTINCT e.product_pk), COUNT(DISTINCT e.value_pk) "
+            "FROM edges e JOIN value_nodes v ON v.pk = e.value_pk GROUP BY v.attribute ORDER BY 2 DESC, 1"
+        ).fetchall()
+        stats.attributes = len(per_attribute)
+        stats.top_attributes = [tuple(r) for r in per_attribute[:top]]
+        stats.top_categories = [
+            tuple(r)
+            for r in self._conn.execute(
+                "SELECT CASE WHEN instr(c.path, ' > ') > 0 THEN substr(c.path, 1, instr(c.path, ' > ') - 1) "
+                "ELSE c.path END AS root, COUNT(*) FROM products p JOIN categories c ON c.pk = p.category_pk "
+                "GROUP BY root ORDER BY 2 DESC, 1 LIMIT ?",
+                (top,),
+            )
+        ]
+        return stats
+
+    def _list_runs(self) -> list[RunInfo]:
+        rows = self._conn.execute(
+            "SELECT r.run_id, r.model_version, r.created_at, r.params, "
+            "(SELECT COUNT(*) FROM edges e WHERE e.run_id = r.run_id) FROM runs r ORDER BY r.created_at, r.run_id"
+        )
+        return [RunInfo(rid, version, created, n, json.loads(params)) for rid, version, created, params, n in rows]
+
+    def _snapshot(self, include_predicted: bool, min_score: float | None) -> Snapshot:
+        products = self._conn.execute(
+            "SELECT p.id, p.title, p.description, CASE WHEN p.image_status = 'ok' THEN p.image END, c.path "
+            "FROM products p LEFT JOIN categories c ON c.pk = p.category_pk"
+        ).fetchall()
+        categories = [r[0] for r in self._conn.execute("SELECT path FROM categories")]
+        sources = ("catalog", "text", "model") if include_predicted else ("catalog", "text")
+        where, params = _edge_filter(sources, min_score)
+        edges = self._conn.execute(
+            "SELECT p.id, v.attribute, v.value, e.source, e.score FROM edges e "
+            "JOIN products p ON p.pk = e.product_pk JOIN value_nodes v ON v.pk = e.value_pk WHERE " + where,
+            params,
+        )
+        return build_snapshot(products, categories, ((p, a, v, SOURCE_NAME[s], sc) for p, a, v, s, sc in edges))
+
+
+def _check_creatable(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
+    probe = parent / f".kgmm-write-test-{os.getpid()}"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise StoreError(f"cannot create store {path}: directory {parent} is not writable ({err.strerror})") from None
+
+
+def _edge_filter(sources: tuple[str, ...], min_score: float | None) -> tuple[str, list]:
+    codes = [SOURCE_CODE[s] for s in sources]
+    where = f"e.source IN ({_marks(codes)})"
+    params: list = list(codes)
+    if min_score is not None:
+        where += " AND (e.source != 2 OR e.score >= ?)"
+        params.append(min_score)
+    return where, params
+
+
+def _marks(items: Sequence) -> str:
+    return ", ".join("?" * len(items)) or "NULL"
+
+
+def _product(row: tuple) -> ProductNode:
+    pid, title, description, path, image, status, reason, properties = row
+    return ProductNode(
+        id=pid,
+        title=title,
+        description=description,
+        category=tuple(path.split(CATEGORY_SEPARATOR)) if path else (),
+        image=image,
+        image_status=status,
+        image_reason=reason,
+        properties=json.loads(properties),
+    )
+
+
+def _edge(row: tuple) -> AttributeEdge:
+    pid, attribute, value, source, raw, score, run_id = row
+    return AttributeEdge(pid, attribute, value, SOURCE_NAME[source], raw, score, run_id or None)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,66 @@
+"""Canonical attribute names and values.
+
+Two spellings that mean the same thing must become one Value node: case, Unicode
+forms, whitespace, surrounding punctuation and units are all folded here. The raw
+spelling is kept on the edge, so nothing a person typed is lost.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+from .units import canonicalise_measurements, parse_measurement
+
+ATTRIBUTE_ALIASES = {
+    "brand name": "brand",
+    "manufacturer brand": "brand",
+    "colour": "color",
+    "colours": "color",
+    "colors": "color",
+    "primary color": "color",
+    "material type": "material",
+}
+"""Attribute names that are the same attribute under another name."""
+
+_NON_WORD = re.compile(r"[^\w&+%#]+")
+_SPACES = re.compile(r"\s+")
+_EDGE_PUNCTUATION = " \t\n\r.,;:!?\"'`()[]{}<>|/\\-_*~"
+
+
+@lru_cache(maxsize=65536)
+def normalize_attribute(name: str) -> str:
+    """Lower-case words separated by single spaces: "Model_ID" -> "model id", "Colour" -> "color"."""
+    text = unicodedata.normalize("NFKC", name).casefold()
+    text = _NON_WORD.sub(" ", text.replace("_", " ")).strip()
+    text = _SPACES.sub(" ", text)
+    return ATTRIBUTE_ALIASES.get(text, text)
+
+
+@lru_cache(maxsize=262144)
+def normalize_value(raw: str) -> str:
+    """Canonical form of one attribute value; "" when nothing meaningful is left.
+
+    Examples: " Multi-Color " -> "multi-color", "0.8 KG" -> "800 g", "800gm" -> "800 g".
+    """
+    text = unicodedata.normalize("NFKC", raw).casefold()
+    text = _SPACES.sub(" ", text).strip(_EDGE_PUNCTUATION)
+    if not text:
+        return ""
+    measurement = parse_measurement(text)
+    if measurement is not None:
+        return measurement[1]
+    return canonicalise_measurements(text)
+
+
+def normalize_text(text: str) -> str:
+    """Folded text for matching known values inside titles and descriptions."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return canonicalise_measurements(folded)
+
+
+def split_category(path: str, separator: str = ">") -> tuple[str, ...]:
+    """"Home > Kitchen >> Mugs" -> ("Home", "Kitchen", "Mugs"): runs of the separator split."""
+    parts = re.split(rf"\s*(?:{re.escape(separator)})+\s*", path.strip())
+    return tuple(_SPACES.sub(" ", p).strip() for p in parts if p.strip())

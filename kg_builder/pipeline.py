@@ -1,0 +1,197 @@
+"""catalog -> normalised triples -> GraphStore, in two streaming passes.
+
+Pass 1 reads rows, checks images, normalises attribute values and writes products with
+their catalog edges in batches (one transaction each, so a crash loses at most the batch
+in flight). Pass 2 extracts values from titles and descriptions against the vocabulary
+the catalog established and replaces the text edges of the products just built.
+Rerunning a build is idempotent: every write replaces what the same rows wrote before.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from graph_store import AttributeEdge, GraphStore, ProductNode
+
+from .extract import MAX_TEXT_CHARS, TextExtractor
+from .images import check_image
+from .normalize import normalize_attribute, normalize_value
+from .readers import CatalogSource
+from .records import CatalogRecord, RowProblem
+from .report import BuildReport
+
+Progress = Callable[[str, int, int, int], None]
+"""progress(phase, done, total, rows): "read" counts bytes of the catalog, "text" products."""
+
+
+@dataclass
+class _TextJob:
+    title: str
+    description: str
+    top_category: str | None
+    values: tuple[tuple[str, str], ...]  # the catalog's (attribute, value) pairs
+
+
+def build_graph(
+    source: CatalogSource,
+    store: GraphStore,
+    *,
+    batch_size: int = 2000,
+    extract_text: bool = True,
+    progress: Progress | None = None,
+) -> BuildReport:
+    """Load one catalog into ``store`` and return the report (also recorded in the store)."""
+    started = time.perf_counter()
+    report = BuildReport(str(source.path), source.format, store.uri)
+    jobs: dict[str, _TextJob] = {}
+    scope: dict[str, Counter] = {}
+    _load_catalog(source, store, report, jobs, scope, batch_size, progress)
+    if extract_text and jobs:
+        _extract_text(store, report, jobs, scope, batch_size, progress)
+    prune = getattr(store, "prune_orphans", None)
+    if prune is not None:
+        prune()
+    report.seconds = time.perf_counter() - started
+    store.record_build(report.as_dict())
+    return report
+
+
+def _load_catalog(
+    source: CatalogSource,
+    store: GraphStore,
+    report: BuildReport,
+    jobs: dict[str, _TextJob],
+    scope: dict[str, Counter],
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    seen: dict[str, tuple[int | str, str]] = {}
+    products: list[ProductNode] = []
+    edges: list[AttributeEdge] = []
+    batch_ids: set[str] = set()
+
+    def flush() -> None:
+        store.upsert_products(products, edges)
+        products.clear()
+        edges.clear()
+        batch_ids.clear()
+        if progress:
+            progress("read", source.position(), source.size, report.rows_read)
+
+    for item in source.rows():
+        if isinstance(item, RowProblem):
+            report.add_problem(item)
+            if item.severity == "rejected":
+                report.rows_read += 1
+            continue
+        report.rows_read += 1
+        _note_duplicate(item, seen, report)
+        if item.id in batch_ids:  # the later row must win: write the earlier one first
+            flush()
+        product, product_edges = _convert(item, report)
+        products.append(product)
+        edges.extend(product_edges)
+        batch_ids.add(product.id)
+        top = product.category[0] if product.category else None
+        scope.setdefault(top or "", Counter()).update((e.attribute, e.value) for e in product_edges)
+        jobs[product.id] = _TextJob(
+            product.title,
+            product.description[:MAX_TEXT_CHARS],
+            top,
+            tuple((e.attribute, e.value) for e in product_edges),
+        )
+        if len(products) >= batch_size:
+            flush()
+    if products:
+        flush()
+    report.products = len(jobs)
+    for job in jobs.values():  # count the rows that won, so duplicates are not counted twice
+        report.triples_by_source["catalog"] += len(job.values)
+        report.values.update(job.values)
+    report.attributes.update(attribute for attribute, _ in report.values)
+
+
+def _convert(record: CatalogRecord, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:
+    """Normalise one record into a product node and its catalog edges."""
+    image = check_image(record.image, Path(record.image_base or "."))
+    if image.status == "ok":
+        report.images_ok += 1
+    elif image.status == "missing":
+        report.images_missing += 1
+        report.image_reasons[image.reason.split(":")[0] if image.reason else "unknown"] += 1
+        report.add_problem(RowProblem(report.catalog, record.line, "image", f"image missing: {image.reason}", "warning"))
+    edges: dict[tuple[str, str], AttributeEdge] = {}
+    for name, raw in record.attributes:
+        attribute = normalize_attribute(name)
+        value = normalize_value(raw)
+        if not attribute or not value:
+            report.add_problem(
+                RowProblem(report.catalog, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning")
+            )
+            continue
+        edges.setdefault((attribute, value), AttributeEdge(record.id, attribute, value, "catalog", raw))
+    product = ProductNode(
+        id=record.id,
+        title=record.title,
+        description=record.description,
+        category=record.category,
+        image=image.path if image.status == "ok" else record.image,
+        image_status=image.status,
+        image_reason=image.reason,
+        properties=record.properties,
+    )
+    return product, list(edges.values())
+
+
+def _note_duplicate(record: CatalogRecord, seen: dict[str, tuple[int | str, str]], report: BuildReport) -> None:
+    fingerprint = hashlib.blake2b(
+        json.dumps(
+            [record.title, record.description, record.category, record.image, record.attributes, record.properties],
+            sort_keys=True,
+            default=str,
+        ).encode("utf-8", "surrogateescape"),
+        digest_size=16,
+    ).hexdigest()
+    earlier = seen.get(record.id)
+    seen[record.id] = (record.line, fingerprint)
+    if earlier is None:
+        return
+    report.duplicates += 1
+    if earlier[1] != fingerprint:
+        message = f"duplicate id {record.id!r} with different values; this row wins over line {earlier[0]}"
+    else:
+        message = f"duplicate id {record.id!r}, identical to line {earlier[0]}"
+    report.add_problem(RowProblem(report.catalog, record.line, "id", message, "warning"))
+
+
+def _extract_text(
+    store: GraphStore,
+    report: BuildReport,
+    jobs: dict[str, _TextJob],
+    scope: dict[str, Counter],
+    batch_size: int,
+    progress: Progress | None,
+) -> None:
+    extractor = TextExtractor(store.attribute_vocabulary(("catalog",)), scope)
+    ids = list(jobs)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        edges = [
+            AttributeEdge(pid, attribute, value, "text", raw)
+            for pid in chunk
+            for attribute, value, raw in extractor.extract(
+                jobs[pid].title, jobs[pid].description, jobs[pid].top_category, jobs[pid].values
+            )
+        ]
+        store.replace_edges(chunk, "text", edges)
+        report.triples_by_source["text"] += len(edges)
+        report.attributes.update(e.attribute for e in edges)
+        report.values.update((e.attribute, e.value) for e in edges)
+        if progress:
+            progress("text", min(start + batch_size, len(ids)), len(ids), report.rows_read)

@@ -1,0 +1,97 @@
+"""Compressed adjacency layouts used by the neighbour sampler.
+
+The sampler asks one question per hop: "which edges point *into* these
+frontier nodes?".  A CSC layout (edges grouped by destination, plus a
+``colptr`` offset array) answers it with two gathers per frontier node, so it
+is built once per edge type and then shared, read-only, by every batch.
+
+Edges keep their original id (their column in ``edge_index``) in
+:attr:`CSC.edge_id`, so sampled edges can be reported as *global* edge ids and
+PyG's loaders can slice edge features without an extra permutation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class CSC:
+    """Incoming-edge adjacency of one (bipartite) edge type.
+
+    Attributes:
+        colptr: ``[num_dst + 1]`` int64; the in-edges of destination ``v`` are
+            the positions ``colptr[v]:colptr[v + 1]`` of :attr:`row`.
+        row: ``[E]`` int64 source node of each edge, grouped by destination
+            (stable: original order inside each group).
+        edge_id: ``[E]`` int64 original edge id (column of ``edge_index``).
+        num_src: number of source nodes (bounds :attr:`row`).
+    """
+
+    colptr: Tensor
+    row: Tensor
+    edge_id: Tensor
+    num_src: int
+
+    @property
+    def num_dst(self) -> int:
+        """Number of destination nodes."""
+        return int(self.colptr.numel()) - 1
+
+    @property
+    def num_edges(self) -> int:
+        """Number of edges."""
+        return int(self.row.numel())
+
+    def in_degree(self, nodes: Tensor | None = None) -> Tensor:
+        """In-degree of ``nodes`` (all destinations when ``None``), int64."""
+        if nodes is None:
+            return self.colptr[1:] - self.colptr[:-1]
+        return self.colptr[nodes + 1] - self.colptr[nodes]
+
+    def nbytes(self) -> int:
+        """Bytes held by the three index tensors (for memory reports)."""
+        return sum(t.numel() * t.element_size() for t in (self.colptr, self.row, self.edge_id))
+
+
+def _plain(t: Tensor) -> Tensor:
+    # `Data.edge_index` may be a tensor subclass (PyG's `EdgeIndex`); its
+    # overloaded ops are slower and carry metadata we do not want to keep.
+    return t.as_subclass(Tensor) if type(t) is not Tensor else t
+
+
+def build_csc(edge_index: Tensor, num_src: int, num_dst: int) -> CSC:
+    """Build the CSC layout of ``edge_index`` (``[2, E]``, row 0 = source).
+
+    One stable sort by destination plus a bincount/cumsum, all on int64
+    tensors; O(E log E) once, after which every hop is O(sampled edges).
+
+    Args:
+        edge_index: ``[2, E]`` integer tensor of (source, destination) pairs.
+        num_src: number of source nodes.
+        num_dst: number of destination nodes.
+
+    Raises:
+        ValueError: on a malformed ``edge_index`` or out-of-range node ids; a
+            bad id would otherwise surface much later as a wrong sample.
+    """
+    edge_index = _plain(edge_index)
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index must have shape [2, E], got {tuple(edge_index.shape)}")
+    if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise ValueError(f"edge_index must hold integers, got {edge_index.dtype}")
+    edge_index = edge_index.to(device="cpu", dtype=torch.long)
+    src, dst = edge_index[0], edge_index[1]  # [E], [E]
+    if src.numel() > 0:
+        if int(src.min()) < 0 or int(src.max()) >= num_src:
+            raise ValueError(f"source ids must lie in [0, {num_src})")
+        if int(dst.min()) < 0 or int(dst.max()) >= num_dst:
+            raise ValueError(f"destination ids must lie in [0, {num_dst})")
+    dst_sorted, perm = torch.sort(dst, stable=True)  # [E], [E]
+    counts = torch.bincount(dst_sorted, minlength=num_dst)  # [num_dst]
+    colptr = torch.zeros(num_dst + 1, dtype=torch.long)
+    torch.cumsum(counts, dim=0, out=colptr[1:])
+    return CSC(colptr=colptr, row=src[perm].contiguous(), edge_id=perm, num_src=num_src)

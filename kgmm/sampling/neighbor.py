@@ -1,0 +1,383 @@
+"""A pure-PyTorch neighbour sampler that plugs into PyG's loaders.
+
+PyG's own ``NeighborSampler`` needs ``pyg-lib`` or ``torch-sparse``; neither
+has wheels for our platform, so :class:`NeighborSampler` re-implements the
+same contract (:class:`torch_geometric.sampler.BaseSampler`) with batched
+tensor ops only.  Semantics follow pyg-lib's ``neighbor_sample``:
+
+* directed sampling on *incoming* edges: for edge type ``(src, rel, dst)``
+  the frontier nodes of type ``dst`` pick among their in-edges, and the
+  picked ``src`` nodes join the next frontier;
+* each hop samples from the nodes first reached in the previous hop;
+* node numbering is seeds first, then first-seen order, per node type;
+* ``row``/``col`` are local ``src``/``dst`` indices, ``edge`` global edge ids
+  (``edge_permutation`` is ``None``, so loaders copy them into ``e_id``);
+* ``disjoint=True`` gives every seed its own subtree and a ``batch`` vector.
+
+Only the default ``subgraph_type='directional'`` is supported, and temporal
+sampling is not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Union
+
+import torch
+from torch import Tensor
+from torch_geometric.data import Data, HeteroData
+from torch_geometric.sampler import (
+    BaseSampler,
+    EdgeSamplerInput,
+    HeteroSamplerOutput,
+    NegativeSampling,
+    NodeSamplerInput,
+    SamplerOutput,
+)
+from torch_geometric.sampler.base import NumNeighbors
+from torch_geometric.typing import EdgeType, NodeType
+
+from .csr import CSC, build_csc
+from .dedup import merge_first_seen
+from .link import link_seeds, wrap_batch_modulo
+from .select import sample_in_edges
+
+NumNeighborsLike = Union[List[int], Dict[EdgeType, List[int]], NumNeighbors]
+
+# Internal names used to run a homogeneous graph through the hetero code path.
+_NODE: NodeType = "_node"
+_EDGE: EdgeType = (_NODE, "_to", _NODE)
+
+_MIX = 0x9E3779B97F4A7C15  # golden-ratio constant for seed mixing
+
+
+class NeighborSampler(BaseSampler):
+    """Vectorised uniform neighbour sampler for ``Data`` and ``HeteroData``.
+
+    Example:
+        >>> sampler = NeighborSampler(hetero_data, [10, 5], seed=0)
+        >>> loader = NodeLoader(hetero_data, sampler, input_nodes=("product", None),
+        ...                     batch_size=1024)
+
+    Args:
+        data: ``Data`` with ``edge_index`` and ``num_nodes``, or
+            ``HeteroData`` whose node types all know ``num_nodes`` and whose
+            edge types all have ``edge_index`` (``[2, E]``, row 0 = source).
+        num_neighbors: fan-out per hop; a list (same for every edge type),
+            a dict ``{edge_type: [k_1, ..., k_L]}`` (every edge type listed,
+            or use ``default``) or a PyG ``NumNeighbors``.  ``-1`` = all
+            neighbours, ``0`` = skip the edge type in that hop.
+        replace: sample with replacement.
+        disjoint: build one subtree per seed (nodes are then duplicated across
+            subtrees and ``batch`` maps each node to its seed).
+        seed: seed of the private ``torch.Generator``.  ``None`` draws one
+            from the global RNG, so ``torch.manual_seed`` still reproduces.
+        default: fan-out for edge types missing from a dict ``num_neighbors``.
+        subgraph_type: only ``"directional"`` is supported.
+    """
+
+    def __init__(
+        self,
+        data: Union[Data, HeteroData],
+        num_neighbors: NumNeighborsLike,
+        *,
+        replace: bool = False,
+        disjoint: bool = False,
+        seed: Optional[int] = None,
+        default: Optional[List[int]] = None,
+        subgraph_type: str = "directional",
+    ) -> None:
+        if str(getattr(subgraph_type, "value", subgraph_type)) != "directional":
+            raise NotImplementedError("only subgraph_type='directional' is supported")
+        if isinstance(data, HeteroData):
+            self.is_hetero = True
+            self.node_types, self.edge_types = data.metadata()
+            self.num_nodes: Union[int, Dict[NodeType, int]] = {}
+            for nt in self.node_types:
+                n = data[nt].num_nodes
+                if n is None:
+                    raise ValueError(f"node type {nt!r} has no num_nodes")
+                self.num_nodes[nt] = int(n)
+            self._num_nodes = dict(self.num_nodes)
+            self._csc: Dict[EdgeType, CSC] = {}
+            for et in self.edge_types:
+                store = data[et]
+                if "edge_index" not in store:
+                    raise ValueError(f"edge type {et} has no edge_index")
+                self._csc[et] = build_csc(
+                    store.edge_index, self._num_nodes[et[0]], self._num_nodes[et[2]]
+                )
+            self._node_types = list(self.node_types)
+            self._edge_types = list(self.edge_types)
+        elif isinstance(data, Data):
+            self.is_hetero = False
+            if data.edge_index is None:
+                raise ValueError("data has no edge_index")
+            self.num_nodes = int(data.num_nodes)
+            self._num_nodes = {_NODE: self.num_nodes}
+            self._csc = {_EDGE: build_csc(data.edge_index, self.num_nodes, self.num_nodes)}
+            self._node_types = [_NODE]
+            self._edge_types = [_EDGE]
+        else:
+            raise TypeError(f"expected Data or HeteroData, got {type(data).__name__}")
+
+        self.replace = bool(replace)
+        self.disjoint = bool(disjoint)
+        self._set_num_neighbors(num_neighbors, default)
+        if seed is None:
+            seed = int(torch.randint(2**62, (1,)).item())
+        self.reseed(seed)
+
+    # Configuration ######################################################
+
+    @property
+    def num_neighbors(self) -> NumNeighbors:
+        """The fan-outs as a PyG ``NumNeighbors``."""
+        return self._num_neighbors
+
+    @num_neighbors.setter
+    def num_neighbors(self, value: NumNeighborsLike) -> None:
+        self._set_num_neighbors(value, None)
+
+    def _set_num_neighbors(self, value: NumNeighborsLike, default: Optional[List[int]]) -> None:
+        if not isinstance(value, NumNeighbors):
+            value = NumNeighbors(value, default)
+        if self.is_hetero:
+            fanouts = value.get_values(self.edge_types)
+        else:
+            raw = value.get_values()
+            if isinstance(raw, dict):
+                raise ValueError("a homogeneous graph takes a list of fan-outs")
+            fanouts = {_EDGE: raw}
+        hops = {len(v) for v in fanouts.values()}
+        if len(hops) > 1:
+            raise ValueError("every edge type needs the same number of hops")
+        self._num_neighbors = value
+        self._fanouts: Dict[EdgeType, List[int]] = {
+            k: [int(x) for x in v] for k, v in fanouts.items()
+        }
+        self.num_hops = hops.pop() if hops else 0
+
+    def reseed(self, seed: int) -> None:
+        """Restart the private random stream from ``seed``."""
+        self.seed = int(seed)
+        self._generator = torch.Generator().manual_seed(self.seed)
+        self._worker_key: Optional[tuple] = None
+
+    @property
+    def generator(self) -> torch.Generator:
+        """The generator to use in this process.
+
+        DataLoader workers start from a copy of the parent's generator; left
+        alone they would draw identical streams and repeat each epoch.  Each
+        worker therefore reseeds once from ``(seed, worker_info.seed)``, which
+        PyTorch derives from the loader's own RNG: reproducible under
+        ``torch.manual_seed`` and different per worker and per epoch.
+        """
+        info = torch.utils.data.get_worker_info()
+        if info is not None:
+            key = (os.getpid(), info.seed)
+            if self._worker_key != key:
+                mixed = (self.seed * _MIX + info.seed) % (2**63 - 1)
+                self._generator = torch.Generator().manual_seed(mixed)
+                self._worker_key = key
+        return self._generator
+
+    @property
+    def edge_permutation(self) -> None:
+        """``None``: sampled edge ids are already ids of the original graph."""
+        return None
+
+    def csc(self, edge_type: Optional[EdgeType] = None) -> CSC:
+        """The CSC layout of ``edge_type`` (omit for homogeneous graphs)."""
+        return self._csc[_EDGE if edge_type is None else edge_type]
+
+    # BaseSampler API ####################################################
+
+    def sample_from_nodes(
+        self, index: NodeSamplerInput, **kwargs: Any
+    ) -> Union[SamplerOutput, HeteroSamplerOutput]:
+        """Sample the neighbourhood of ``index.node``.
+
+        ``metadata`` is ``(input_id, time)`` as ``NodeLoader`` expects.
+        """
+        if index.time is not None:
+            raise NotImplementedError("temporal sampling is not supported")
+        node_type = self._input_node_type(index.input_type)
+        out = self._sample({node_type: index.node})
+        out.metadata = (index.input_id, index.time)
+        return self._finalise(out)
+
+    def sample_from_edges(
+        self,
+        index: EdgeSamplerInput,
+        neg_sampling: Optional[NegativeSampling] = None,
+    ) -> Union[SamplerOutput, HeteroSamplerOutput]:
+        """Sample the neighbourhood of both endpoints of ``index``'s links.
+
+        Negative links are drawn first (``neg_sampling``: binary or triplet,
+        as in PyG), then all endpoints are expanded together.  ``metadata``
+        matches PyG's ``edge_sample`` so ``LinkLoader`` fills
+        ``edge_label_index``/``edge_label`` or ``src_index``/``dst_pos_index``
+        /``dst_neg_index``.
+        """
+        neg_sampling = NegativeSampling.cast(neg_sampling)
+        if self.is_hetero:
+            if index.input_type is None:
+                raise ValueError("heterogeneous link sampling needs an input edge type")
+            src_type, dst_type = index.input_type[0], index.input_type[-1]
+        else:
+            src_type = dst_type = _NODE
+        plan = link_seeds(
+            index,
+            neg_sampling,
+            src_type,
+            dst_type,
+            self._num_nodes[src_type],
+            self._num_nodes[dst_type],
+            self.disjoint,
+            self.generator,
+        )
+        out = self._sample(plan.seeds)
+        if self.disjoint:
+            wrap_batch_modulo(out.batch, plan.num_pos)
+        out.metadata = plan.metadata
+        return self._finalise(out)
+
+    # Core ###############################################################
+
+    def _input_node_type(self, input_type: Optional[NodeType]) -> NodeType:
+        if not self.is_hetero:
+            return _NODE
+        if input_type is None:
+            raise ValueError("heterogeneous node sampling needs an input node type")
+        if input_type not in self._num_nodes:
+            raise ValueError(f"unknown node type {input_type!r}")
+        return input_type
+
+    def _sample(self, seeds: Dict[NodeType, Tensor]) -> HeteroSamplerOutput:
+        """Expand ``seeds`` hop by hop; returns internal hetero output.
+
+        Per node type we keep the dedup keys of all nodes so far (node id, or
+        ``batch * N + node`` when disjoint) and the *frontier*: the nodes first
+        reached in the previous hop, with their local offset.
+        """
+        gen = self.generator
+        disjoint = self.disjoint
+        num_nodes = self._num_nodes
+        node_chunks: Dict[NodeType, List[Tensor]] = {nt: [] for nt in self._node_types}
+        batch_chunks: Dict[NodeType, List[Tensor]] = {nt: [] for nt in self._node_types}
+        keys: Dict[NodeType, Tensor] = {}
+        size: Dict[NodeType, int] = {nt: 0 for nt in self._node_types}
+        # frontier[nt] = (global ids [F], first local index, batch ids [F] | None)
+        frontier: Dict[NodeType, tuple] = {}
+        num_sampled_nodes: Dict[NodeType, List[int]] = {nt: [0] for nt in self._node_types}
+
+        next_batch_id = 0
+        for nt, seed in seeds.items():
+            seed = seed.to(device="cpu", dtype=torch.long).view(-1)  # [S]
+            if seed.numel() and (int(seed.min()) < 0 or int(seed.max()) >= num_nodes[nt]):
+                raise ValueError(f"seed ids of {nt!r} must lie in [0, {num_nodes[nt]})")
+            batch = None
+            if disjoint:  # batch ids run on across seed types, as in pyg-lib
+                batch = torch.arange(next_batch_id, next_batch_id + seed.numel())
+                next_batch_id += seed.numel()
+                batch_chunks[nt].append(batch)
+                keys[nt] = batch * num_nodes[nt] + seed
+            else:
+                keys[nt] = seed
+            node_chunks[nt].append(seed)
+            frontier[nt] = (seed, 0, batch)
+            size[nt] = seed.numel()
+            num_sampled_nodes[nt][0] = seed.numel()
+
+        rows: Dict[EdgeType, List[Tensor]] = defaultdict(list)
+        cols: Dict[EdgeType, List[Tensor]] = defaultdict(list)
+        edges: Dict[EdgeType, List[Tensor]] = defaultdict(list)
+        num_sampled_edges: Dict[EdgeType, List[int]] = {et: [] for et in self._edge_types}
+
+        for hop in range(self.num_hops):
+            candidates: Dict[NodeType, List[Tensor]] = defaultdict(list)
+            cand_batch: Dict[NodeType, List[Tensor]] = defaultdict(list)
+            pending: List[tuple] = []  # (edge type, dst local, edge ids, src type, chunk no.)
+            for et in self._edge_types:
+                k = self._fanouts[et][hop]
+                src_t, _, dst_t = et
+                front = frontier.get(dst_t)
+                if k == 0 or front is None or front[0].numel() == 0:
+                    num_sampled_edges[et].append(0)
+                    continue
+                front_nodes, front_start, front_batch = front
+                csc = self._csc[et]
+                seg, pos = sample_in_edges(csc.colptr, front_nodes, k, self.replace, gen)  # [M]
+                nbr = csc.row[pos]  # [M] global src ids
+                if disjoint:
+                    b = front_batch[seg]  # [M]
+                    candidates[src_t].append(b * num_nodes[src_t] + nbr)
+                    cand_batch[src_t].append(b)
+                else:
+                    candidates[src_t].append(nbr)
+                pending.append((et, front_start + seg, csc.edge_id[pos], src_t, len(candidates[src_t]) - 1))
+
+            locals_by_type: Dict[NodeType, List[Tensor]] = {}
+            new_frontier: Dict[NodeType, tuple] = {}
+            for nt, chunks in candidates.items():
+                lengths = [c.numel() for c in chunks]
+                new_keys, local = merge_first_seen(keys[nt], torch.cat(chunks))  # [u], [M]
+                locals_by_type[nt] = list(torch.split(local, lengths))
+                keys[nt] = torch.cat([keys[nt], new_keys])
+                if disjoint:
+                    new_nodes = new_keys % num_nodes[nt]
+                    new_batch = torch.div(new_keys, num_nodes[nt], rounding_mode="floor")
+                    batch_chunks[nt].append(new_batch)
+                else:
+                    new_nodes, new_batch = new_keys, None
+                node_chunks[nt].append(new_nodes)
+                new_frontier[nt] = (new_nodes, size[nt], new_batch)
+                size[nt] += new_nodes.numel()
+            for et, dst_local, edge_id, src_t, chunk in pending:
+                rows[et].append(locals_by_type[src_t][chunk])
+                cols[et].append(dst_local)
+                edges[et].append(edge_id)
+                num_sampled_edges[et].append(edge_id.numel())
+            for nt in self._node_types:
+                num_sampled_nodes[nt].append(new_frontier[nt][0].numel() if nt in new_frontier else 0)
+            frontier = new_frontier
+
+        empty = torch.zeros(0, dtype=torch.long)
+
+        def cat(chunks: List[Tensor]) -> Tensor:
+            return torch.cat(chunks) if chunks else empty
+
+        return HeteroSamplerOutput(
+            node={nt: cat(node_chunks[nt]) for nt in self._node_types},
+            row={et: cat(rows[et]) for et in self._edge_types},
+            col={et: cat(cols[et]) for et in self._edge_types},
+            edge={et: cat(edges[et]) for et in self._edge_types},
+            batch={nt: cat(batch_chunks[nt]) for nt in self._node_types} if disjoint else None,
+            num_sampled_nodes=num_sampled_nodes,
+            num_sampled_edges=num_sampled_edges,
+        )
+
+    def _finalise(self, out: HeteroSamplerOutput) -> Union[SamplerOutput, HeteroSamplerOutput]:
+        """Unwrap the internal single-type output for homogeneous graphs."""
+        if self.is_hetero:
+            return out
+        return SamplerOutput(
+            node=out.node[_NODE],
+            row=out.row[_EDGE],
+            col=out.col[_EDGE],
+            edge=out.edge[_EDGE],
+            batch=out.batch[_NODE] if out.batch is not None else None,
+            num_sampled_nodes=out.num_sampled_nodes[_NODE],
+            num_sampled_edges=out.num_sampled_edges[_EDGE],
+            metadata=out.metadata,
+        )
+
+    def __repr__(self) -> str:
+        kind = "hetero" if self.is_hetero else "homo"
+        return (
+            f"{self.__class__.__name__}({kind}, hops={self.num_hops}, "
+            f"replace={self.replace}, disjoint={self.disjoint}, seed={self.seed})"
+        )
