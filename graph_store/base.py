@@ -223,10 +223,10 @@ def _check_id(value: str, what: str) -> None:
 
 
 def _check_edge(edge: AttributeEdge) -> None:
-    _check_id(edge.product_id, "product id")
-    _check_id(edge.attribute, "attribute")
-    if not isinstance(edge.value, str) or edge.value == "":
-        raise ContractError(f"value of {edge.attribute!r} must be a non-empty string")
+    if not (edge.product_id and edge.attribute and edge.value) or not (
+        edge.product_id.__class__ is str and edge.attribute.__class__ is str and edge.value.__class__ is str
+    ):
+        raise ContractError(f"edge needs non-empty string product id, attribute and value: {edge}")
     if edge.source not in SOURCES:
         raise ContractError(f"unknown source {edge.source!r}; expected one of {SOURCES}")
     if edge.score is not None and (math.isnan(edge.score) or not 0.0 <= edge.score <= 1.0):

@@ -71,15 +71,14 @@ class TextExtractor:
         known = list(known)
         known_values = {v for _, v in known}
         counts = self.frequency.get(top_category or "", Counter()) if self.frequency is not None else None
-        allowed = {a for a, _ in counts} if counts is not None else None
         skip = {a for a, _ in known}
         found: dict[tuple[str, str], str] = {}
         for text in (title, description[:MAX_TEXT_CHARS]):
             if not text:
                 continue
             folded = normalize_text(text)
-            for attribute, value, raw in self._measurements(folded):
-                if attribute not in skip and (allowed is None or attribute in allowed):
+            for attribute, value, raw in self._measurements(folded):  # the dimension word is the evidence
+                if attribute not in skip:
                     found.setdefault((attribute, value), raw)
             for candidates, raw in self._known_values(tokens(folded)):
                 if candidates[0][1] in known_values:

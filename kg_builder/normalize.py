@@ -26,7 +26,23 @@ ATTRIBUTE_ALIASES = {
 
 _NON_WORD = re.compile(r"[^\w&+%#]+")
 _SPACES = re.compile(r"\s+")
-_EDGE_PUNCTUATION = " \t\n\r.,;:!?\"'`()[]{}<>|/\\-_*~"
+_KEEP_AT_EDGES = set("%#+&°")  # meaningful at the edges: "100%", "#1", "c++"
+
+
+def _strip_punctuation(text: str) -> str:
+    """Drop punctuation and spaces (any script's: “ ” « » ・) from both ends."""
+    start, end = 0, len(text)
+    while start < end and _is_edge_junk(text[start]):
+        start += 1
+    while end > start and _is_edge_junk(text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
+def _is_edge_junk(char: str) -> bool:
+    if char in _KEEP_AT_EDGES:
+        return False
+    return unicodedata.category(char)[0] in "PZC" or char in "|~`^*<>=_"
 
 
 @lru_cache(maxsize=65536)
@@ -44,8 +60,11 @@ def normalize_value(raw: str) -> str:
 
     Examples: " Multi-Color " -> "multi-color", "0.8 KG" -> "800 g", "800gm" -> "800 g".
     """
-    text = unicodedata.normalize("NFKC", raw).casefold()
-    text = _SPACES.sub(" ", text).strip(_EDGE_PUNCTUATION)
+    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw).casefold()).strip()
+    measurement = parse_measurement(text)  # before stripping: 5" is five inches
+    if measurement is not None:
+        return measurement[1]
+    text = _strip_punctuation(text)
     if not text:
         return ""
     measurement = parse_measurement(text)

@@ -9,8 +9,6 @@ Rerunning a build is idempotent: every write replaces what the same rows wrote b
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -71,7 +69,7 @@ def _load_catalog(
     batch_size: int,
     progress: Progress | None,
 ) -> None:
-    seen: dict[str, tuple[int | str, str]] = {}
+    seen: dict[str, tuple[int | str, int]] = {}
     products: list[ProductNode] = []
     edges: list[AttributeEdge] = []
     batch_ids: set[str] = set()
@@ -149,15 +147,11 @@ def _convert(record: CatalogRecord, report: BuildReport) -> tuple[ProductNode, l
     return product, list(edges.values())
 
 
-def _note_duplicate(record: CatalogRecord, seen: dict[str, tuple[int | str, str]], report: BuildReport) -> None:
-    fingerprint = hashlib.blake2b(
-        json.dumps(
-            [record.title, record.description, record.category, record.image, record.attributes, record.properties],
-            sort_keys=True,
-            default=str,
-        ).encode("utf-8", "surrogateescape"),
-        digest_size=16,
-    ).hexdigest()
+def _note_duplicate(record: CatalogRecord, seen: dict[str, tuple[int | str, int]], report: BuildReport) -> None:
+    fingerprint = hash(
+        (record.title, record.description, record.category, record.image, tuple(record.attributes),
+         repr(sorted(record.properties.items())))
+    )
     earlier = seen.get(record.id)
     seen[record.id] = (record.line, fingerprint)
     if earlier is None:
