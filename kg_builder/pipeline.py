@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -18,11 +19,14 @@ from typing import Callable
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
 from .extract import MAX_TEXT_CHARS, TextExtractor
-from .images import check_image
+from .images import ImageCheck, check_image
 from .normalize import normalize_attribute, normalize_value
 from .readers import CatalogSource
 from .records import CatalogRecord, RowProblem
 from .report import BuildReport
+
+IMAGE_THREADS = 4
+"""Threads that check images; decoding releases the GIL, so this uses every core."""
 
 Progress = Callable[[str, int, int, int], None]
 """progress(phase, done, total, rows): "read" counts bytes of the catalog, "text" products."""
@@ -70,44 +74,49 @@ def _load_catalog(
     progress: Progress | None,
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
-    products: list[ProductNode] = []
-    edges: list[AttributeEdge] = []
-    batch_ids: set[str] = set()
+    pending: list[CatalogRecord] = []
+    pending_ids: set[str] = set()
 
-    def flush() -> None:
+    def flush(pool: ThreadPoolExecutor) -> None:
+        # Image decoding releases the GIL, so the checks of one batch run in parallel.
+        checks = pool.map(lambda r: check_image(r.image, Path(r.image_base or ".")), pending)
+        products: list[ProductNode] = []
+        edges: list[AttributeEdge] = []
+        for record, image in zip(pending, checks):
+            product, product_edges = _convert(record, image, report)
+            products.append(product)
+            edges.extend(product_edges)
+            top = product.category[0] if product.category else None
+            scope.setdefault(top or "", Counter()).update((e.attribute, e.value) for e in product_edges)
+            jobs[product.id] = _TextJob(
+                product.title,
+                product.description[:MAX_TEXT_CHARS],
+                top,
+                tuple((e.attribute, e.value) for e in product_edges),
+            )
         store.upsert_products(products, edges)
-        products.clear()
-        edges.clear()
-        batch_ids.clear()
+        pending.clear()
+        pending_ids.clear()
         if progress:
             progress("read", source.position(), source.size, report.rows_read)
 
-    for item in source.rows():
-        if isinstance(item, RowProblem):
-            report.add_problem(item)
-            if item.severity == "rejected":
-                report.rows_read += 1
-            continue
-        report.rows_read += 1
-        _note_duplicate(item, seen, report)
-        if item.id in batch_ids:  # the later row must win: write the earlier one first
-            flush()
-        product, product_edges = _convert(item, report)
-        products.append(product)
-        edges.extend(product_edges)
-        batch_ids.add(product.id)
-        top = product.category[0] if product.category else None
-        scope.setdefault(top or "", Counter()).update((e.attribute, e.value) for e in product_edges)
-        jobs[product.id] = _TextJob(
-            product.title,
-            product.description[:MAX_TEXT_CHARS],
-            top,
-            tuple((e.attribute, e.value) for e in product_edges),
-        )
-        if len(products) >= batch_size:
-            flush()
-    if products:
-        flush()
+    with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:
+        for item in source.rows():
+            if isinstance(item, RowProblem):
+                report.add_problem(item)
+                if item.severity == "rejected":
+                    report.rows_read += 1
+                continue
+            report.rows_read += 1
+            _note_duplicate(item, seen, report)
+            if item.id in pending_ids:  # the later row must win: write the earlier one first
+                flush(pool)
+            pending.append(item)
+            pending_ids.add(item.id)
+            if len(pending) >= batch_size:
+                flush(pool)
+        if pending:
+            flush(pool)
     report.products = len(jobs)
     for job in jobs.values():  # count the rows that won, so duplicates are not counted twice
         report.triples_by_source["catalog"] += len(job.values)
@@ -115,9 +124,8 @@ def _load_catalog(
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
-def _convert(record: CatalogRecord, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:
+def _convert(record: CatalogRecord, image: ImageCheck, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:
     """Normalise one record into a product node and its catalog edges."""
-    image = check_image(record.image, Path(record.image_base or "."))
     if image.status == "ok":
         report.images_ok += 1
     elif image.status == "missing":
