@@ -12,11 +12,11 @@ never contradicts a fact.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping
 
-from .normalize import normalize_text
-from .units import NUMBER_PATTERN, UNIT_PATTERN, convert, unit_dimension
+from .units import NUMBER_PATTERN, UNIT_PATTERN, canonicalise_measurements, convert, unit_dimension
 
 MAX_TEXT_CHARS = 20_000
 """Only the start of a very long description is searched (catalog descriptions front-load facts)."""
@@ -76,11 +76,11 @@ class TextExtractor:
         for text in (title, description[:MAX_TEXT_CHARS]):
             if not text:
                 continue
-            folded = normalize_text(text)
+            folded = unicodedata.normalize("NFKC", text).casefold()
             for attribute, value, raw in self._measurements(folded):  # the dimension word is the evidence
                 if attribute not in skip:
                     found.setdefault((attribute, value), raw)
-            for candidates, raw in self._known_values(tokens(folded)):
+            for candidates, raw in self._known_values(tokens(canonicalise_measurements(folded))):
                 if candidates[0][1] in known_values:
                     continue
                 best = _most_common([c for c in candidates if c[0] not in skip], counts)

@@ -73,12 +73,6 @@ def normalize_value(raw: str) -> str:
     return canonicalise_measurements(text)
 
 
-def normalize_text(text: str) -> str:
-    """Folded text for matching known values inside titles and descriptions."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return canonicalise_measurements(folded)
-
-
 def split_category(path: str, separator: str = ">") -> tuple[str, ...]:
     """"Home > Kitchen >> Mugs" -> ("Home", "Kitchen", "Mugs"): runs of the separator split."""
     parts = re.split(rf"\s*(?:{re.escape(separator)})+\s*", path.strip())
