@@ -50,6 +50,12 @@ def open_text(path: Path) -> io.TextIOWrapper:
     return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
 
 
+def bytes_read(box: dict[str, Any]) -> int:
+    """How far the reader holding ``box["h"]`` has read its file (for progress bars)."""
+    handle = box.get("h")
+    return handle.buffer.tell() if handle is not None and not handle.closed else 0
+
+
 def bad_bytes(text: str) -> bool:
     """True when ``text`` holds bytes that were not valid UTF-8."""
     try:

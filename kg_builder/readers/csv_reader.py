@@ -18,7 +18,7 @@ import yaml
 
 from ..normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, bad_bytes, check_file, open_text
+from .common import CatalogSource, bad_bytes, bytes_read, check_file, open_text
 
 ROLES = ("id", "title", "description", "category", "image")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a 10 MB description is a real row, not an error
@@ -101,11 +101,7 @@ def open_csv(path: Path, mapping: ColumnMapping | None = None) -> CatalogSource:
             else:
                 yield from _row(path, item[0], item[1], header, plan, mapping)
 
-    def position() -> int:
-        handle = box.get("h")
-        return handle.buffer.tell() if handle is not None and not handle.closed else 0
-
-    return CatalogSource(path, "csv", rows, position, size, {"columns": header})
+    return CatalogSource(path, "csv", rows, lambda: bytes_read(box), size, {"columns": header})
 
 
 def read_header(path: Path, delimiter: str = ",") -> list[str]:

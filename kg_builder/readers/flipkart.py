@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, bad_bytes, check_file
+from .common import CatalogSource, bad_bytes, bytes_read, check_file
 from .csv_reader import csv_rows, read_header
 
 REQUIRED = ("uniq_id", "product_name", "product_category_tree", "description", "product_specifications")
@@ -54,11 +54,7 @@ def open_flipkart(path: Path) -> CatalogSource:
             else:
                 yield from _record(path, item[0], item[1], header, position, base)
 
-    def position_bytes() -> int:
-        handle = box.get("h")
-        return handle.buffer.tell() if handle is not None and not handle.closed else 0
-
-    return CatalogSource(path, "flipkart", rows, position_bytes, size, {"images": str(base)})
+    return CatalogSource(path, "flipkart", rows, lambda: bytes_read(box), size, {"images": str(base)})
 
 
 def parse_specifications(text: str) -> tuple[list[tuple[str, str]], list[str]]:

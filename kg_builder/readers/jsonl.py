@@ -16,6 +16,7 @@ from .common import (
     CatalogSource,
     attribute_pairs,
     bad_bytes,
+    bytes_read,
     check_file,
     first_bad_field,
     open_text,
@@ -38,11 +39,7 @@ def open_jsonl(path: Path) -> CatalogSource:
                 if line.strip():
                     yield from _parse_line(path, line_no, line)
 
-    def position() -> int:
-        handle = handle_box.get("h")
-        return handle.buffer.tell() if handle is not None and not handle.closed else 0
-
-    return CatalogSource(path, "jsonl", rows, position, size)
+    return CatalogSource(path, "jsonl", rows, lambda: bytes_read(handle_box), size)
 
 
 def _parse_line(path: Path, line_no: int, line: str) -> Iterator[CatalogRecord | RowProblem]:
