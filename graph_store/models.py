@@ -7,7 +7,7 @@ read and write exactly these, so kg_builder and kgmm never see storage details.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, NamedTuple
 
 Source = Literal["catalog", "text", "model"]
 SOURCES: tuple[Source, ...] = ("catalog", "text", "model")
@@ -44,12 +44,12 @@ class ProductNode:
         return CATEGORY_SEPARATOR.join(self.category) if self.category else None
 
 
-@dataclass(frozen=True)
-class AttributeEdge:
+class AttributeEdge(NamedTuple):
     """(:Product)-[:HAS {attribute, source, score, run_id}]->(:Value {attribute, value}).
 
     ``value`` is the normalised value (the Value node's key); ``raw`` is the spelling
-    found in the catalog or text, kept for provenance.
+    found in the catalog or text, kept for provenance. A NamedTuple rather than a
+    dataclass because builds create millions of them and tuples are cheap to make.
     """
 
     product_id: str

@@ -9,12 +9,14 @@ Rerunning a build is idempotent: every write replaces what the same rows wrote b
 
 from __future__ import annotations
 
+import gc
 import time
+from contextlib import contextmanager
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
@@ -49,6 +51,30 @@ def build_graph(
     progress: Progress | None = None,
 ) -> BuildReport:
     """Load one catalog into ``store`` and return the report (also recorded in the store)."""
+    with _gc_paused():
+        return _build(source, store, batch_size, extract_text, progress)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a build.
+
+    A build keeps millions of small acyclic objects alive (records, edges, counters);
+    generational collections rescan them again and again, which measured as a third of
+    the time of a 100k-product build. Reference counting still frees everything.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _build(
+    source: CatalogSource, store: GraphStore, batch_size: int, extract_text: bool, progress: Progress | None
+) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport(str(source.path), source.format, store.uri)
     jobs: dict[str, _TextJob] = {}
