@@ -33,7 +33,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import weakref
 from pathlib import Path
 from typing import IO, Any, Sequence
 
@@ -442,7 +441,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-_LIVE_SERVERS: "weakref.WeakSet[Neo4jServer]" = weakref.WeakSet()
+# Started servers not stopped yet; strong references so that atexit can still stop them.
+_LIVE_SERVERS: "set[Neo4jServer]" = set()
 
 
 @atexit.register

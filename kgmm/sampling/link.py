@@ -151,4 +151,3 @@ def wrap_batch_modulo(batch: dict[Any, Tensor] | None, num_pos: int) -> None:
         return
     for key, value in batch.items():
         batch[key] = value % num_pos
-

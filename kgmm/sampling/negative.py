@@ -24,8 +24,9 @@ themselves (``NegativeSample.valid_triples`` drops them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence, Union
+from typing import Union
 
 import torch
 from torch import Tensor
@@ -85,7 +86,9 @@ class AttributeNegativeSampler:
     def __init__(self, candidates: Candidates, known: Tensor, max_rounds: int = 6) -> None:
         if isinstance(candidates, Mapping):
             num_attrs = (max(int(a) for a in candidates) + 1) if candidates else 0
-            per_attr = [torch.as_tensor(candidates.get(a, []), dtype=torch.long) for a in range(num_attrs)]
+            per_attr = [
+                torch.as_tensor(candidates.get(a, []), dtype=torch.long) for a in range(num_attrs)
+            ]
         else:
             per_attr = [torch.as_tensor(c, dtype=torch.long) for c in candidates]
         per_attr = [torch.unique(c.view(-1)) for c in per_attr]
@@ -94,7 +97,9 @@ class AttributeNegativeSampler:
         counts = torch.tensor([c.numel() for c in per_attr], dtype=torch.long)  # [A]
         self.cand_ptr = torch.zeros(self.num_attributes + 1, dtype=torch.long)  # [A + 1]
         torch.cumsum(counts, 0, out=self.cand_ptr[1:])
-        self.cand_values = torch.cat(per_attr) if per_attr else torch.zeros(0, dtype=torch.long)  # [C]
+        self.cand_values = (
+            torch.cat(per_attr) if per_attr else torch.zeros(0, dtype=torch.long)
+        )  # [C]
         if self.cand_values.numel() and int(self.cand_values.min()) < 0:
             raise ValueError("candidate value ids must be non-negative")
         max_value = max(
@@ -141,7 +146,9 @@ class AttributeNegativeSampler:
             self.known_keys, base
         )  # [P] known-true candidate values of (p, a)
         v_ok = v < self.num_values
-        pos_is_cand = v_ok & _membership(self._cand_pair, a * self.num_values + v.clamp(max=max(self.num_values - 1, 0)))
+        pos_is_cand = v_ok & _membership(
+            self._cand_pair, a * self.num_values + v.clamp(max=max(self.num_values - 1, 0))
+        )
         pos_is_known = v_ok & _membership(self.known_keys, base + v)
         return count - known_pa - (pos_is_cand & ~pos_is_known).long()
 
@@ -158,6 +165,8 @@ class AttributeNegativeSampler:
         positives = torch.as_tensor(positives, dtype=torch.long).view(-1, 3)
         k = int(num_negatives)
         n_pos = positives.size(0)
+        if positives.numel() and int(positives.min()) < 0:
+            raise ValueError("positive triples must hold non-negative ids")
         if positives.numel() and int(positives[:, 1].max()) >= self.num_attributes:
             raise ValueError("positive attribute id outside the candidate table")
         self._check_range(positives[:, 0])
@@ -200,7 +209,9 @@ class AttributeNegativeSampler:
         seg = torch.repeat_interleave(torch.arange(count.numel()), count, output_size=total)  # [T]
         vals = self.cand_values[self.cand_ptr[a][seg] + segment_arange(count, total)]  # [T]
         valid = (vals != v[seg]) & ~_membership(self.known_keys, self._encode(p[seg], a[seg], vals))
-        score = torch.where(valid, torch.rand(total, dtype=torch.float64, generator=generator), -1.0)
+        score = torch.where(
+            valid, torch.rand(total, dtype=torch.float64, generator=generator), -1.0
+        )
         best = torch.full((count.numel(),), -2.0, dtype=torch.float64)
         best.scatter_reduce_(0, seg, score, reduce="amax")
         winner = torch.full((count.numel(),), total, dtype=torch.long)

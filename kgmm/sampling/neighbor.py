@@ -21,8 +21,11 @@ sampling is not.
 from __future__ import annotations
 
 import os
+import threading
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Union
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Union
 
 import torch
 from torch import Tensor
@@ -39,17 +42,38 @@ from torch_geometric.sampler.base import NumNeighbors
 from torch_geometric.typing import EdgeType, NodeType
 
 from .csr import CSC, build_csc
-from .dedup import merge_first_seen
+from .dedup import FirstSeenTable, KeyNodeSet, TableNodeSet
 from .link import link_seeds, wrap_batch_modulo
 from .select import sample_in_edges
 
-NumNeighborsLike = Union[List[int], Dict[EdgeType, List[int]], NumNeighbors]
+NumNeighborsLike = Union[list[int], dict[EdgeType, list[int]], NumNeighbors]
 
 # Internal names used to run a homogeneous graph through the hetero code path.
 _NODE: NodeType = "_node"
 _EDGE: EdgeType = (_NODE, "_to", _NODE)
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio constant for seed mixing
+_EMPTY = torch.zeros(0, dtype=torch.long)
+
+
+@contextmanager
+def intra_op_threads(num_threads: int | None) -> Iterator[None]:
+    """Temporarily set torch's intra-op thread count (``None``: leave it).
+
+    Sampling runs many small ops; on a busy 2-core machine OpenMP's
+    fork/join for them made a batch ~50x slower than single-threaded.  With
+    torch's OpenMP backend the setting is per calling thread, so restoring
+    it afterwards does not disturb other threads.
+    """
+    previous = torch.get_num_threads()
+    if num_threads is None or num_threads == previous:
+        yield
+        return
+    torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 class NeighborSampler(BaseSampler):
@@ -75,32 +99,36 @@ class NeighborSampler(BaseSampler):
             from the global RNG, so ``torch.manual_seed`` still reproduces.
         default: fan-out for edge types missing from a dict ``num_neighbors``.
         subgraph_type: only ``"directional"`` is supported.
+        num_threads: torch intra-op threads while sampling (restored after
+            each call); ``None`` keeps the caller's setting.  The default 1 is
+            fastest for batch-sized ops (see :func:`intra_op_threads`).
     """
 
     def __init__(
         self,
-        data: Union[Data, HeteroData],
+        data: Data | HeteroData,
         num_neighbors: NumNeighborsLike,
         *,
         replace: bool = False,
         disjoint: bool = False,
-        seed: Optional[int] = None,
-        default: Optional[List[int]] = None,
+        seed: int | None = None,
+        default: list[int] | None = None,
         subgraph_type: str = "directional",
+        num_threads: int | None = 1,
     ) -> None:
         if str(getattr(subgraph_type, "value", subgraph_type)) != "directional":
             raise NotImplementedError("only subgraph_type='directional' is supported")
         if isinstance(data, HeteroData):
             self.is_hetero = True
             self.node_types, self.edge_types = data.metadata()
-            self.num_nodes: Union[int, Dict[NodeType, int]] = {}
+            self.num_nodes: int | dict[NodeType, int] = {}
             for nt in self.node_types:
                 n = data[nt].num_nodes
                 if n is None:
                     raise ValueError(f"node type {nt!r} has no num_nodes")
                 self.num_nodes[nt] = int(n)
             self._num_nodes = dict(self.num_nodes)
-            self._csc: Dict[EdgeType, CSC] = {}
+            self._csc: dict[EdgeType, CSC] = {}
             for et in self.edge_types:
                 store = data[et]
                 if "edge_index" not in store:
@@ -124,10 +152,22 @@ class NeighborSampler(BaseSampler):
 
         self.replace = bool(replace)
         self.disjoint = bool(disjoint)
+        self.num_threads = num_threads
         self._set_num_neighbors(num_neighbors, default)
         if seed is None:
             seed = int(torch.randint(2**62, (1,)).item())
         self.reseed(seed)
+        self._scratch = threading.local()  # per-thread dedup tables, built lazily
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Thread-local scratch is neither picklable nor worth shipping.
+        state = self.__dict__.copy()
+        state.pop("_scratch", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._scratch = threading.local()
 
     # Configuration ######################################################
 
@@ -140,7 +180,7 @@ class NeighborSampler(BaseSampler):
     def num_neighbors(self, value: NumNeighborsLike) -> None:
         self._set_num_neighbors(value, None)
 
-    def _set_num_neighbors(self, value: NumNeighborsLike, default: Optional[List[int]]) -> None:
+    def _set_num_neighbors(self, value: NumNeighborsLike, default: list[int] | None) -> None:
         if not isinstance(value, NumNeighbors):
             value = NumNeighbors(value, default)
         if self.is_hetero:
@@ -154,7 +194,7 @@ class NeighborSampler(BaseSampler):
         if len(hops) > 1:
             raise ValueError("every edge type needs the same number of hops")
         self._num_neighbors = value
-        self._fanouts: Dict[EdgeType, List[int]] = {
+        self._fanouts: dict[EdgeType, list[int]] = {
             k: [int(x) for x in v] for k, v in fanouts.items()
         }
         self.num_hops = hops.pop() if hops else 0
@@ -163,7 +203,7 @@ class NeighborSampler(BaseSampler):
         """Restart the private random stream from ``seed``."""
         self.seed = int(seed)
         self._generator = torch.Generator().manual_seed(self.seed)
-        self._worker_key: Optional[tuple] = None
+        self._worker_key: tuple | None = None
 
     @property
     def generator(self) -> torch.Generator:
@@ -189,7 +229,7 @@ class NeighborSampler(BaseSampler):
         """``None``: sampled edge ids are already ids of the original graph."""
         return None
 
-    def csc(self, edge_type: Optional[EdgeType] = None) -> CSC:
+    def csc(self, edge_type: EdgeType | None = None) -> CSC:
         """The CSC layout of ``edge_type`` (omit for homogeneous graphs)."""
         return self._csc[_EDGE if edge_type is None else edge_type]
 
@@ -197,7 +237,7 @@ class NeighborSampler(BaseSampler):
 
     def sample_from_nodes(
         self, index: NodeSamplerInput, **kwargs: Any
-    ) -> Union[SamplerOutput, HeteroSamplerOutput]:
+    ) -> SamplerOutput | HeteroSamplerOutput:
         """Sample the neighbourhood of ``index.node``.
 
         ``metadata`` is ``(input_id, time)`` as ``NodeLoader`` expects.
@@ -205,15 +245,16 @@ class NeighborSampler(BaseSampler):
         if index.time is not None:
             raise NotImplementedError("temporal sampling is not supported")
         node_type = self._input_node_type(index.input_type)
-        out = self._sample({node_type: index.node})
+        with intra_op_threads(self.num_threads):
+            out = self._sample({node_type: index.node})
         out.metadata = (index.input_id, index.time)
         return self._finalise(out)
 
     def sample_from_edges(
         self,
         index: EdgeSamplerInput,
-        neg_sampling: Optional[NegativeSampling] = None,
-    ) -> Union[SamplerOutput, HeteroSamplerOutput]:
+        neg_sampling: NegativeSampling | None = None,
+    ) -> SamplerOutput | HeteroSamplerOutput:
         """Sample the neighbourhood of both endpoints of ``index``'s links.
 
         Negative links are drawn first (``neg_sampling``: binary or triplet,
@@ -229,17 +270,18 @@ class NeighborSampler(BaseSampler):
             src_type, dst_type = index.input_type[0], index.input_type[-1]
         else:
             src_type = dst_type = _NODE
-        plan = link_seeds(
-            index,
-            neg_sampling,
-            src_type,
-            dst_type,
-            self._num_nodes[src_type],
-            self._num_nodes[dst_type],
-            self.disjoint,
-            self.generator,
-        )
-        out = self._sample(plan.seeds)
+        with intra_op_threads(self.num_threads):
+            plan = link_seeds(
+                index,
+                neg_sampling,
+                src_type,
+                dst_type,
+                self._num_nodes[src_type],
+                self._num_nodes[dst_type],
+                self.disjoint,
+                self.generator,
+            )
+            out = self._sample(plan.seeds)
         if self.disjoint:
             wrap_batch_modulo(out.batch, plan.num_pos)
         out.metadata = plan.metadata
@@ -247,7 +289,7 @@ class NeighborSampler(BaseSampler):
 
     # Core ###############################################################
 
-    def _input_node_type(self, input_type: Optional[NodeType]) -> NodeType:
+    def _input_node_type(self, input_type: NodeType | None) -> NodeType:
         if not self.is_hetero:
             return _NODE
         if input_type is None:
@@ -256,111 +298,130 @@ class NeighborSampler(BaseSampler):
             raise ValueError(f"unknown node type {input_type!r}")
         return input_type
 
-    def _sample(self, seeds: Dict[NodeType, Tensor]) -> HeteroSamplerOutput:
+    def _node_sets(self) -> dict[NodeType, TableNodeSet | KeyNodeSet]:
+        """Fresh per-batch node sets; dense scratch tables are per thread."""
+        if self.disjoint:
+            return {nt: KeyNodeSet(self._num_nodes[nt]) for nt in self._node_types}
+        tables = getattr(self._scratch, "tables", None)
+        if tables is None:
+            tables = {nt: FirstSeenTable(self._num_nodes[nt]) for nt in self._node_types}
+            self._scratch.tables = tables
+        return {nt: TableNodeSet(tables[nt]) for nt in self._node_types}
+
+    def _sample(self, seeds: dict[NodeType, Tensor]) -> HeteroSamplerOutput:
         """Expand ``seeds`` hop by hop; returns internal hetero output.
 
-        Per node type we keep the dedup keys of all nodes so far (node id, or
-        ``batch * N + node`` when disjoint) and the *frontier*: the nodes first
-        reached in the previous hop, with their local offset.
+        Per node type a node set numbers nodes in first-seen order; the
+        *frontier* of a hop is the slice of nodes first reached in the
+        previous hop (global ids, first local index, batch ids if disjoint).
         """
         gen = self.generator
-        disjoint = self.disjoint
         num_nodes = self._num_nodes
-        node_chunks: Dict[NodeType, List[Tensor]] = {nt: [] for nt in self._node_types}
-        batch_chunks: Dict[NodeType, List[Tensor]] = {nt: [] for nt in self._node_types}
-        keys: Dict[NodeType, Tensor] = {}
-        size: Dict[NodeType, int] = {nt: 0 for nt in self._node_types}
-        # frontier[nt] = (global ids [F], first local index, batch ids [F] | None)
-        frontier: Dict[NodeType, tuple] = {}
-        num_sampled_nodes: Dict[NodeType, List[int]] = {nt: [0] for nt in self._node_types}
+        node_sets = self._node_sets()
+        try:
+            frontier: dict[NodeType, tuple] = {}
+            num_sampled_nodes: dict[NodeType, list[int]] = {nt: [0] for nt in self._node_types}
+            next_batch_id = 0
+            for nt, seed in seeds.items():
+                seed = seed.to(device="cpu", dtype=torch.long).reshape(-1)  # [S]
+                if seed.numel() and (int(seed.min()) < 0 or int(seed.max()) >= num_nodes[nt]):
+                    raise ValueError(f"seed ids of {nt!r} must lie in [0, {num_nodes[nt]})")
+                batch = None
+                if self.disjoint:  # batch ids run on across seed types, as in pyg-lib
+                    batch = torch.arange(next_batch_id, next_batch_id + seed.numel())
+                    next_batch_id += seed.numel()
+                node_sets[nt].add_seeds(seed, batch)
+                frontier[nt] = (seed, 0, batch)
+                num_sampled_nodes[nt][0] = seed.numel()
 
-        next_batch_id = 0
-        for nt, seed in seeds.items():
-            seed = seed.to(device="cpu", dtype=torch.long).view(-1)  # [S]
-            if seed.numel() and (int(seed.min()) < 0 or int(seed.max()) >= num_nodes[nt]):
-                raise ValueError(f"seed ids of {nt!r} must lie in [0, {num_nodes[nt]})")
-            batch = None
-            if disjoint:  # batch ids run on across seed types, as in pyg-lib
-                batch = torch.arange(next_batch_id, next_batch_id + seed.numel())
-                next_batch_id += seed.numel()
-                batch_chunks[nt].append(batch)
-                keys[nt] = batch * num_nodes[nt] + seed
-            else:
-                keys[nt] = seed
-            node_chunks[nt].append(seed)
-            frontier[nt] = (seed, 0, batch)
-            size[nt] = seed.numel()
-            num_sampled_nodes[nt][0] = seed.numel()
+            rows: dict[EdgeType, list[Tensor]] = defaultdict(list)
+            cols: dict[EdgeType, list[Tensor]] = defaultdict(list)
+            edges: dict[EdgeType, list[Tensor]] = defaultdict(list)
+            num_sampled_edges: dict[EdgeType, list[int]] = {et: [] for et in self._edge_types}
+            for hop in range(self.num_hops):
+                frontier = self._hop(
+                    hop, frontier, node_sets, rows, cols, edges, num_sampled_edges, gen
+                )
+                for nt in self._node_types:
+                    num_sampled_nodes[nt].append(frontier[nt][0].numel() if nt in frontier else 0)
 
-        rows: Dict[EdgeType, List[Tensor]] = defaultdict(list)
-        cols: Dict[EdgeType, List[Tensor]] = defaultdict(list)
-        edges: Dict[EdgeType, List[Tensor]] = defaultdict(list)
-        num_sampled_edges: Dict[EdgeType, List[int]] = {et: [] for et in self._edge_types}
+            def cat(chunks: list[Tensor]) -> Tensor:
+                return torch.cat(chunks) if chunks else _EMPTY
 
-        for hop in range(self.num_hops):
-            candidates: Dict[NodeType, List[Tensor]] = defaultdict(list)
-            cand_batch: Dict[NodeType, List[Tensor]] = defaultdict(list)
-            pending: List[tuple] = []  # (edge type, dst local, edge ids, src type, chunk no.)
-            for et in self._edge_types:
-                k = self._fanouts[et][hop]
-                src_t, _, dst_t = et
-                front = frontier.get(dst_t)
-                if k == 0 or front is None or front[0].numel() == 0:
-                    num_sampled_edges[et].append(0)
-                    continue
-                front_nodes, front_start, front_batch = front
-                csc = self._csc[et]
-                seg, pos = sample_in_edges(csc.colptr, front_nodes, k, self.replace, gen)  # [M]
-                nbr = csc.row[pos]  # [M] global src ids
-                if disjoint:
-                    b = front_batch[seg]  # [M]
-                    candidates[src_t].append(b * num_nodes[src_t] + nbr)
-                    cand_batch[src_t].append(b)
-                else:
-                    candidates[src_t].append(nbr)
-                pending.append((et, front_start + seg, csc.edge_id[pos], src_t, len(candidates[src_t]) - 1))
+            return HeteroSamplerOutput(
+                node={nt: node_sets[nt].nodes() for nt in self._node_types},
+                row={et: cat(rows[et]) for et in self._edge_types},
+                col={et: cat(cols[et]) for et in self._edge_types},
+                edge={et: cat(edges[et]) for et in self._edge_types},
+                batch={nt: node_sets[nt].batch() for nt in self._node_types}
+                if self.disjoint
+                else None,
+                num_sampled_nodes=num_sampled_nodes,
+                num_sampled_edges=num_sampled_edges,
+            )
+        finally:
+            for node_set in node_sets.values():
+                node_set.release()
 
-            locals_by_type: Dict[NodeType, List[Tensor]] = {}
-            new_frontier: Dict[NodeType, tuple] = {}
-            for nt, chunks in candidates.items():
-                lengths = [c.numel() for c in chunks]
-                new_keys, local = merge_first_seen(keys[nt], torch.cat(chunks))  # [u], [M]
-                locals_by_type[nt] = list(torch.split(local, lengths))
-                keys[nt] = torch.cat([keys[nt], new_keys])
-                if disjoint:
-                    new_nodes = new_keys % num_nodes[nt]
-                    new_batch = torch.div(new_keys, num_nodes[nt], rounding_mode="floor")
-                    batch_chunks[nt].append(new_batch)
-                else:
-                    new_nodes, new_batch = new_keys, None
-                node_chunks[nt].append(new_nodes)
-                new_frontier[nt] = (new_nodes, size[nt], new_batch)
-                size[nt] += new_nodes.numel()
-            for et, dst_local, edge_id, src_t, chunk in pending:
-                rows[et].append(locals_by_type[src_t][chunk])
-                cols[et].append(dst_local)
-                edges[et].append(edge_id)
-                num_sampled_edges[et].append(edge_id.numel())
-            for nt in self._node_types:
-                num_sampled_nodes[nt].append(new_frontier[nt][0].numel() if nt in new_frontier else 0)
-            frontier = new_frontier
+    def _hop(
+        self,
+        hop: int,
+        frontier: dict[NodeType, tuple],
+        node_sets: dict[NodeType, TableNodeSet | KeyNodeSet],
+        rows: dict[EdgeType, list[Tensor]],
+        cols: dict[EdgeType, list[Tensor]],
+        edges: dict[EdgeType, list[Tensor]],
+        num_sampled_edges: dict[EdgeType, list[int]],
+        gen: torch.Generator,
+    ) -> dict[NodeType, tuple]:
+        """One hop over all edge types; returns the next frontier.
 
-        empty = torch.zeros(0, dtype=torch.long)
+        Candidates of all edge types with the same source type are merged in
+        one call, in edge-type order, which reproduces pyg-lib's numbering.
+        """
+        cand_nodes: dict[NodeType, list[Tensor]] = defaultdict(list)
+        cand_batch: dict[NodeType, list[Tensor]] = defaultdict(list)
+        pending: list[tuple] = []  # (edge type, dst local [M], edge ids [M], src type, chunk no.)
+        for et in self._edge_types:
+            k = self._fanouts[et][hop]
+            src_t, _, dst_t = et
+            front = frontier.get(dst_t)
+            if k == 0 or front is None or front[0].numel() == 0:
+                num_sampled_edges[et].append(0)
+                continue
+            front_nodes, front_start, front_batch = front
+            csc = self._csc[et]
+            seg, pos = sample_in_edges(csc.colptr, front_nodes, k, self.replace, gen)  # [M], [M]
+            cand_nodes[src_t].append(csc.row.index_select(0, pos))  # [M] global src ids
+            if front_batch is not None:
+                cand_batch[src_t].append(front_batch.index_select(0, seg))
+            pending.append(
+                (
+                    et,
+                    seg + front_start,
+                    csc.edge_id.index_select(0, pos),
+                    src_t,
+                    len(cand_nodes[src_t]) - 1,
+                )
+            )
 
-        def cat(chunks: List[Tensor]) -> Tensor:
-            return torch.cat(chunks) if chunks else empty
+        new_frontier: dict[NodeType, tuple] = {}
+        local_chunks: dict[NodeType, list[Tensor]] = {}
+        for nt, chunks in cand_nodes.items():
+            batch = torch.cat(cand_batch[nt]) if cand_batch.get(nt) else None
+            start = node_sets[nt].size
+            new_nodes, new_batch, local = node_sets[nt].merge(torch.cat(chunks), batch)  # [u], [M]
+            local_chunks[nt] = list(torch.split(local, [c.numel() for c in chunks]))
+            if new_nodes.numel():
+                new_frontier[nt] = (new_nodes, start, new_batch)
+        for et, dst_local, edge_id, src_t, chunk in pending:
+            rows[et].append(local_chunks[src_t][chunk])
+            cols[et].append(dst_local)
+            edges[et].append(edge_id)
+            num_sampled_edges[et].append(edge_id.numel())
+        return new_frontier
 
-        return HeteroSamplerOutput(
-            node={nt: cat(node_chunks[nt]) for nt in self._node_types},
-            row={et: cat(rows[et]) for et in self._edge_types},
-            col={et: cat(cols[et]) for et in self._edge_types},
-            edge={et: cat(edges[et]) for et in self._edge_types},
-            batch={nt: cat(batch_chunks[nt]) for nt in self._node_types} if disjoint else None,
-            num_sampled_nodes=num_sampled_nodes,
-            num_sampled_edges=num_sampled_edges,
-        )
-
-    def _finalise(self, out: HeteroSamplerOutput) -> Union[SamplerOutput, HeteroSamplerOutput]:
+    def _finalise(self, out: HeteroSamplerOutput) -> SamplerOutput | HeteroSamplerOutput:
         """Unwrap the internal single-type output for homogeneous graphs."""
         if self.is_hetero:
             return out

@@ -20,21 +20,23 @@ import torch
 from torch import Tensor
 
 
-def segment_arange(counts: Tensor, total: int | None = None) -> Tensor:
+def segment_arange(counts: Tensor, total: int | None = None, seg: Tensor | None = None) -> Tensor:
     """``[0..c0-1, 0..c1-1, ...]`` for ``counts = [c0, c1, ...]`` (int64).
 
     Args:
         counts: ``[S]`` non-negative int64 segment lengths.
-        total: ``counts.sum()`` if already known (saves a sync).
+        total: ``counts.sum()`` if already known (saves a reduction).
+        seg: ``repeat_interleave(arange(S), counts)`` if already known (saves
+            a second ``repeat_interleave``).
     """
     if total is None:
         total = int(counts.sum())
     if total == 0:
         return torch.zeros(0, dtype=torch.long)
     starts = torch.cumsum(counts, 0) - counts  # [S] exclusive prefix sum
-    return torch.arange(total, dtype=torch.long) - torch.repeat_interleave(
-        starts, counts, output_size=total
-    )
+    if seg is None:
+        seg = torch.repeat_interleave(torch.arange(counts.numel()), counts, output_size=total)
+    return torch.arange(total, dtype=torch.long) - starts.index_select(0, seg)
 
 
 def floyd_subsets(deg: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
@@ -54,16 +56,16 @@ def floyd_subsets(deg: Tensor, k: int, generator: torch.Generator | None) -> Ten
         ``[m, k]`` int64 distinct offsets per row (order is not meaningful).
     """
     m = deg.numel()
-    out = torch.empty(m, k, dtype=torch.long)  # [m, k]
+    steps = torch.arange(k)  # [k]
+    upper = (deg - k).unsqueeze(1) + steps  # [m, k] j of every step
     u = torch.rand(m, k, dtype=torch.float64, generator=generator)  # [m, k]
-    base = deg - k  # [m]
-    for i in range(k):  # loop over fan-out slots; vectorised over nodes
-        j = base + i  # [m] inclusive upper bound of this step
-        t = torch.minimum((u[:, i] * (j + 1).to(torch.float64)).long(), j)  # [m]
-        if i > 0:
-            seen = (out[:, :i] == t.unsqueeze(1)).any(dim=1)  # [m]
-            t = torch.where(seen, j, t)
-        out[:, i] = t
+    draws = torch.minimum((u * (upper + 1)).long(), upper)  # [m, k] t_i uniform in [0, j_i]
+    out = torch.empty(m, k, dtype=torch.long)  # [m, k]
+    out[:, 0] = draws[:, 0]
+    for i in range(1, k):  # loop over fan-out slots; vectorised over nodes
+        t = draws[:, i : i + 1]  # [m, 1]
+        seen = (out[:, :i] == t).any(dim=1, keepdim=True)  # [m, 1]
+        out[:, i : i + 1] = torch.where(seen, upper[:, i : i + 1], t)
     return out
 
 
@@ -86,12 +88,13 @@ def permutation_subsets(deg: Tensor, k: int, generator: torch.Generator | None) 
     m = deg.numel()
     total = int(deg.sum())
     seg = torch.repeat_interleave(torch.arange(m), deg, output_size=total)  # [T]
-    offset = segment_arange(deg, total)  # [T]
+    offset = segment_arange(deg, total, seg)  # [T]
     perm = torch.randperm(total, generator=generator)  # [T]
-    perm = perm[torch.sort(seg[perm], stable=True).indices]  # grouped, shuffled inside
+    order = torch.sort(seg.index_select(0, perm), stable=True).indices  # [T]
+    perm = perm.index_select(0, order)  # grouped by segment, shuffled inside
     starts = torch.cumsum(deg, 0) - deg  # [m]
-    take = (starts.unsqueeze(1) + torch.arange(k)).reshape(-1)  # [m * k]
-    return offset[perm[take]].view(m, k)
+    take = (starts.unsqueeze(1) + torch.arange(k)).view(-1)  # [m * k] first k per segment
+    return offset.index_select(0, perm.index_select(0, take)).view(m, k)
 
 
 def _subset_threshold(k: int) -> int:
@@ -122,32 +125,39 @@ def sample_offsets(
     if k < 0:
         count = deg
     elif replace:
-        count = torch.where(deg > 0, k, 0)
+        count = (deg > 0).long() * k
     else:
         count = deg.clamp(max=k)
     total = int(count.sum())
     seg = torch.repeat_interleave(torch.arange(deg.numel()), count, output_size=total)  # [M]
     if k < 0:
-        return seg, segment_arange(count, total)
+        return seg, segment_arange(count, total, seg)
     if replace:
-        d = deg[seg]  # [M]
+        d = deg.index_select(0, seg)  # [M]
         u = torch.rand(total, dtype=torch.float64, generator=generator)
-        return seg, torch.minimum((u * d.to(torch.float64)).long(), d - 1)
-    offset = segment_arange(count, total)  # [M] slot index; final for deg <= k
-    big = (deg > k).nonzero().view(-1)  # [B] frontier positions needing a subset
+        return seg, torch.minimum((u * d).long(), d - 1)
+    big_mask = deg > k  # [F] nodes needing a proper subset
+    big = big_mask.nonzero().view(-1)  # [B]
     if big.numel() == 0:
-        return seg, offset
-    big_deg = deg[big]  # [B]
-    chosen = torch.empty(big.numel(), k, dtype=torch.long)  # [B, k]
+        return seg, segment_arange(count, total, seg)  # every in-edge of every node
+    offset = segment_arange(count, total, seg)  # [M] slot index; final for deg <= k
+    big_deg = deg.index_select(0, big)  # [B]
     moderate = big_deg <= _subset_threshold(k)  # [B]
-    if bool(moderate.any()):
-        chosen[moderate] = permutation_subsets(big_deg[moderate], k, generator)
-    if not bool(moderate.all()):
-        huge = ~moderate
-        chosen[huge] = floyd_subsets(big_deg[huge], k, generator)
+    n_moderate = int(moderate.sum())
+    if n_moderate == big.numel():
+        chosen = permutation_subsets(big_deg, k, generator)  # [B, k]
+    elif n_moderate == 0:
+        chosen = floyd_subsets(big_deg, k, generator)
+    else:
+        chosen = torch.empty(big.numel(), k, dtype=torch.long)
+        idx = moderate.nonzero().view(-1)
+        chosen.index_copy_(0, idx, permutation_subsets(big_deg.index_select(0, idx), k, generator))
+        idx = (~moderate).nonzero().view(-1)
+        chosen.index_copy_(0, idx, floyd_subsets(big_deg.index_select(0, idx), k, generator))
     # Entries of "big" nodes appear in ascending frontier order, k each, so the
     # row-major flattening of `chosen` lines up with them.
-    offset[(deg > k)[seg]] = chosen.view(-1)
+    slots = big_mask.index_select(0, seg).nonzero().view(-1)  # [B * k]
+    offset.index_copy_(0, slots, chosen.view(-1))
     return seg, offset
 
 
@@ -171,7 +181,7 @@ def sample_in_edges(
         ``(seg, pos)``, both ``[M]`` int64: frontier position of each sampled
         edge and its position in the CSC arrays (index ``row``/``edge_id``).
     """
-    start = colptr[frontier]  # [F]
-    deg = colptr[frontier + 1] - start  # [F]
+    start = colptr.index_select(0, frontier)  # [F]
+    deg = colptr.index_select(0, frontier + 1) - start  # [F]
     seg, offset = sample_offsets(deg, k, replace, generator)
-    return seg, start[seg] + offset
+    return seg, start.index_select(0, seg) + offset

@@ -26,7 +26,12 @@ def catalog(seed: int = 0):
     only (single-valued), attribute 3: values 41..42.
     """
     g = torch.Generator().manual_seed(seed)
-    candidates = [torch.arange(0, 10), torch.arange(10, 40), torch.tensor([40]), torch.tensor([41, 42])]
+    candidates = [
+        torch.arange(0, 10),
+        torch.arange(10, 40),
+        torch.tensor([40]),
+        torch.tensor([41, 42]),
+    ]
     triples = []
     for attr, vals in enumerate(candidates):
         per = 3 if attr in (0, 1) else 1  # multi-valued attributes 0 and 1
@@ -47,7 +52,9 @@ def keyset(triples: torch.Tensor) -> set:
 def test_negatives_share_attribute_and_are_never_known_true():
     candidates, known = catalog()
     sampler = AttributeNegativeSampler(candidates, known)
-    positives = known[torch.randperm(known.size(0), generator=torch.Generator().manual_seed(1))[:500]]
+    positives = known[
+        torch.randperm(known.size(0), generator=torch.Generator().manual_seed(1))[:500]
+    ]
     out = sampler.sample(positives, 8, generator=torch.Generator().manual_seed(2))
     assert out.value.shape == (500, 8) and out.mask.shape == (500, 8)
 
@@ -86,7 +93,10 @@ def test_only_remaining_value_is_found_and_exhausted_product_is_masked():
 
 def test_positive_excluded_even_when_not_in_known():
     out = sample_attribute_negatives(
-        torch.tensor([[7, 0, 1]]), [torch.tensor([1, 2])], 30, known=torch.zeros(0, 3, dtype=torch.long)
+        torch.tensor([[7, 0, 1]]),
+        [torch.tensor([1, 2])],
+        30,
+        known=torch.zeros(0, 3, dtype=torch.long),
     )
     assert bool((out.value == 2).all())
 
@@ -95,7 +105,9 @@ def test_uniform_over_valid_values():
     candidates = [torch.arange(20)]
     known = torch.tensor([[0, 0, 0], [0, 0, 5]])
     sampler = AttributeNegativeSampler(candidates, known)
-    out = sampler.sample(torch.tensor([[0, 0, 0]]), 18_000, generator=torch.Generator().manual_seed(3))
+    out = sampler.sample(
+        torch.tensor([[0, 0, 0]]), 18_000, generator=torch.Generator().manual_seed(3)
+    )
     counts = torch.bincount(out.value.view(-1), minlength=20)
     assert counts[0] == 0 and counts[5] == 0
     valid = counts[counts > 0].double()

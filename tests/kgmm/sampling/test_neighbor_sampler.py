@@ -164,7 +164,9 @@ def test_hetero_full_fanout_matches_k_hop_on_homogeneous_view():
     out = sampler.sample_from_nodes(node_input(seeds, "product"))
     homo = data.to_homogeneous()
     offset = {nt: int((homo.node_type == i).nonzero()[0]) for i, nt in enumerate(data.node_types)}
-    subset, _, _, _ = k_hop_subgraph(seeds + offset["product"], 2, homo.edge_index, num_nodes=homo.num_nodes)
+    subset, _, _, _ = k_hop_subgraph(
+        seeds + offset["product"], 2, homo.edge_index, num_nodes=homo.num_nodes
+    )
     got = torch.cat([out.node[nt] + offset[nt] for nt in data.node_types])
     assert torch.equal(got.sort().values, subset.sort().values)
 
@@ -355,7 +357,9 @@ def test_node_loader_heterogeneous():
     assert torch.equal(batch[et].edge_attr.long(), batch[et].e_id)
     for et in data.edge_types:
         src_t, _, dst_t = et
-        glob = torch.stack([batch[src_t].n_id[batch[et].edge_index[0]], batch[dst_t].n_id[batch[et].edge_index[1]]])
+        glob = torch.stack(
+            [batch[src_t].n_id[batch[et].edge_index[0]], batch[dst_t].n_id[batch[et].edge_index[1]]]
+        )
         assert torch.equal(glob, data[et].edge_index[:, batch[et].e_id])
 
 
@@ -426,9 +430,24 @@ def test_dataloader_workers_draw_distinct_reproducible_streams():
 
     def epoch():
         torch.manual_seed(0)  # governs the DataLoader's per-worker seeds
-        loader = NodeLoader(data, sampler, input_nodes=torch.tensor([5] * 8), batch_size=4, num_workers=2)
+        loader = NodeLoader(
+            data, sampler, input_nodes=torch.tensor([5] * 8), batch_size=4, num_workers=2
+        )
         return [b.e_id for b in loader]
 
     first, again = epoch(), epoch()
     assert not torch.equal(first[0], first[1])  # same seeds, different workers
-    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_pickle_roundtrip_and_thread_setting_restored():
+    import pickle
+
+    data = random_graph()
+    before = torch.get_num_threads()
+    sampler = NeighborSampler(data, [3, 3], seed=11)
+    clone = pickle.loads(pickle.dumps(sampler))  # e.g. spawn-started DataLoader workers
+    a = sampler.sample_from_nodes(node_input([1, 2, 3]))
+    b = clone.sample_from_nodes(node_input([1, 2, 3]))
+    assert torch.equal(a.node, b.node) and torch.equal(a.edge, b.edge)
+    assert torch.get_num_threads() == before
