@@ -91,14 +91,18 @@ class TextExtractor:
     def _known_values(self, words: tuple[str, ...]) -> Iterable[tuple[list[tuple[str, str]], str]]:
         """(candidate (attribute, value) pairs, matched phrase) for every known phrase."""
         index, prefixes = self._index, self._prefixes
-        for start in range(len(words)):
-            for stop in range(start + 1, min(start + MAX_VALUE_TOKENS, len(words)) + 1):
-                key = words[start:stop]
+        count = len(words)
+        for start, word in enumerate(words):
+            key: tuple[str, ...] = (word,)
+            stop = start + 1
+            while True:  # extend the phrase only while it is the prefix of a known value
                 candidates = index.get(key)
                 if candidates:
                     yield candidates, " ".join(key)
-                if key not in prefixes:
+                if stop >= count or stop - start >= MAX_VALUE_TOKENS or key not in prefixes:
                     break
+                key += (words[stop],)
+                stop += 1
 
     @staticmethod
     def _measurements(text: str) -> Iterable[tuple[str, str, str]]:

@@ -21,7 +21,7 @@ from typing import Callable, Iterator
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
 from .extract import MAX_TEXT_CHARS, TextExtractor
-from .images import ImageCheck, check_image
+from .images import NO_IMAGE, ImageCheck, check_image
 from .normalize import normalize_attribute, normalize_value
 from .readers import CatalogSource
 from .records import CatalogRecord, RowProblem
@@ -105,7 +105,7 @@ def _load_catalog(
 
     def flush(pool: ThreadPoolExecutor) -> None:
         # Image decoding releases the GIL, so the checks of one batch run in parallel.
-        checks = pool.map(lambda r: check_image(r.image, Path(r.image_base or ".")), pending)
+        checks = pool.map(_check_record_image, pending) if any(r.image for r in pending) else [NO_IMAGE] * len(pending)
         products: list[ProductNode] = []
         edges: list[AttributeEdge] = []
         for record, image in zip(pending, checks):
@@ -148,6 +148,10 @@ def _load_catalog(
         report.triples_by_source["catalog"] += len(job.values)
         report.values.update(job.values)
     report.attributes.update(attribute for attribute, _ in report.values)
+
+
+def _check_record_image(record: CatalogRecord) -> ImageCheck:
+    return check_image(record.image, Path(record.image_base or "."))
 
 
 def _convert(record: CatalogRecord, image: ImageCheck, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:

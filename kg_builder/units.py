@@ -41,6 +41,7 @@ _SAFE_ALTERNATION = "|".join(
 )
 _FULL = re.compile(rf"^{_NUMBER}\s*({_UNIT_ALTERNATION})\.?$", re.IGNORECASE)
 _INNER = re.compile(rf"(?<![\w.]){_NUMBER}\s*({_SAFE_ALTERNATION})(?![\w])", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
 
 
@@ -75,7 +76,7 @@ def parse_measurement(text: str) -> tuple[str, str] | None:
 
 def canonicalise_measurements(text: str) -> str:
     """Rewrite every unambiguous measurement inside ``text`` in canonical units."""
-    if not any(ch.isdigit() for ch in text):
+    if _DIGIT.search(text) is None:
         return text
 
     def replace(match: re.Match[str]) -> str:
