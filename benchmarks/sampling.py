@@ -20,13 +20,21 @@ because OpenMP fork/join on its many small ops costs more than it saves; the
 Peak memory is the growth of the resident set during each phase (``VmHWM``
 after resetting it via ``/proc/self/clear_refs``; ``ru_maxrss`` growth where
 that is unavailable) -- tracemalloc does not see torch allocations -- plus the
-exact bytes of the CSC tensors and of each batch's index tensors.
+exact bytes of the sampler's adjacency tensors and of each batch's index
+tensors.
+
+Last, the memory of a whole catalog's graph: a 100,000-product synthetic
+catalog (10,000 with ``--quick``; ``--catalog-products 0`` skips it) goes
+through ``kg_builder.build_graph`` into an embedded store, ``store.snapshot()``
+and ``kgmm.data.snapshot_to_heterodata``; we report the exact bytes of the
+HeteroData's tensors and the RSS growth (the requirement: well under 2 GB).
 
 Usage::
 
     python benchmarks/sampling.py [--quick] [--json PATH] [--threads N]
                                   [--sampler-threads N] [--repeats N]
-                                  [--snapshot PATH]
+                                  [--snapshot PATH] [--graph synthetic|flipkart|all]
+                                  [--catalog-products N]
 
 ``--snapshot`` takes a ``.npz`` written by ``graph_store.snapshot.Snapshot.save``
 and benchmarks on its product->value edges instead of the synthetic graph
@@ -36,10 +44,12 @@ and benchmarks on its product->value edges instead of the synthetic graph
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import resource
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -159,8 +169,6 @@ def snapshot_product_graph(path: str) -> HeteroData:
 
 def flipkart_product_graph() -> HeteroData | None:
     """Build the Flipkart sample into a temporary embedded store and convert its snapshot."""
-    import tempfile
-
     from graph_store import open_store
     from kg_builder import build_graph, open_catalog
     from kgmm.data import snapshot_to_heterodata
@@ -174,6 +182,98 @@ def flipkart_product_graph() -> HeteroData | None:
         return with_features(snapshot_to_heterodata(store.snapshot()))
 
 
+def tensor_bytes(data: HeteroData) -> int:
+    """Exact bytes of every tensor attribute of ``data`` (nodes, edges, graph-level)."""
+    return sum(
+        value.numel() * value.element_size()
+        for store in data.stores
+        for value in store.values()
+        if isinstance(value, torch.Tensor)
+    )
+
+
+def catalog_graph_memory(num_products: int, seed: int = 0) -> dict[str, Any]:
+    """Build a synthetic catalog's store, then measure its graph in a fresh process.
+
+    The measuring process starts clean (only torch, PyG and kgmm imported), as
+    a training process would: memory freed by the build or by earlier graphs
+    of this benchmark would otherwise be reused and hide the growth.
+    """
+    import multiprocessing
+
+    from graph_store import open_store
+    from kg_builder import build_graph, open_catalog
+    from kg_builder.synthetic import write_synthetic_catalog
+
+    with tempfile.TemporaryDirectory() as tmp:
+        catalog = write_synthetic_catalog(f"{tmp}/catalog.jsonl", num_products, seed=seed)
+        t0 = time.perf_counter()
+        with open_store(f"{tmp}/g.db", create=True) as store:
+            build_graph(open_catalog(catalog), store)
+        build_s = time.perf_counter() - t0
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            result = pool.apply(measure_store_graph, (f"{tmp}/g.db", seed))
+    return {"num_products": num_products, "build_graph_s": build_s, **result}
+
+
+def measure_store_graph(db_path: str, seed: int = 0) -> dict[str, Any]:
+    """Snapshot ``db_path`` into a HeteroData; its tensor bytes and RSS growth.
+
+    ``rss_growth_mib`` is what stays resident with the HeteroData alone (the
+    store closed, the snapshot dropped); ``peak_rss_growth_mib`` the high-water
+    mark while snapshot and HeteroData were both alive.
+    """
+    from graph_store import open_store
+    from kgmm.data import snapshot_to_heterodata
+
+    gc.collect()
+    rss_before = _proc_status_mib("VmRSS")
+    with PeakRSS() as peak:
+        t0 = time.perf_counter()
+        with open_store(db_path) as store:
+            snapshot = store.snapshot()
+        data = snapshot_to_heterodata(snapshot)
+        convert_s = time.perf_counter() - t0
+        del snapshot
+        gc.collect()
+    rss_after = _proc_status_mib("VmRSS")
+    t0 = time.perf_counter()
+    sampler = NeighborSampler(data, FANOUT, seed=seed)
+    sampler_s = time.perf_counter() - t0
+    nbytes = tensor_bytes(data)
+    return {
+        "node_types": {nt: int(data[nt].num_nodes) for nt in data.node_types},
+        "num_edge_types": len(data.edge_types),
+        "num_edges": sum(int(data[et].edge_index.size(1)) for et in data.edge_types),
+        "snapshot_to_heterodata_s": convert_s,
+        "tensor_bytes": nbytes,
+        "tensor_mib": nbytes / 2**20,
+        "rss_growth_mib": None if rss_before is None else rss_after - rss_before,
+        "peak_rss_growth_mib": peak.delta_mib,
+        "memory_method": peak.method,
+        "sampler_build_s": sampler_s,
+        "sampler_adjacency_mib": sampler.nbytes() / 2**20,
+    }
+
+
+def print_catalog_memory(m: dict[str, Any]) -> None:
+    print(
+        f"catalog graph ({m['num_products']:,} synthetic products): {m['node_types']}, "
+        f"{m['num_edges']:,} edges in {m['num_edge_types']} edge types"
+    )
+    print(
+        f"build {m['build_graph_s']:.1f}s, snapshot + snapshot_to_heterodata "
+        f"{m['snapshot_to_heterodata_s']:.2f}s"
+    )
+    rss = "n/a" if m["rss_growth_mib"] is None else f"{m['rss_growth_mib']:.1f} MiB"
+    print(
+        f"HeteroData tensors {m['tensor_bytes']:,} bytes ({m['tensor_mib']:.1f} MiB); "
+        f"RSS growth {rss} held, {m['peak_rss_growth_mib']:.1f} MiB peak "
+        f"({m['memory_method']}); sampler adjacency {m['sampler_adjacency_mib']:.1f} MiB "
+        f"built in {m['sampler_build_s']:.2f}s"
+    )
+
+
 # Measurements #############################################################
 
 
@@ -181,13 +281,17 @@ def time_sampler(sampler: NeighborSampler, batches: list[torch.Tensor]) -> dict[
     for b in batches[:2]:  # warm-up (allocator, lazy init)
         sampler.sample_from_nodes(NodeSamplerInput(None, b, input_type="product"))
     nodes = edges = 0
+    per_batch = []
     with PeakRSS() as mem:
         t0 = time.perf_counter()
         for b in batches:
+            t1 = time.perf_counter()
             out = sampler.sample_from_nodes(NodeSamplerInput(None, b, input_type="product"))
+            per_batch.append(time.perf_counter() - t1)
             nodes += sum(v.numel() for v in out.node.values())
             edges += sum(v.numel() for v in out.edge.values())
         dt = time.perf_counter() - t0
+    per_batch.sort()
     # node ids, plus row/col/edge id per edge, all int64
     out_bytes = 8 * (nodes + 3 * edges) / len(batches)
     seeds = sum(b.numel() for b in batches)
@@ -196,6 +300,10 @@ def time_sampler(sampler: NeighborSampler, batches: list[torch.Tensor]) -> dict[
         "seeds": seeds,
         "seeds_per_s": seeds / dt,
         "ms_per_batch": 1000 * dt / len(batches),
+        # The mean includes Python's occasional full GC pass (~0.2 s with torch
+        # and PyG loaded), which a run of few batches may or may not hit.
+        "median_ms_per_batch": 1000 * per_batch[len(per_batch) // 2],
+        "max_ms_per_batch": 1000 * per_batch[-1],
         "avg_nodes_per_batch": nodes / len(batches),
         "avg_edges_per_batch": edges / len(batches),
         "output_kib_per_batch": out_bytes / 1024,
@@ -269,6 +377,7 @@ def best_of(repeats: int, measure: Callable[[], dict[str, Any]]) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run every measurement; returns ``{"graphs": [...], "catalog_graph_memory": {...}}``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer batches and repeats")
     parser.add_argument("--json", type=str, default=None, help="write results to this path")
@@ -290,6 +399,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     parser.add_argument("--snapshot", type=str, default=None, help="a Snapshot .npz instead of the built-in graphs")
     parser.add_argument("--graph", choices=["synthetic", "flipkart", "all"], default="all", help="which graphs to measure")
+    parser.add_argument(
+        "--catalog-products",
+        type=int,
+        default=None,
+        help="products in the catalog-memory run (100,000; 10,000 with --quick; 0 skips it)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
@@ -321,10 +436,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             continue
         build_graph_s = time.perf_counter() - t0
         results.append(run_graph(data, source, build_graph_s, rss_start, args, sampler_threads, num_batches, per_seed_loop))
+        del data
+    catalog_products = args.catalog_products
+    if catalog_products is None:
+        catalog_products = 10_000 if args.quick else 100_000
+    memory = None
+    if catalog_products > 0:
+        gc.collect()
+        memory = catalog_graph_memory(catalog_products, seed=args.seed)
+        print_catalog_memory(memory)
+    report = {"graphs": results, "catalog_graph_memory": memory}
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        Path(args.json).write_text(json.dumps(report, indent=2))
         print(f"\nwrote {args.json}")
-    return results
+    return report
 
 
 def run_graph(data: HeteroData, source: str, build_graph_s: float, rss_start: float, args: argparse.Namespace,
@@ -334,8 +459,8 @@ def run_graph(data: HeteroData, source: str, build_graph_s: float, rss_start: fl
     t0 = time.perf_counter()
     sampler = NeighborSampler(data, FANOUT, seed=args.seed, num_threads=sampler_threads)
     build_csc_s = time.perf_counter() - t0
-    csc_bytes = sum(sampler.csc(et).nbytes() for et in data.edge_types)
-    max_in_degree = max(int(sampler.csc(et).in_degree().max()) for et in data.edge_types)
+    csc_bytes = sampler.nbytes()
+    max_in_degree = max(group.max_in_degree() for group in sampler.relation_groups)
 
     g = torch.Generator().manual_seed(args.seed + 1)
     n_prod = data["product"].num_nodes
@@ -394,6 +519,7 @@ def run_graph(data: HeteroData, source: str, build_graph_s: float, rss_start: fl
         "graph": {
             "node_types": {nt: int(data[nt].num_nodes) for nt in data.node_types},
             "num_edge_types": len(data.edge_types),
+            "num_relation_groups": len(sampler.relation_groups),
             "num_edges": num_edges,
             "max_in_degree": max_in_degree,
             "build_graph_s": build_graph_s,
@@ -422,7 +548,8 @@ def print_table(r: dict[str, Any]) -> None:
         f"{g['num_edge_types']} edge types, max in-degree {g['max_in_degree']:,}"
     )
     print(
-        f"CSC build {g['build_csc_s']:.2f}s, {g['csc_mib']:.1f} MiB; fan-out {c['fanout']}, "
+        f"adjacency build {g['build_csc_s']:.2f}s, {g['csc_mib']:.1f} MiB in "
+        f"{g['num_relation_groups']} relation groups; fan-out {c['fanout']}, "
         f"batch {c['batch_size']}; torch threads {c['torch_threads']}, sampler threads "
         f"{c['sampler_threads']}"
     )
@@ -445,7 +572,8 @@ def print_table(r: dict[str, Any]) -> None:
         )
     k = r["kgmm_sampler"]
     print(
-        f"\nkgmm: {k['ms_per_batch']:.1f} ms/batch, {k['avg_nodes_per_batch']:,.0f} nodes and "
+        f"\nkgmm: {k['ms_per_batch']:.1f} ms/batch (median {k['median_ms_per_batch']:.1f}, "
+        f"max {k['max_ms_per_batch']:.1f}), {k['avg_nodes_per_batch']:,.0f} nodes and "
         f"{k['avg_edges_per_batch']:,.0f} edges per batch ({k['output_kib_per_batch']:,.0f} KiB of "
         f"index tensors); peak RSS growth by {k['memory_method']}"
     )

@@ -13,6 +13,7 @@ from .csr import CSC, build_csc
 from .dedup import merge_first_seen
 from .negative import AttributeNegativeSampler, NegativeSample, sample_attribute_negatives
 from .neighbor import NeighborSampler
+from .relations import RelationGroup, build_relation_group
 from .select import sample_in_edges, sample_offsets
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "AttributeNegativeSampler",
     "NegativeSample",
     "NeighborSampler",
+    "RelationGroup",
     "build_csc",
+    "build_relation_group",
     "merge_first_seen",
     "sample_attribute_negatives",
     "sample_in_edges",

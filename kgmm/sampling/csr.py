@@ -63,16 +63,8 @@ def _plain(t: Tensor) -> Tensor:
     return t.as_subclass(Tensor) if type(t) is not Tensor else t
 
 
-def build_csc(edge_index: Tensor, num_src: int, num_dst: int) -> CSC:
-    """Build the CSC layout of ``edge_index`` (``[2, E]``, row 0 = source).
-
-    One stable sort by destination plus a bincount/cumsum, all on int64
-    tensors; O(E log E) once, after which every hop is O(sampled edges).
-
-    Args:
-        edge_index: ``[2, E]`` integer tensor of (source, destination) pairs.
-        num_src: number of source nodes.
-        num_dst: number of destination nodes.
+def checked_edge_index(edge_index: Tensor, num_src: int, num_dst: int) -> Tensor:
+    """``edge_index`` as a plain CPU int64 ``[2, E]`` tensor, validated.
 
     Raises:
         ValueError: on a malformed ``edge_index`` or out-of-range node ids; a
@@ -90,8 +82,32 @@ def build_csc(edge_index: Tensor, num_src: int, num_dst: int) -> CSC:
             raise ValueError(f"source ids must lie in [0, {num_src})")
         if int(dst.min()) < 0 or int(dst.max()) >= num_dst:
             raise ValueError(f"destination ids must lie in [0, {num_dst})")
+    return edge_index
+
+
+def colptr_from_counts(counts: Tensor) -> Tensor:
+    """``[n + 1]`` exclusive prefix sum ``[0, c0, c0 + c1, ...]`` of ``counts`` ``[n]``."""
+    ptr = torch.zeros(counts.numel() + 1, dtype=torch.long)
+    torch.cumsum(counts, dim=0, out=ptr[1:])
+    return ptr
+
+
+def build_csc(edge_index: Tensor, num_src: int, num_dst: int) -> CSC:
+    """Build the CSC layout of ``edge_index`` (``[2, E]``, row 0 = source).
+
+    One stable sort by destination plus a bincount/cumsum, all on int64
+    tensors; O(E log E) once, after which every hop is O(sampled edges).
+
+    Args:
+        edge_index: ``[2, E]`` integer tensor of (source, destination) pairs.
+        num_src: number of source nodes.
+        num_dst: number of destination nodes.
+
+    Raises:
+        ValueError: see :func:`checked_edge_index`.
+    """
+    edge_index = checked_edge_index(edge_index, num_src, num_dst)
+    src, dst = edge_index[0], edge_index[1]  # [E], [E]
     dst_sorted, perm = torch.sort(dst, stable=True)  # [E], [E]
-    counts = torch.bincount(dst_sorted, minlength=num_dst)  # [num_dst]
-    colptr = torch.zeros(num_dst + 1, dtype=torch.long)
-    torch.cumsum(counts, dim=0, out=colptr[1:])
+    colptr = colptr_from_counts(torch.bincount(dst_sorted, minlength=num_dst))  # [num_dst + 1]
     return CSC(colptr=colptr, row=src[perm].contiguous(), edge_id=perm, num_src=num_src)

@@ -14,6 +14,12 @@ tensor ops only.  Semantics follow pyg-lib's ``neighbor_sample``:
   (``edge_permutation`` is ``None``, so loaders copy them into ``e_id``);
 * ``disjoint=True`` gives every seed its own subtree and a ``batch`` vector.
 
+The cost of a hop must not grow with the number of edge types (product graphs
+have one per attribute, ~1,200 for the Flipkart catalog), so all edge types
+between the same two node types share one
+:class:`~kgmm.sampling.relations.RelationGroup` and are sampled with one
+vectorised call; the result is split back per edge type once per batch.
+
 Only the default ``subgraph_type='directional'`` is supported, and temporal
 sampling is not.
 """
@@ -25,6 +31,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
+from itertools import pairwise
 from typing import Any, Union
 
 import torch
@@ -41,10 +48,17 @@ from torch_geometric.sampler import (
 from torch_geometric.sampler.base import NumNeighbors
 from torch_geometric.typing import EdgeType, NodeType
 
-from .csr import CSC, build_csc
+from .csr import CSC
 from .dedup import FirstSeenTable, KeyNodeSet, TableNodeSet
 from .link import link_seeds, wrap_batch_modulo
-from .select import sample_in_edges
+from .relations import (
+    GroupFanout,
+    GroupSample,
+    RelationGroup,
+    build_relation_group,
+    sample_group,
+    stable_argsort,
+)
 
 NumNeighborsLike = Union[list[int], dict[EdgeType, list[int]], NumNeighbors]
 
@@ -54,6 +68,13 @@ _EDGE: EdgeType = (_NODE, "_to", _NODE)
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio constant for seed mixing
 _EMPTY = torch.zeros(0, dtype=torch.long)
+
+# One source type's edges of one hop: (edge-type index, row, col, edge id), all [M].
+_EdgeChunk = tuple[Tensor, Tensor, Tensor, Tensor]
+
+
+def _cat(tensors: list[Tensor]) -> Tensor:
+    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
 
 
 @contextmanager
@@ -128,27 +149,25 @@ class NeighborSampler(BaseSampler):
                     raise ValueError(f"node type {nt!r} has no num_nodes")
                 self.num_nodes[nt] = int(n)
             self._num_nodes = dict(self.num_nodes)
-            self._csc: dict[EdgeType, CSC] = {}
-            for et in self.edge_types:
-                store = data[et]
-                if "edge_index" not in store:
-                    raise ValueError(f"edge type {et} has no edge_index")
-                self._csc[et] = build_csc(
-                    store.edge_index, self._num_nodes[et[0]], self._num_nodes[et[2]]
-                )
             self._node_types = list(self.node_types)
             self._edge_types = list(self.edge_types)
+            edge_indices = {}
+            for et in self._edge_types:
+                if "edge_index" not in data[et]:
+                    raise ValueError(f"edge type {et} has no edge_index")
+                edge_indices[et] = data[et].edge_index
         elif isinstance(data, Data):
             self.is_hetero = False
             if data.edge_index is None:
                 raise ValueError("data has no edge_index")
             self.num_nodes = int(data.num_nodes)
             self._num_nodes = {_NODE: self.num_nodes}
-            self._csc = {_EDGE: build_csc(data.edge_index, self.num_nodes, self.num_nodes)}
             self._node_types = [_NODE]
             self._edge_types = [_EDGE]
+            edge_indices = {_EDGE: data.edge_index}
         else:
             raise TypeError(f"expected Data or HeteroData, got {type(data).__name__}")
+        self._build_groups(edge_indices)
 
         self.replace = bool(replace)
         self.disjoint = bool(disjoint)
@@ -170,6 +189,50 @@ class NeighborSampler(BaseSampler):
         self._scratch = threading.local()
 
     # Configuration ######################################################
+
+    def _build_groups(self, edge_indices: dict[EdgeType, Tensor]) -> None:
+        """One :class:`RelationGroup` per (source type, destination type).
+
+        Groups are ordered by their first edge type.  ``_interleaved`` marks
+        source types whose groups' edge types interleave in edge-type order:
+        only for those must a hop re-sort the merged candidates by edge type
+        to keep pyg-lib's first-seen numbering.
+        """
+        members: dict[tuple[NodeType, NodeType], list[int]] = defaultdict(list)
+        for i, et in enumerate(self._edge_types):
+            members[(et[0], et[-1])].append(i)
+        self._groups: list[RelationGroup] = []
+        for (src_t, dst_t), idx in members.items():  # dict order = first edge type
+            types = [self._edge_types[i] for i in idx]
+            self._groups.append(
+                build_relation_group(
+                    types,
+                    [edge_indices[et] for et in types],
+                    idx,
+                    self._num_nodes[src_t],
+                    self._num_nodes[dst_t],
+                )
+            )
+        self._group_of: dict[EdgeType, tuple[int, int]] = {
+            et: (g, r)
+            for g, group in enumerate(self._groups)
+            for r, et in enumerate(group.edge_types)
+        }
+        spans: dict[NodeType, list[tuple[int, int]]] = defaultdict(list)
+        for group in self._groups:
+            spans[group.src_type].append((int(group.type_index[0]), int(group.type_index[-1])))
+        self._interleaved: set[NodeType] = {
+            nt for nt, s in spans.items() if any(a[1] > b[0] for a, b in pairwise(s))
+        }
+
+    @property
+    def relation_groups(self) -> list[RelationGroup]:
+        """The sampler's adjacency: one group per (source, destination) type."""
+        return list(self._groups)
+
+    def nbytes(self) -> int:
+        """Bytes held by the sampler's adjacency tensors."""
+        return sum(group.nbytes() for group in self._groups)
 
     @property
     def num_neighbors(self) -> NumNeighbors:
@@ -198,6 +261,14 @@ class NeighborSampler(BaseSampler):
             k: [int(x) for x in v] for k, v in fanouts.items()
         }
         self.num_hops = hops.pop() if hops else 0
+        # [group][hop] -> fan-out of every relation of the group in that hop
+        self._group_fanouts: list[list[GroupFanout]] = [
+            [
+                GroupFanout.of([self._fanouts[et][hop] for et in g.edge_types])
+                for hop in range(self.num_hops)
+            ]
+            for g in self._groups
+        ]
 
     def reseed(self, seed: int) -> None:
         """Restart the private random stream from ``seed``."""
@@ -230,8 +301,13 @@ class NeighborSampler(BaseSampler):
         return None
 
     def csc(self, edge_type: EdgeType | None = None) -> CSC:
-        """The CSC layout of ``edge_type`` (omit for homogeneous graphs)."""
-        return self._csc[_EDGE if edge_type is None else edge_type]
+        """The CSC layout of ``edge_type`` alone (omit for homogeneous graphs).
+
+        The sampler itself reads :attr:`relation_groups`; for an edge type
+        that shares its group with others this CSC is rebuilt on demand.
+        """
+        g, r = self._group_of[_EDGE if edge_type is None else edge_type]
+        return self._groups[g].edge_type_csc(r)
 
     # BaseSampler API ####################################################
 
@@ -334,25 +410,18 @@ class NeighborSampler(BaseSampler):
                 frontier[nt] = (seed, 0, batch)
                 num_sampled_nodes[nt][0] = seed.numel()
 
-            rows: dict[EdgeType, list[Tensor]] = defaultdict(list)
-            cols: dict[EdgeType, list[Tensor]] = defaultdict(list)
-            edges: dict[EdgeType, list[Tensor]] = defaultdict(list)
-            num_sampled_edges: dict[EdgeType, list[int]] = {et: [] for et in self._edge_types}
+            hops: list[list[_EdgeChunk]] = []
             for hop in range(self.num_hops):
-                frontier = self._hop(
-                    hop, frontier, node_sets, rows, cols, edges, num_sampled_edges, gen
-                )
+                frontier, chunks = self._hop(hop, frontier, node_sets, gen)
+                hops.append(chunks)
                 for nt in self._node_types:
                     num_sampled_nodes[nt].append(frontier[nt][0].numel() if nt in frontier else 0)
-
-            def cat(chunks: list[Tensor]) -> Tensor:
-                return torch.cat(chunks) if chunks else _EMPTY
-
+            row, col, edge, num_sampled_edges = self._split_by_edge_type(hops)
             return HeteroSamplerOutput(
                 node={nt: node_sets[nt].nodes() for nt in self._node_types},
-                row={et: cat(rows[et]) for et in self._edge_types},
-                col={et: cat(cols[et]) for et in self._edge_types},
-                edge={et: cat(edges[et]) for et in self._edge_types},
+                row=row,
+                col=col,
+                edge=edge,
                 batch={nt: node_sets[nt].batch() for nt in self._node_types}
                 if self.disjoint
                 else None,
@@ -368,58 +437,87 @@ class NeighborSampler(BaseSampler):
         hop: int,
         frontier: dict[NodeType, tuple],
         node_sets: dict[NodeType, TableNodeSet | KeyNodeSet],
-        rows: dict[EdgeType, list[Tensor]],
-        cols: dict[EdgeType, list[Tensor]],
-        edges: dict[EdgeType, list[Tensor]],
-        num_sampled_edges: dict[EdgeType, list[int]],
         gen: torch.Generator,
-    ) -> dict[NodeType, tuple]:
-        """One hop over all edge types; returns the next frontier.
+    ) -> tuple[dict[NodeType, tuple], list[_EdgeChunk]]:
+        """One hop over all relation groups; returns the next frontier and edges.
 
-        Candidates of all edge types with the same source type are merged in
-        one call, in edge-type order, which reproduces pyg-lib's numbering.
+        Each group is sampled in one call, edge type by edge type (see
+        :func:`~kgmm.sampling.relations.sample_group`).  Candidates of all
+        groups with the same source type are merged in edge-type order, which
+        reproduces pyg-lib's first-seen numbering.
         """
-        cand_nodes: dict[NodeType, list[Tensor]] = defaultdict(list)
-        cand_batch: dict[NodeType, list[Tensor]] = defaultdict(list)
-        pending: list[tuple] = []  # (edge type, dst local [M], edge ids [M], src type, chunk no.)
-        for et in self._edge_types:
-            k = self._fanouts[et][hop]
-            src_t, _, dst_t = et
-            front = frontier.get(dst_t)
-            if k == 0 or front is None or front[0].numel() == 0:
-                num_sampled_edges[et].append(0)
+        # src type -> [(sample, col [M] local dst ids, batch [M] | None)]
+        by_src: dict[NodeType, list[tuple[GroupSample, Tensor, Tensor | None]]] = defaultdict(list)
+        for group, fanouts in zip(self._groups, self._group_fanouts):
+            front = frontier.get(group.dst_type)
+            if not fanouts[hop].active or front is None or front[0].numel() == 0:
                 continue
             front_nodes, front_start, front_batch = front
-            csc = self._csc[et]
-            seg, pos = sample_in_edges(csc.colptr, front_nodes, k, self.replace, gen)  # [M], [M]
-            cand_nodes[src_t].append(csc.row.index_select(0, pos))  # [M] global src ids
-            if front_batch is not None:
-                cand_batch[src_t].append(front_batch.index_select(0, seg))
-            pending.append(
-                (
-                    et,
-                    seg + front_start,
-                    csc.edge_id.index_select(0, pos),
-                    src_t,
-                    len(cand_nodes[src_t]) - 1,
-                )
-            )
+            sample = sample_group(group, front_nodes, fanouts[hop], self.replace, gen)
+            if sample.src.numel() == 0:
+                continue
+            batch = None if front_batch is None else front_batch.index_select(0, sample.front_pos)
+            by_src[group.src_type].append((sample, sample.front_pos + front_start, batch))
 
         new_frontier: dict[NodeType, tuple] = {}
-        local_chunks: dict[NodeType, list[Tensor]] = {}
-        for nt, chunks in cand_nodes.items():
-            batch = torch.cat(cand_batch[nt]) if cand_batch.get(nt) else None
+        chunks: list[_EdgeChunk] = []
+        for nt, parts in by_src.items():
+            type_index = _cat([p[0].type_index for p in parts])  # [M]
+            src = _cat([p[0].src for p in parts])  # [M] global ids
+            edge_id = _cat([p[0].edge_id for p in parts])  # [M]
+            col = _cat([p[1] for p in parts])  # [M]
+            batch = _cat([p[2] for p in parts]) if self.disjoint else None  # [M] | None
+            if len(parts) > 1 and nt in self._interleaved:
+                order = stable_argsort(type_index, len(self._edge_types))  # [M]
+                type_index, src, edge_id, col = (
+                    t.index_select(0, order) for t in (type_index, src, edge_id, col)
+                )
+                batch = None if batch is None else batch.index_select(0, order)
             start = node_sets[nt].size
-            new_nodes, new_batch, local = node_sets[nt].merge(torch.cat(chunks), batch)  # [u], [M]
-            local_chunks[nt] = list(torch.split(local, [c.numel() for c in chunks]))
+            new_nodes, new_batch, local = node_sets[nt].merge(src, batch)  # [u], [u] | None, [M]
             if new_nodes.numel():
                 new_frontier[nt] = (new_nodes, start, new_batch)
-        for et, dst_local, edge_id, src_t, chunk in pending:
-            rows[et].append(local_chunks[src_t][chunk])
-            cols[et].append(dst_local)
-            edges[et].append(edge_id)
-            num_sampled_edges[et].append(edge_id.numel())
-        return new_frontier
+            chunks.append((type_index, local, col, edge_id))
+        return new_frontier, chunks
+
+    def _split_by_edge_type(self, hops: list[list[_EdgeChunk]]) -> tuple[
+        dict[EdgeType, Tensor],
+        dict[EdgeType, Tensor],
+        dict[EdgeType, Tensor],
+        dict[EdgeType, list[int]],
+    ]:
+        """Per-edge-type ``row``/``col``/``edge`` and ``num_sampled_edges``.
+
+        One stable sort of all sampled edges by edge type (hop order and the
+        order inside a hop are kept), one bincount per hop and one split per
+        field, instead of tensor work per edge type.
+        """
+        num_types = len(self._edge_types)
+        per_hop = [_cat([c[0] for c in chunks]) if chunks else _EMPTY for chunks in hops]
+        counts = torch.zeros(len(hops), num_types, dtype=torch.long)  # [H, T]
+        for hop, type_index in enumerate(per_hop):
+            counts[hop] = torch.bincount(type_index, minlength=num_types)
+        num_sampled_edges = dict(zip(self._edge_types, counts.t().tolist()))
+        flat = [c for chunks in hops for c in chunks]
+        if not flat:
+            empty = {et: _EMPTY for et in self._edge_types}
+            return empty, dict(empty), dict(empty), num_sampled_edges
+        type_index, row, col, edge = (_cat([c[i] for c in flat]) for i in range(4))  # [M] each
+        if num_types > 1:
+            order = stable_argsort(type_index, num_types)  # [M]
+            row, col, edge = (t.index_select(0, order) for t in (row, col, edge))
+        sizes = counts.sum(0).tolist()
+        # Only sampled edge types get views (building ~1,000 views per field
+        # is most of this step); the others share the empty tensor.
+        hit = [i for i, n in enumerate(sizes) if n]
+        hit_types = [self._edge_types[i] for i in hit]
+        hit_sizes = [sizes[i] for i in hit]
+        fields = []
+        for t in (row, col, edge):
+            by_type = dict.fromkeys(self._edge_types, _EMPTY)
+            by_type.update(zip(hit_types, t.split(hit_sizes)))
+            fields.append(by_type)
+        return fields[0], fields[1], fields[2], num_sampled_edges
 
     def _finalise(self, out: HeteroSamplerOutput) -> SamplerOutput | HeteroSamplerOutput:
         """Unwrap the internal single-type output for homogeneous graphs."""

@@ -1,7 +1,9 @@
 """Vectorised per-hop neighbour selection on a :class:`~kgmm.sampling.csr.CSC`.
 
-All frontier nodes of one hop and one edge type are handled by a fixed number
-of tensor ops; there is no Python loop over nodes or edges.  Three regimes:
+All frontier segments of one hop (the nodes of one edge type, or the (node,
+relation) pairs of a relation group, each with its own fan-out) are handled
+by a fixed number of tensor ops; there is no Python loop over nodes, edges or
+relations.  Three regimes:
 
 * ``k < 0`` or ``deg <= k`` (without replacement): every in-edge is taken.
 * with replacement: ``k`` offsets ``floor(u * deg)`` per node with ``deg > 0``
@@ -103,14 +105,36 @@ def _subset_threshold(k: int) -> int:
     return max(4 * k, (k * k) // 8)
 
 
+def _subsets(deg: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    """``[B, k]`` uniform k-subsets of ``[0, deg_i)`` (all ``deg > k``).
+
+    Moderate degrees are shuffled, large ones go through Floyd (see module doc).
+    """
+    moderate = deg <= _subset_threshold(k)  # [B]
+    n_moderate = int(moderate.sum())
+    if n_moderate == deg.numel():
+        return permutation_subsets(deg, k, generator)
+    if n_moderate == 0:
+        return floyd_subsets(deg, k, generator)
+    chosen = torch.empty(deg.numel(), k, dtype=torch.long)  # [B, k]
+    idx = moderate.nonzero().view(-1)
+    chosen.index_copy_(0, idx, permutation_subsets(deg.index_select(0, idx), k, generator))
+    idx = (~moderate).nonzero().view(-1)
+    chosen.index_copy_(0, idx, floyd_subsets(deg.index_select(0, idx), k, generator))
+    return chosen
+
+
 def sample_offsets(
-    deg: Tensor, k: int, replace: bool, generator: torch.Generator | None
+    deg: Tensor, k: int | Tensor, replace: bool, generator: torch.Generator | None
 ) -> tuple[Tensor, Tensor]:
-    """Pick neighbour offsets for every frontier node of one hop.
+    """Pick neighbour offsets for every frontier segment of one hop.
 
     Args:
-        deg: ``[F]`` int64 in-degree of each frontier node.
-        k: fan-out (``-1``: all neighbours; ``0``: none).
+        deg: ``[F]`` int64 in-degree of each frontier segment (a node, or a
+            (node, relation) pair of a relation group).
+        k: fan-out (``-1``: all neighbours; ``0``: none), either one ``int``
+            for all segments or an ``[F]`` int64 tensor with one per segment
+            (relation groups whose edge types have different fan-outs).
         replace: sample with replacement.
         generator: source of randomness.
 
@@ -119,6 +143,8 @@ def sample_offsets(
         picked edge belongs to (non-decreasing) and its offset inside that
         node's in-edge list (``0 <= offset < deg[seg]``).
     """
+    if isinstance(k, Tensor):
+        return _sample_offsets_per_segment(deg, k, replace, generator)
     if k == 0 or deg.numel() == 0:
         empty = torch.zeros(0, dtype=torch.long)
         return empty, empty
@@ -141,19 +167,7 @@ def sample_offsets(
     if big.numel() == 0:
         return seg, segment_arange(count, total, seg)  # every in-edge of every node
     offset = segment_arange(count, total, seg)  # [M] slot index; final for deg <= k
-    big_deg = deg.index_select(0, big)  # [B]
-    moderate = big_deg <= _subset_threshold(k)  # [B]
-    n_moderate = int(moderate.sum())
-    if n_moderate == big.numel():
-        chosen = permutation_subsets(big_deg, k, generator)  # [B, k]
-    elif n_moderate == 0:
-        chosen = floyd_subsets(big_deg, k, generator)
-    else:
-        chosen = torch.empty(big.numel(), k, dtype=torch.long)
-        idx = moderate.nonzero().view(-1)
-        chosen.index_copy_(0, idx, permutation_subsets(big_deg.index_select(0, idx), k, generator))
-        idx = (~moderate).nonzero().view(-1)
-        chosen.index_copy_(0, idx, floyd_subsets(big_deg.index_select(0, idx), k, generator))
+    chosen = _subsets(deg.index_select(0, big), k, generator)  # [B, k]
     # Entries of "big" nodes appear in ascending frontier order, k each, so the
     # row-major flattening of `chosen` lines up with them.
     slots = big_mask.index_select(0, seg).nonzero().view(-1)  # [B * k]
@@ -161,10 +175,49 @@ def sample_offsets(
     return seg, offset
 
 
+def _sample_offsets_per_segment(
+    deg: Tensor, k: Tensor, replace: bool, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """:func:`sample_offsets` with one fan-out per segment (``k``: ``[F]``).
+
+    Same per-segment semantics as the scalar version; the subset step loops
+    over the *distinct* fan-outs that need one (usually one or two values),
+    never over segments or relations.
+    """
+    if deg.numel() == 0:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty
+    take_all = k < 0  # [F]
+    if replace:
+        count = torch.where(take_all, deg, torch.where(deg > 0, k, 0))  # [F]
+    else:
+        count = torch.where(take_all, deg, torch.minimum(deg, k))  # [F]
+    total = int(count.sum())
+    seg = torch.repeat_interleave(torch.arange(deg.numel()), count, output_size=total)  # [M]
+    offset = segment_arange(count, total, seg)  # [M] final for "take all" segments
+    if total == 0:
+        return seg, offset
+    if replace:
+        drawn = (~take_all).index_select(0, seg).nonzero().view(-1)  # [D] entries to draw
+        d = deg.index_select(0, seg.index_select(0, drawn))  # [D]
+        u = torch.rand(drawn.numel(), dtype=torch.float64, generator=generator)
+        offset.index_copy_(0, drawn, torch.minimum((u * d).long(), d - 1))
+        return seg, offset
+    big_mask = (k > 0) & (deg > k)  # [F] segments needing a proper subset
+    if not bool(big_mask.any()):
+        return seg, offset
+    for kv in torch.unique(k[big_mask]).tolist():  # distinct fan-outs, not segments
+        mask = big_mask & (k == kv)  # [F]
+        chosen = _subsets(deg[mask], kv, generator)  # [B, kv], segments in frontier order
+        slots = mask.index_select(0, seg).nonzero().view(-1)  # [B * kv], same order
+        offset.index_copy_(0, slots, chosen.view(-1))
+    return seg, offset
+
+
 def sample_in_edges(
     colptr: Tensor,
     frontier: Tensor,
-    k: int,
+    k: int | Tensor,
     replace: bool,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor]:
@@ -173,7 +226,8 @@ def sample_in_edges(
     Args:
         colptr: ``[N + 1]`` CSC offsets.
         frontier: ``[F]`` int64 destination node ids.
-        k: fan-out (``-1``: all).
+        k: fan-out (``-1``: all), one ``int`` or an ``[F]`` tensor (one per
+            frontier entry; see :func:`sample_offsets`).
         replace: sample with replacement.
         generator: source of randomness.
 
