@@ -11,6 +11,7 @@ from kgmm import __version__
 from .build import build_kg
 from .errors import DEBUG
 from .export import export
+from .pretrain import pretrain
 from .query import query_app, stats
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.command("build-kg")(build_kg)
 app.add_typer(query_app, name="query")
 app.command("stats")(stats)
 app.command("export")(export)
+app.command("pretrain")(pretrain)
 
 if __name__ == "__main__":
     app()

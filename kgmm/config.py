@@ -1,0 +1,290 @@
+"""The pretraining config: dataclasses with defaults, loaded from YAML, hashed.
+
+One section per concern, so a YAML file reads like the model: ``text``, ``image``,
+``knowledge`` (the three encoders), ``model`` (interaction, aggregation, scoring),
+``objectives`` (loss weights and masking), ``modality`` (dropout and noise during
+training) and ``train`` (optimisation and bookkeeping). Components are named by strings
+that :mod:`kgmm.registry` resolves, so an unknown name fails when the config is loaded,
+not an hour into training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class TextConfig:
+    """Text encoder: a BERT-family transformer over "title [SEP] description"."""
+
+    encoder: str = "bert"  # "bert": built from this config; "pretrained": a local directory
+    pretrained: str | None = None  # directory with config.json, weights and tokenizer files
+    vocab_size: int = 3000  # WordPiece vocabulary trained on the catalog (encoder "bert")
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 2
+    intermediate: int = 128
+    max_length: int = 64  # tokens, [CLS] and [SEP]s included
+    dropout: float = 0.1
+
+
+@dataclass
+class ImageConfig:
+    """Image encoder: a timm CNN whose last feature map becomes patch tokens."""
+
+    backbone: str = "mobilenetv3_small_050"
+    weights: str | None = None  # local .safetensors / .pth state dict for the backbone
+    size: int = 128  # pixels per side after cropping
+    augment: bool = True  # random resized crop, flip and colour jitter while training
+
+
+@dataclass
+class KnowledgeConfig:
+    """Knowledge encoder: (attribute, value) tokens plus a relational GNN."""
+
+    gnn: str = "rgcn"  # "rgcn", "transformer" or "none"
+    gnn_layers: int = 2
+    fanout: list[int] = field(default_factory=lambda: [8, 4])  # neighbours per hop
+    max_pairs: int = 24  # (attribute, value) tokens per product
+
+
+@dataclass
+class ModelConfig:
+    """Interaction, structure aggregation and link scoring."""
+
+    hidden: int = 64
+    heads: int = 2
+    interaction_layers: int = 1
+    fusion: str = "gated"  # "mean", "gated" or "gumbel"
+    gumbel_tau: float = 1.0
+    score: str = "distmult"  # "distmult", "transe", "rotate", "bilinear" or "mlp"
+    dropout: float = 0.1
+
+
+@dataclass
+class ObjectiveConfig:
+    """Loss weights (0 turns an objective off) and how each objective masks."""
+
+    mlm: float = 1.0
+    mom: float = 1.0
+    lpm: float = 1.0
+    mlm_probability: float = 0.15  # of text tokens; 80% [MASK], 10% random, 10% kept
+    mom_probability: float = 0.25  # of image patches, hidden in pixels and in features
+    mom_target: str = "pixels"  # "pixels": reconstruct the patch; "nce": classify it
+    lpm_positives: int = 2  # facts held out of the input per product and batch
+    lpm_negatives: int = 16  # same-attribute negatives per held-out fact
+
+
+@dataclass
+class ModalityConfig:
+    """Robustness training: drop or swap modalities at these per-product rates."""
+
+    drop_text: float = 0.1
+    drop_image: float = 0.1
+    drop_knowledge: float = 0.05
+    swap_title: float = 0.05  # title replaced by another product's
+    swap_image: float = 0.05  # image replaced by another product's
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation and bookkeeping."""
+
+    seed: int = 0
+    batch_size: int = 16  # products per device and micro-batch
+    grad_accumulation: int = 1
+    max_steps: int = 200  # optimizer steps
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    schedule: str = "cosine"  # "cosine", "linear" or "constant" after warm-up
+    grad_clip: float = 1.0  # max global gradient norm; 0 turns clipping off
+    device: str = "auto"  # "auto", "cpu", "cuda", "cuda:N" or "mps"
+    precision: str = "auto"  # "auto" (bf16 autocast on CUDA), "bf16" or "fp32"
+    num_workers: int = 0  # DataLoader worker processes
+    cpu_threads: int = 0  # torch threads on a CPU; 0: half the cores (see distributed.py)
+    log_every: int = 5
+    eval_every: int = 50
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 2
+    patience: int = 0  # evaluations without a better validation MRR; 0: never stop early
+    val_fraction: float = 0.1  # of products, one held-out fact each
+    max_val: int = 200
+    eval_batch_size: int = 64
+
+
+SECTIONS: dict[str, type] = {
+    "text": TextConfig,
+    "image": ImageConfig,
+    "knowledge": KnowledgeConfig,
+    "model": ModelConfig,
+    "objectives": ObjectiveConfig,
+    "modality": ModalityConfig,
+    "train": TrainConfig,
+}
+
+RUN_ONLY_FIELDS = {
+    "train": {"max_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "cpu_threads", "device", "patience"}
+}
+"""Fields that change how long or where a run goes, not what it computes per step."""
+
+
+@dataclass
+class Config:
+    """The whole pretraining config."""
+
+    text: TextConfig = field(default_factory=TextConfig)
+    image: ImageConfig = field(default_factory=ImageConfig)
+    knowledge: KnowledgeConfig = field(default_factory=KnowledgeConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    objectives: ObjectiveConfig = field(default_factory=ObjectiveConfig)
+    modality: ModalityConfig = field(default_factory=ModalityConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None, source: str = "config") -> Config:
+        """Build a config from nested dicts; unknown sections or keys are errors."""
+        data = data or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"{source}: unknown section {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
+        sections = {name: _section(kind, data.get(name), f"{source}: {name}") for name, kind in SECTIONS.items()}
+        config = cls(**sections)
+        validate(config, source)
+        return config
+
+    def replace(self, section: str, **changes: Any) -> Config:
+        """A copy with some fields of one section changed (validated)."""
+        data = self.to_dict()
+        data[section].update(changes)
+        return Config.from_dict(data)
+
+    def hash(self, training_only: bool = False) -> str:
+        """SHA-256 of the config; ``training_only`` leaves out run-length fields.
+
+        Resuming compares the training-only hash, so ``--max-steps`` can extend a run
+        while any change to what a step computes is refused.
+        """
+        data = self.to_dict()
+        if training_only:
+            for section, names in RUN_ONLY_FIELDS.items():
+                for name in names:
+                    data[section].pop(name, None)
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _section(kind: type, data: Any, where: str) -> Any:
+    if data is None:
+        return kind()
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in fields(kind)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; known: {', '.join(known)}")
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(value, known[name], f"{where}.{name}")
+    return kind(**values)
+
+
+def _coerce(value: Any, spec: dataclasses.Field, where: str) -> Any:
+    default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()  # type: ignore[misc]
+    if value is None:
+        if default is None:
+            return None
+        raise ConfigError(f"{where}: a value is required")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
+        return list(value)
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def validate(config: Config, source: str = "config") -> None:
+    """Range checks and component names (so a typo fails before any work)."""
+    from . import registry
+
+    def need(ok: bool, message: str) -> None:
+        if not ok:
+            raise ConfigError(f"{source}: {message}")
+
+    registry.TEXT_ENCODERS.check(config.text.encoder)
+    registry.GNNS.check(config.knowledge.gnn)
+    registry.FUSIONS.check(config.model.fusion)
+    registry.SCORES.check(config.model.score)
+    registry.MOM_TARGETS.check(config.objectives.mom_target)
+    registry.check_image_backbone(config.image.backbone)
+    need(config.text.encoder != "pretrained" or bool(config.text.pretrained), "text.encoder 'pretrained' needs text.pretrained (a local directory)")
+    t, m, o, tr = config.text, config.model, config.objectives, config.train
+    need(t.hidden % t.heads == 0, f"text.hidden ({t.hidden}) must be a multiple of text.heads ({t.heads})")
+    need(m.hidden % m.heads == 0, f"model.hidden ({m.hidden}) must be a multiple of model.heads ({m.heads})")
+    need(m.score != "rotate" or m.hidden % 2 == 0, "model.score 'rotate' needs an even model.hidden")
+    need(t.max_length >= 8, "text.max_length must be at least 8")
+    need(t.vocab_size >= 100, "text.vocab_size must be at least 100")
+    need(config.image.size >= 32, "image.size must be at least 32")
+    need(len(config.knowledge.fanout) >= 1 and all(k != 0 for k in config.knowledge.fanout), "knowledge.fanout needs at least one hop, no zeros")
+    for name in ("mlm", "mom", "lpm"):
+        need(getattr(o, name) >= 0, f"objectives.{name} must be >= 0")
+    need(o.mlm + o.mom + o.lpm > 0, "at least one objective needs a positive weight")
+    need(0 < o.mlm_probability < 1 and 0 < o.mom_probability < 1, "masking probabilities must lie in (0, 1)")
+    need(o.lpm_negatives >= 1 and o.lpm_positives >= 1, "objectives.lpm_positives and lpm_negatives must be >= 1")
+    for f in fields(ModalityConfig):
+        rate = getattr(config.modality, f.name)
+        need(0 <= rate < 1, f"modality.{f.name} must lie in [0, 1)")
+    need(tr.batch_size >= 1 and tr.grad_accumulation >= 1 and tr.max_steps >= 1, "train.batch_size, grad_accumulation and max_steps must be >= 1")
+    need(tr.lr > 0 and tr.warmup_steps >= 0, "train.lr must be > 0 and warmup_steps >= 0")
+    need(tr.schedule in ("cosine", "linear", "constant"), f"train.schedule {tr.schedule!r}: known: cosine, linear, constant")
+    need(tr.precision in ("auto", "bf16", "fp32"), f"train.precision {tr.precision!r}: known: auto, bf16, fp32")
+    need(0 <= tr.val_fraction < 1, "train.val_fraction must lie in [0, 1)")
+    need(tr.num_workers >= 0 and tr.cpu_threads >= 0, "train.num_workers and cpu_threads must be >= 0")
+    need(min(tr.log_every, tr.eval_every, tr.checkpoint_every, tr.keep_checkpoints, tr.eval_batch_size) >= 1, "train.log_every, eval_every, checkpoint_every, keep_checkpoints and eval_batch_size must be >= 1")
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a YAML config; ``None`` gives the defaults (the tiny CPU model)."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    return Config.from_dict(data, source=str(path))
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    """Write a config as YAML (loadable by :func:`load_config`)."""
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")

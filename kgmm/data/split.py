@@ -1,0 +1,66 @@
+"""Holding facts out for validation, and the training graph without them.
+
+Validation asks the question link prediction is for: given everything else about a
+product, which value does it have for this attribute? One fact is held out for a share of
+the products, only from attributes with at least two values (ranking one candidate says
+nothing) and only from products that keep at least one other fact. The held-out facts are
+removed from the graph the model trains on, so neither the input nor the LPM targets
+ever contain them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from graph_store import Snapshot
+
+
+@dataclass(frozen=True)
+class EdgeSplit:
+    """Which snapshot edges train, and the held-out validation facts."""
+
+    train_mask: np.ndarray  # [E] bool over the snapshot's edges
+    val: np.ndarray  # [V, 3] int64 (product, attribute, value)
+
+    @property
+    def num_val(self) -> int:
+        return int(self.val.shape[0])
+
+
+def split_edges(snapshot: Snapshot, val_fraction: float, max_val: int, seed: int) -> EdgeSplit:
+    """Choose validation facts deterministically from ``seed``."""
+    num_edges = snapshot.num_edges
+    train_mask = np.ones(num_edges, dtype=bool)
+    empty = np.zeros((0, 3), dtype=np.int64)
+    if num_edges == 0 or val_fraction <= 0 or max_val <= 0:
+        return EdgeSplit(train_mask, empty)
+    values_per_attribute = np.bincount(snapshot.value_attribute, minlength=len(snapshot.attributes))
+    edges_per_product = np.bincount(snapshot.edge_product, minlength=snapshot.num_products)
+    candidate = (values_per_attribute[snapshot.edge_attribute] >= 2) & (edges_per_product[snapshot.edge_product] >= 2)
+    candidates = np.flatnonzero(candidate)
+    if candidates.size == 0:
+        return EdgeSplit(train_mask, empty)
+    rng = np.random.default_rng(seed)
+    shuffled = candidates[rng.permutation(candidates.size)]
+    _, first = np.unique(snapshot.edge_product[shuffled], return_index=True)  # one random edge per product
+    per_product = shuffled[first]
+    count = min(max_val, max(1, round(val_fraction * per_product.size)))
+    chosen = np.sort(per_product[rng.permutation(per_product.size)[:count]])
+    train_mask[chosen] = False
+    val = np.stack([snapshot.edge_product[chosen], snapshot.edge_attribute[chosen], snapshot.edge_value[chosen]], axis=1)
+    return EdgeSplit(train_mask, val.astype(np.int64))
+
+
+def training_snapshot(snapshot: Snapshot, train_mask: np.ndarray) -> Snapshot:
+    """The same snapshot with only the training edges (ids and modalities unchanged)."""
+    return dataclasses.replace(
+        snapshot,
+        edge_product=snapshot.edge_product[train_mask],
+        edge_attribute=snapshot.edge_attribute[train_mask],
+        edge_value=snapshot.edge_value[train_mask],
+        edge_source=snapshot.edge_source[train_mask],
+        edge_score=snapshot.edge_score[train_mask],
+    )

@@ -1,0 +1,127 @@
+"""Image encoder: a timm CNN whose last feature map is read as a sequence of patch tokens.
+
+A light CNN (the default is MobileNetV3-Small 0.5) instead of an object detector, as in
+MBSD: a ``g_h x g_w`` feature map gives ``N = g_h * g_w`` patch tokens with learned 2-D
+positions. Masked image modelling hides a patch twice: its pixels are set to the
+normalised mean (0) *before* the CNN, so no neighbouring patch sees them through its
+receptive field, and its token is replaced by a learned [MASK] vector after it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import ConfigError
+
+PIXEL_PATCH = 4
+"""Masked patches are reconstructed as ``PIXEL_PATCH x PIXEL_PATCH`` RGB averages (48 values)."""
+
+
+class ImageEncoder(nn.Module):
+    """Pixels -> patch tokens, with MOM masking.
+
+    Args:
+        backbone: a timm model name.
+        hidden: the model's width ``d``.
+        size: input side in pixels (the grid is measured once with a dummy image).
+        weights: optional local state-dict file for the backbone.
+    """
+
+    def __init__(self, backbone: str, hidden: int, size: int, weights: str | None = None) -> None:
+        super().__init__()
+        import timm
+
+        try:  # only the layers up to the last feature map: no unused head parameters
+            self.backbone = timm.create_model(backbone, pretrained=False, features_only=True, out_indices=(-1,))
+        except Exception as err:  # noqa: BLE001 - timm raises many kinds for models without stages
+            raise ConfigError(f"image backbone {backbone!r} has no feature map to read patches from ({err}); use a CNN") from None
+        if weights:
+            load_backbone_weights(self.backbone, weights, backbone)
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            with torch.no_grad():
+                probe = self.backbone(torch.zeros(1, 3, size, size))[-1]  # [1, C, gh, gw]
+        except Exception as err:  # noqa: BLE001
+            raise ConfigError(f"image backbone {backbone!r} cannot run on {size}px images: {err}") from None
+        self.backbone.train(was_training)
+        if probe.dim() != 4:
+            raise ConfigError(f"image backbone {backbone!r} has no 2-D feature map (got shape {tuple(probe.shape)}); use a CNN")
+        channels, grid_h, grid_w = probe.shape[1:]
+        self.grid = (int(grid_h), int(grid_w))
+        self.size = size
+        self.proj = nn.Linear(channels, hidden)
+        self.position = nn.Parameter(torch.randn(self.num_patches, hidden) * 0.02)  # [N, d]
+        self.mask_token = nn.Parameter(torch.randn(hidden) * 0.02)  # [d]
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid[0] * self.grid[1]
+
+    def forward(self, pixels: Tensor, patch_mask: Tensor | None = None) -> Tensor:
+        """``pixels`` [n, 3, S, S] normalised, ``patch_mask`` [n, N] bool -> tokens [n, N, d]."""
+        if patch_mask is not None:
+            pixels = pixels * (1.0 - self.pixel_mask(patch_mask).to(pixels.dtype))  # masked pixels -> 0
+        features = self.backbone(pixels)[-1]  # [n, C, gh, gw]
+        tokens = self.proj(features.flatten(2).transpose(1, 2)) + self.position  # [n, N, d]
+        if patch_mask is not None:
+            tokens = torch.where(patch_mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
+        return tokens
+
+    def pixel_mask(self, patch_mask: Tensor) -> Tensor:
+        """[n, N] patch mask -> [n, 1, S, S] float pixel mask (1 = hidden)."""
+        grid = patch_mask.view(-1, 1, *self.grid).float()  # [n, 1, gh, gw]
+        return F.interpolate(grid, size=(self.size, self.size), mode="nearest")
+
+    def patch_pixels(self, pixels: Tensor) -> Tensor:
+        """MOM pixel targets: [n, 3, S, S] -> [n, N, 3 * P * P], each patch normalised.
+
+        Each patch is averaged down to ``P x P`` RGB cells (P = PIXEL_PATCH) and
+        standardised per patch, as MAE does, so the target is the patch's pattern rather
+        than its overall brightness.
+        """
+        gh, gw = self.grid
+        pooled = F.adaptive_avg_pool2d(pixels.float(), (gh * PIXEL_PATCH, gw * PIXEL_PATCH))  # [n, 3, gh*P, gw*P]
+        n = pooled.shape[0]
+        patches = pooled.view(n, 3, gh, PIXEL_PATCH, gw, PIXEL_PATCH).permute(0, 2, 4, 1, 3, 5)
+        patches = patches.reshape(n, gh * gw, 3 * PIXEL_PATCH * PIXEL_PATCH)  # [n, N, 48]
+        mean = patches.mean(-1, keepdim=True)
+        std = patches.std(-1, keepdim=True)
+        return (patches - mean) / (std + 1e-3)
+
+
+def load_backbone_weights(model: nn.Module, path: str | Path, name: str) -> None:
+    """Load a local ``.safetensors`` / ``.pth`` state dict into a timm backbone.
+
+    Tensors the backbone does not have (the classifier) are ignored; a missing or
+    mismatched one is an error, since silently training from a half-loaded CNN wastes a run.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"image.weights {path}: no such file")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ConfigError(f"image.weights {path}: unreadable ({type(err).__name__}: {err})") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise ConfigError(f"image.weights {path}: not a state dict")
+    state = {k.removeprefix("module.").removeprefix("backbone."): v for k, v in state.items()}
+    own = model.state_dict()
+    state = {k: v for k, v in state.items() if k in own}  # the classifier and head are not used
+    try:
+        missing, _ = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:
+        raise ConfigError(f"image.weights {path} do not fit backbone {name!r}: {str(err).splitlines()[0]}") from None
+    if missing:
+        raise ConfigError(f"image.weights {path} do not fit backbone {name!r}: {len(missing)} of {len(own)} tensors missing (first: {missing[0]})")

@@ -1,0 +1,87 @@
+"""Components chosen by name, so a config file names them as strings.
+
+Each registry maps a name to ``"module:attribute"`` and imports it only when asked:
+checking a config does not import the model. An unknown name is a
+:class:`~kgmm.errors.ConfigError` that lists the known ones.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+from .errors import ConfigError
+
+
+class Registry:
+    """Names of one kind of component -> where the component lives.
+
+    Args:
+        kind: what the names are, for messages ("text encoder").
+        entries: name -> ``"module:attribute"`` (relative to ``kgmm``).
+    """
+
+    def __init__(self, kind: str, entries: dict[str, str]) -> None:
+        self.kind = kind
+        self._entries = dict(entries)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def check(self, name: str) -> str:
+        """``name`` if known, else a ConfigError listing the known names."""
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.kind} {name!r}; known: {', '.join(self._entries)}")
+        return name
+
+    def get(self, name: str) -> Any:
+        """The registered component (a class or function)."""
+        module, _, attribute = self._entries[self.check(name)].partition(":")
+        return getattr(importlib.import_module(module, __package__), attribute)
+
+
+TEXT_ENCODERS = Registry(
+    "text encoder",
+    {"bert": ".model.text_encoder:build_bert", "pretrained": ".model.text_encoder:load_pretrained_bert"},
+)
+GNNS = Registry(
+    "knowledge GNN",
+    {"rgcn": ".model.knowledge:RGCNStack", "transformer": ".model.knowledge:TransformerStack", "none": ".model.knowledge:NoGNN"},
+)
+FUSIONS = Registry(
+    "fusion strategy",
+    {"mean": ".model.fusion:MeanFusion", "gated": ".model.fusion:GatedFusion", "gumbel": ".model.fusion:GumbelFusion"},
+)
+SCORES = Registry(
+    "score function",
+    {
+        "distmult": ".model.scoring:DistMult",
+        "transe": ".model.scoring:TransE",
+        "rotate": ".model.scoring:RotatE",
+        "bilinear": ".model.scoring:Bilinear",
+        "mlp": ".model.scoring:MLPScore",
+    },
+)
+MOM_TARGETS = Registry("masked-image target", {"pixels": ".objectives:mom_pixel_loss", "nce": ".objectives:mom_nce_loss"})
+
+LIGHT_BACKBONES = ("mobilenetv3_small_050", "mobilenetv3_small_100", "resnet18", "resnet10t", "efficientnet_b0")
+"""Image backbones known to train at a useful speed on a CPU; any timm CNN name works."""
+
+
+def check_image_backbone(name: str) -> str:
+    """``name`` if timm knows it, else a ConfigError listing light choices and near names."""
+    import timm
+
+    if name in LIGHT_BACKBONES:
+        return name
+    known = timm.list_models()
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=4)
+    hint = f"; close: {', '.join(close)}" if close else ""
+    raise ConfigError(
+        f"unknown image backbone {name!r}; known light CNNs: {', '.join(LIGHT_BACKBONES)} "
+        f"(or any of timm's {len(known)} models{hint})"
+    )

@@ -1,0 +1,240 @@
+"""``pretrain``: store -> snapshot -> tokenizer, split, model, batches -> trained model.
+
+The one function behind ``kgmm pretrain``; it returns a :class:`PretrainResult` that says
+what the model learned. Run directory::
+
+    config.yaml  metrics.jsonl  loss.png  summary.json
+    checkpoints/step-000100/     save_pretrained files + training_state.pt
+    best/                        model with the best validation MRR
+    model/                       the final model
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from graph_store import Snapshot, open_store
+
+from ..config import Config, save_config
+from ..data.batches import PretrainData
+from ..data.split import split_edges
+from ..errors import CheckpointError, ConfigError, DataError
+from ..model import K3M, ModelDims
+from ..model.io import read_meta
+from ..text import SpecialIds, load_tokenizer, train_wordpiece
+from . import distributed
+from .checkpoint import (
+    RunLock,
+    TrainingState,
+    load_training_state,
+    resolve_checkpoint,
+    restore_rng,
+    run_directory_of,
+)
+from .evaluation import Completion, LinkEvaluator, complete, missing_attribute_examples
+from .metrics import MetricsLog
+from .optim import build_optimizer, build_scheduler
+from .plot import plot_losses
+from .trainer import Callback, Trainer
+
+
+@dataclass
+class PretrainResult:
+    """What a run did and learned."""
+
+    run_dir: Path
+    model_dir: Path
+    steps: int
+    seconds: float
+    samples_per_second: float
+    device: str
+    resumed_from: int | None
+    stopped_early: bool
+    first_terms: dict[str, float]
+    last_terms: dict[str, float]
+    link: dict[str, float]
+    best_mrr: float
+    best_step: int
+    completions: list[Completion] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["run_dir"], data["model_dir"] = str(self.run_dir), str(self.model_dir)
+        return data
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices)."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_snapshot(store: str) -> Snapshot:
+    """The store's snapshot; an empty graph is a DataError."""
+    with open_store(store) as graph:
+        snapshot = graph.snapshot()
+    if snapshot.num_products == 0:
+        raise DataError(f"{store} holds no products; build a graph first: kgmm build-kg CATALOG --store {store}")
+    return snapshot
+
+
+def pretrain(
+    store: str,
+    config: Config | None = None,
+    out_dir: str | Path | None = None,
+    *,
+    max_steps: int | None = None,
+    batch_size: int | None = None,
+    device: str | None = None,
+    resume: str | Path | None = None,
+    callbacks: list[Callback] | None = None,
+    notes_callback=None,
+) -> PretrainResult:
+    """Pretrain K3M on the graph in ``store``.
+
+    Args:
+        store: graph store URI (a file path for the embedded store).
+        config: the config; with ``resume``, if given it must match the checkpoint's.
+        out_dir: run directory (default ``runs/pretrain``; with ``resume``, the checkpoint's run).
+        max_steps, batch_size, device: overrides of ``train.*``.
+        resume: a checkpoint directory or a run directory (its newest checkpoint).
+        callbacks: progress hooks.
+        notes_callback: called with each note (no images, no facts, ...) as it arises.
+
+    Raises:
+        DataError, ConfigError, CheckpointError, TrainingError: one-line problems for the user.
+    """
+    notes: list[str] = []
+
+    def note(text: str) -> None:
+        notes.append(text)
+        if notes_callback:
+            notes_callback(text)
+
+    checkpoint = resolve_checkpoint(resume) if resume else None
+    payload = None
+    if checkpoint is not None:
+        saved = Config.from_dict(read_meta(checkpoint)["config"], source=f"{checkpoint}/config.json")
+        payload = load_training_state(checkpoint)
+        if config is not None and config.hash(training_only=True) != saved.hash(training_only=True):
+            raise CheckpointError(f"--config differs from the config of {checkpoint} (only run-length settings may change on resume)")
+        config = saved
+    config = config or Config()
+    overrides = {k: v for k, v in (("max_steps", max_steps), ("batch_size", batch_size), ("device", device)) if v is not None}
+    if overrides:
+        config = config.replace("train", **overrides)
+    if checkpoint is not None and payload["config_hash"] != config.hash(training_only=True):
+        raise CheckpointError(f"{checkpoint}: its training state belongs to another config (--batch-size cannot change on resume)")
+
+    snapshot = load_snapshot(store)
+    snapshot_hash = snapshot.content_hash()
+    if checkpoint is not None and payload["snapshot_hash"] != snapshot_hash:
+        raise CheckpointError(
+            f"{checkpoint} was trained on graph snapshot {str(payload['snapshot_hash'])[:12]} but {store} now holds "
+            f"{snapshot_hash[:12]}; resume on the same graph or start a new run"
+        )
+    if not snapshot.has_image().any():
+        note(f"no product in {store} has an image: training with the image branch masked (no MOM loss)")
+    if snapshot.num_edges == 0:
+        note(f"{store} has no (attribute, value) facts: link prediction and validation are off")
+
+    threads = torch.get_num_threads()
+    runtime = distributed.setup(config.train.device, config.train.precision, config.train.cpu_threads)
+    try:
+        run_dir = Path(out_dir) if out_dir else (run_directory_of(checkpoint) if checkpoint else Path("runs/pretrain"))
+        return _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes)
+    finally:
+        distributed.teardown()
+        torch.set_num_threads(threads)
+
+
+def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes) -> PretrainResult:
+    seed_everything(config.train.seed)
+    if checkpoint is not None:
+        model = K3M.from_pretrained(checkpoint)
+        tokenizer = model.tokenizer
+    else:
+        tokenizer = _tokenizer(snapshot, config)
+        special = SpecialIds.of(tokenizer)
+        dims = ModelDims(special.vocab_size, special.pad, special.cls, special.sep, special.mask,
+                         len(snapshot.attributes), len(snapshot.values), len(snapshot.categories))
+        model = K3M(config, dims)
+        model.tokenizer = tokenizer
+        model.snapshot_hash = snapshot_hash
+        model.id_maps = {"attributes": snapshot.attributes, "values": [list(v) for v in snapshot.values],
+                         "categories": snapshot.categories, "products": snapshot.product_ids}
+    model.to(runtime.device)
+
+    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
+    data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
+    evaluator = LinkEvaluator(data, split.val) if split.num_val else None
+    if evaluator is None and snapshot.num_edges:
+        note("no fact could be held out for validation (no attribute has two values): no MRR, no early stopping")
+
+    optimizer = build_optimizer(model, config.train)
+    scheduler = build_scheduler(optimizer, config.train)
+    state = TrainingState()
+    if payload is not None:
+        optimizer.load_state_dict(payload["optimizer"])
+        scheduler.load_state_dict(payload["scheduler"])
+        state = TrainingState(**payload["state"])
+        state.stopped_early = False
+        restore_rng(payload["rng"])
+    resumed_from = state.step if checkpoint is not None else None
+
+    with RunLock(run_dir) if runtime.is_main else nullcontext():
+        if runtime.is_main:
+            save_config(config, run_dir / "config.yaml")
+        log = MetricsLog(run_dir / "metrics.jsonl", resume_step=resumed_from, enabled=runtime.is_main)
+        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, callbacks)
+        fit = trainer.fit()
+        return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)
+
+
+def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes) -> PretrainResult:
+    """Final evaluation, completions, the saved model, the curve and the summary."""
+    model_dir = run_dir / "model"
+    link: dict[str, float] = {}
+    completions: list[Completion] = []
+    autocast = runtime.autocast() if runtime.bf16 else None
+    if evaluator is not None:
+        link = evaluator.evaluate(model, runtime.device, config.train.eval_batch_size, autocast).as_dict()
+    pairs = missing_attribute_examples(data, 3, config.train.seed)
+    completions = complete(model, data, pairs, runtime.device, autocast=autocast)
+    result = PretrainResult(
+        run_dir=run_dir, model_dir=model_dir, steps=fit.state.step, seconds=fit.state.seconds,
+        samples_per_second=fit.samples_per_second, device=runtime.describe(), resumed_from=resumed_from,
+        stopped_early=fit.state.stopped_early, first_terms=fit.first_terms, last_terms=fit.last_terms, link=link,
+        best_mrr=max(fit.state.best_mrr, 0.0), best_step=fit.state.best_step, completions=completions, notes=notes,
+    )
+    if runtime.is_main:
+        model.save_pretrained(model_dir)
+        plot_losses(run_dir / "metrics.jsonl", run_dir / "loss.png")
+        (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
+    return result
+
+
+def _tokenizer(snapshot: Snapshot, config: Config):
+    if config.text.encoder == "pretrained":
+        try:
+            return load_tokenizer(config.text.pretrained)
+        except CheckpointError as err:
+            raise ConfigError(f"text.pretrained: {err}") from None
+    texts = [text for pair in zip(snapshot.titles, snapshot.descriptions) for text in pair]
+    return train_wordpiece(texts, config.text.vocab_size)
+
+
+def load_for_inference(directory: str | Path, device: str = "cpu") -> K3M:
+    """A saved model (``model/``, ``best/`` or a checkpoint) in eval mode."""
+    model = K3M.from_pretrained(directory, map_location=device)
+    return model.eval()
