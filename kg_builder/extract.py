@@ -52,8 +52,8 @@ class TextExtractor:
         self.frequency = frequency
         self._index: dict[tuple[str, ...], list[tuple[str, str]]] = defaultdict(list)
         self._prefixes: set[tuple[str, ...]] = set()
-        for attribute, values in vocabulary.items():
-            for value in values:
+        for attribute, values in sorted(vocabulary.items()):  # sorted: candidate order, hence
+            for value in sorted(values):  # the output, must not depend on set/hash order
                 key = tokens(value)
                 if _eligible(value, key):
                     self._index[key].append((attribute, value))

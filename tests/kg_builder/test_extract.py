@@ -50,3 +50,26 @@ def test_measurements_next_to_a_dimension_word() -> None:
 def test_long_descriptions_are_cut_not_crashed() -> None:
     found = extract("Mug", "filler " * 2_000_000 + " red")
     assert found == []  # beyond MAX_TEXT_CHARS
+
+
+def test_output_does_not_depend_on_hash_order() -> None:
+    """Set iteration order changes with PYTHONHASHSEED; extraction must not."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "from collections import Counter\n"
+        "from kg_builder.extract import TextExtractor\n"
+        "vocab = {'fabric': {'100% cotton', 'cotton'}, 'material': {'100% cotton', 'cotton blend'}, 'color': {'red'}}\n"
+        "freq = {'Home': Counter({('fabric', '100% cotton'): 2, ('material', '100% cotton'): 2, ('color', 'red'): 1})}\n"
+        "print(TextExtractor(vocab, freq).extract('Red 100% cotton towel', '', 'Home', []))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    outputs = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                       env={**os.environ, "PYTHONHASHSEED": str(seed), "PYTHONPATH": str(root)}).stdout
+        for seed in range(6)
+    }
+    assert len(outputs) == 1, outputs
