@@ -8,19 +8,30 @@ Measures, in one run and on the same machine state:
     with the same SQLite settings, on a prefix of the same triples.
 Ratios are reported against the naive path measured in this run.
 
+With ``--neo4j`` (start a Neo4j 5.26 server for the run) or ``--store bolt://...`` (an existing
+server; credentials from ``--user/--password/--database`` or ``NEO4J_*``), the same questions are
+asked of the Neo4j backend instead: the naive path is one ``MERGE`` statement per triple in its own
+transaction; build-kg runs on the Flipkart sample and the store's write path on the synthetic
+catalog at batch sizes 100, 1,000 and 10,000 products. The Neo4j database is EMPTIED first.
+
 Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N]
+       python benchmarks/build_kg.py --neo4j [--quick] [--json PATH] [--products N]
+       python benchmarks/build_kg.py --store bolt://HOST:7687 [--user U] [--password P] [--database D]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sqlite3
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,10 +47,15 @@ FLIPKART = ROOT.parent / "shared" / "data" / "flipkart-1050" / "flipkart_com-eco
 def end_to_end(catalog: Path, workdir: Path, name: str, preset: str | None = None) -> dict:
     store_path = workdir / f"{name}.db"
     with open_store(str(store_path), create=True) as store:
-        started = time.perf_counter()
-        report = build_graph(open_catalog(catalog, preset=preset), store)
-        seconds = time.perf_counter() - started
-    return {"case": f"{name}: build-kg end to end", "products": report.products, "triples": report.triples,
+        return timed_build(store, catalog, name, preset)
+
+
+def timed_build(store, catalog: Path, name: str, preset: str | None = None, batch_size: int = 2000) -> dict:
+    started = time.perf_counter()
+    report = build_graph(open_catalog(catalog, preset=preset), store, batch_size=batch_size)
+    seconds = time.perf_counter() - started
+    label = f"{name}: build-kg end to end" + (f", batch {batch_size:,}" if batch_size != 2000 else "")
+    return {"case": label, "products": report.products, "triples": report.triples,
             "seconds": seconds, "triples_per_s": report.triples / seconds}
 
 
@@ -57,13 +73,17 @@ def batches(products: list[dict], size: int) -> list[tuple[list[ProductNode], li
 
 
 def store_writes(products: list[dict], workdir: Path, batch_size: int) -> dict:
+    with open_store(str(workdir / f"writes-{batch_size}.db"), create=True) as store:
+        return timed_writes(store, products, batch_size)
+
+
+def timed_writes(store, products: list[dict], batch_size: int) -> dict:
     prepared = batches(products, batch_size)
     triples = sum(len(e) for _, e in prepared)
-    with open_store(str(workdir / f"writes-{batch_size}.db"), create=True) as store:
-        started = time.perf_counter()
-        for nodes, edges in prepared:
-            store.upsert_products(nodes, edges)
-        seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    for nodes, edges in prepared:
+        store.upsert_products(nodes, edges)
+    seconds = time.perf_counter() - started
     return {"case": f"store writes, batch {batch_size:,}", "products": len(products), "triples": triples,
             "seconds": seconds, "triples_per_s": triples / seconds}
 
@@ -97,37 +117,126 @@ def naive(products: list[dict], workdir: Path, limit: int, tuned: bool) -> dict:
             "seconds": seconds, "triples_per_s": len(triples) / seconds}
 
 
+NAIVE_MERGE = (
+    "MERGE (p:Product {id: $pid}) MERGE (v:Value {attribute: $a, value: $v}) "
+    "MERGE (p)-[h:HAS {attribute: $a, source: 'catalog', run_id: ''}]->(v) SET h.raw = $raw"
+)
+
+
+def neo4j_naive(store, products: list[dict], limit: int) -> dict:
+    """One MERGE statement per triple, each in its own (managed) transaction, same schema."""
+    triples = [(p["id"], normalize_attribute(a), normalize_value(v), v) for p in products for a, v in p["attributes"].items()][:limit]
+    store._ensure_schema()  # the same constraints as the batched path
+    started = time.perf_counter()
+    with store._driver.session(database=store.database) as session:
+        for pid, attribute, value, raw in triples:
+            params = {"pid": pid, "a": attribute, "v": value, "raw": raw}
+            session.execute_write(lambda tx, params=params: tx.run(NAIVE_MERGE, params).consume())
+    seconds = time.perf_counter() - started
+    return {"case": "naive, 1 MERGE per triple, 1 txn each", "products": None, "triples": len(triples),
+            "seconds": seconds, "triples_per_s": len(triples) / seconds}
+
+
+@contextmanager
+def neo4j_store(args: argparse.Namespace) -> Iterator[tuple[object, dict]]:
+    """The Neo4j store to measure (emptied), and a description of its server."""
+    from graph_store.neo4j_store import clear_graph
+
+    server = None
+    if args.neo4j:
+        from graph_store.neo4j_server import Neo4jServer
+
+        server = Neo4jServer(password="benchmark", heap=args.neo4j_heap, pagecache=args.neo4j_pagecache)
+        server.start()
+        uri, user, password = server.uri, server.user, server.password
+    else:
+        uri, user, password = args.store, args.user, args.password
+    try:
+        with open_store(uri, user=user, password=password, database=args.database) as store:
+            with store._driver.session(database=store.database) as session:
+                version = session.run("CALL dbms.components() YIELD versions, edition RETURN versions[0], edition").single()
+            info = {"uri": store.uri, "neo4j": f"{version[0]} {version[1]}",
+                    "server": f"started by the benchmark, heap {args.neo4j_heap}, page cache {args.neo4j_pagecache}"
+                    if server else "external"}
+            clear_graph(store)
+            yield store, info
+    finally:
+        if server is not None:
+            server.stop()
+
+
+def run_neo4j(args: argparse.Namespace, workdir: Path, count: int) -> tuple[list[dict], dict]:
+    from graph_store.neo4j_store import clear_graph
+
+    rows: list[dict] = []
+    with neo4j_store(args) as (store, info):
+        rows.append(neo4j_naive(store, synthetic_products(2_000, seed=1), 1_000 if args.quick else 3_000))
+        clear_graph(store)
+        if FLIPKART.exists():
+            for size in (100, 1_000, 10_000):
+                rows.append(timed_build(store, FLIPKART, "flipkart-1050", preset="flipkart", batch_size=size))
+                clear_graph(store)
+        products = synthetic_products(count)
+        for size in (100, 1_000, 10_000):
+            rows.append(timed_writes(store, products, size))
+            clear_graph(store)
+        catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
+        rows.append(timed_build(store, catalog, f"synthetic-{count // 1000}k"))
+        clear_graph(store)
+    return rows, info
+
+
+def run_sqlite(args: argparse.Namespace, workdir: Path, count: int) -> list[dict]:
+    rows: list[dict] = []
+    sample = synthetic_products(2_000, seed=1)
+    rows.append(naive(sample, workdir, 2_000 if args.quick else 5_000, tuned=False))
+    rows.append(naive(sample, workdir, 5_000 if args.quick else 20_000, tuned=True))
+    if FLIPKART.exists():
+        rows.append(end_to_end(FLIPKART, workdir, "flipkart-1050", preset="flipkart"))
+    catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
+    rows.append(end_to_end(catalog, workdir, f"synthetic-{count // 1000}k"))
+    products = synthetic_products(count)
+    for size in (1_000, 10_000):
+        rows.append(store_writes(products, workdir, size))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="10,000 synthetic products; finishes within a minute")
+    parser.add_argument("--quick", action="store_true", help="10,000 synthetic products; finishes within a minute (SQLite)")
     parser.add_argument("--products", type=int, default=None, help="synthetic catalog size (default 100,000)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--neo4j", action="store_true", help="start a Neo4j server and measure the Neo4j backend")
+    parser.add_argument("--neo4j-heap", default="2g", help="heap of the server started by --neo4j (default 2g)")
+    parser.add_argument("--neo4j-pagecache", default="1g", help="page cache of that server (default 1g)")
+    parser.add_argument("--store", default=None, help="measure this Neo4j server (bolt://...); its database is emptied")
+    parser.add_argument("--user", default=os.environ.get("NEO4J_USER"), help="Neo4j user (default $NEO4J_USER, neo4j)")
+    parser.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD"), help="Neo4j password (default $NEO4J_PASSWORD)")
+    parser.add_argument("--database", default=os.environ.get("NEO4J_DATABASE"), help="Neo4j database (default neo4j)")
     args = parser.parse_args()
     count = args.products or (10_000 if args.quick else 100_000)
-    rows: list[dict] = []
+    on_neo4j = args.neo4j or bool(args.store)
+    meta = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count(),
+            "synthetic_products": count, "quick": args.quick}
     with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp)
-        sample = synthetic_products(2_000, seed=1)
-        rows.append(naive(sample, workdir, 2_000 if args.quick else 5_000, tuned=False))
-        rows.append(naive(sample, workdir, 5_000 if args.quick else 20_000, tuned=True))
-        if FLIPKART.exists():
-            rows.append(end_to_end(FLIPKART, workdir, "flipkart-1050", preset="flipkart"))
-        catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
-        rows.append(end_to_end(catalog, workdir, f"synthetic-{count // 1000}k"))
-        products = synthetic_products(count)
-        for size in (1_000, 10_000):
-            rows.append(store_writes(products, workdir, size))
-    default, tuned = rows[0]["triples_per_s"], rows[1]["triples_per_s"]
+        if on_neo4j:
+            rows, info = run_neo4j(args, Path(tmp), count)
+            meta.update(info)
+        else:
+            rows = run_sqlite(args, Path(tmp), count)
+            meta["sqlite"] = sqlite3.sqlite_version
+    # (column label, JSON key, baseline triples/s)
+    baselines = [("vs naive", "vs_naive", rows[0]["triples_per_s"])] if on_neo4j else [
+        ("vs naive", "vs_naive_default", rows[0]["triples_per_s"]), ("vs naive WAL", "vs_naive_tuned", rows[1]["triples_per_s"])]
     for row in rows:
-        row["vs_naive_default"] = row["triples_per_s"] / default
-        row["vs_naive_tuned"] = row["triples_per_s"] / tuned
-    print(f"{'case':<46} {'triples':>10} {'seconds':>8} {'triples/s':>11} {'vs naive':>9} {'vs naive WAL':>13}")
+        for _, key, base in baselines:
+            row[key] = row["triples_per_s"] / base
+    print(("Neo4j " + meta["neo4j"] + ", " + meta["server"]) if on_neo4j else f"SQLite {meta['sqlite']}")
+    print(f"{'case':<50} {'triples':>10} {'seconds':>8} {'triples/s':>11}" + "".join(f" {label:>13}" for label, _, _ in baselines))
     for row in rows:
-        print(f"{row['case']:<46} {row['triples']:>10,} {row['seconds']:>8.2f} {row['triples_per_s']:>11,.0f} "
-              f"{row['vs_naive_default']:>8.1f}x {row['vs_naive_tuned']:>12.1f}x")
+        print(f"{row['case']:<50} {row['triples']:>10,} {row['seconds']:>8.2f} {row['triples_per_s']:>11,.0f}"
+              + "".join(f" {row[key]:>12.1f}x" for _, key, _ in baselines))
     if args.json:
-        meta = {"python": platform.python_version(), "machine": platform.machine(), "sqlite": sqlite3.sqlite_version,
-                "synthetic_products": count, "quick": args.quick}
         args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
 
 

@@ -15,7 +15,7 @@ from kg_builder import BuildReport, ColumnMapping, build_graph, open_catalog
 from kg_builder.readers import FORMATS, PRESETS
 
 from .errors import EXIT_REJECTED_ROWS, fail, guarded
-from .options import DEFAULT_STORE_VALUE, StoreOption
+from .options import DEFAULT_STORE_VALUE, DatabaseOption, PasswordOption, StoreOption, UserOption
 
 console = Console(highlight=False, soft_wrap=True)
 
@@ -39,6 +39,9 @@ def build_kg(
     column: Annotated[list[str], typer.Option("--column", help="CSV role mapping ROLE=COLUMN (roles: id, title, description, category, image); repeatable.")] = [],  # noqa: B006
     attribute: Annotated[list[str], typer.Option("--attribute", help="CSV attribute column COLUMN or COLUMN=NAME; repeatable (other columns become properties).")] = [],  # noqa: B006
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per write transaction.")] = 2000,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON build report here (default: next to an embedded store).")] = None,
     no_text: Annotated[bool, typer.Option("--no-text", help="Do not extract attribute values from titles and descriptions.")] = False,
@@ -55,7 +58,7 @@ def build_kg(
         base = ColumnMapping.from_yaml(mapping) if mapping is not None else ColumnMapping()
         column_mapping = base.with_overrides(_pairs(column, "--column", False), _pairs(attribute, "--attribute", True))
     source = open_catalog(catalog, format=format, preset=preset, mapping=column_mapping)
-    with open_store(store, create=True) as graph, _progress(quiet) as bar:
+    with open_store(store, create=True, user=user, password=password, database=database) as graph, _progress(quiet) as bar:
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int, rows: int) -> None:

@@ -11,7 +11,7 @@ from graph_store import open_store
 from kg_builder.export import export as export_store
 
 from .errors import guarded, stderr
-from .options import DEFAULT_STORE_VALUE, StoreOption
+from .options import DEFAULT_STORE_VALUE, DatabaseOption, PasswordOption, StoreOption, UserOption
 
 
 class ExportFormat(str, Enum):
@@ -27,9 +27,12 @@ def export(
     format: Annotated[ExportFormat, typer.Option("--format", "-f", help="jsonl (round-trips through build-kg), csv (one row per triple), ttl, nt (schema.org), graphml.")] = ExportFormat.jsonl,
     out: Annotated[Optional[str], typer.Option("--out", "-o", help="Output file; standard output when omitted.")] = None,
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
 ) -> None:
     """Export the whole graph, with each value's source (catalog, text, model) and score."""
-    with open_store(store) as graph:
+    with open_store(store, user=user, password=password, database=database) as graph:
         count = export_store(graph, format.value, out)
     if out not in (None, "-"):
         stderr.print(f"wrote {count:,} {'rows' if format is ExportFormat.csv else 'products'} to {out}", markup=False)

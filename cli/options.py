@@ -21,6 +21,24 @@ StoreOption = Annotated[
 ]
 DEFAULT_STORE_VALUE = DEFAULT_STORE
 
+# Neo4j credentials; the embedded store ignores them. None means "from the variable, else the default".
+UserOption = Annotated[
+    Optional[str], typer.Option("--user", envvar="NEO4J_USER", help="Neo4j user (default: neo4j).", show_default=False)
+]
+PasswordOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--password",
+        envvar="NEO4J_PASSWORD",
+        help="Neo4j password; prefer the variable, which stays out of shell history and `ps`.",
+        show_default=False,
+    ),
+]
+DatabaseOption = Annotated[
+    Optional[str],
+    typer.Option("--database", envvar="NEO4J_DATABASE", help="Neo4j database (default: neo4j).", show_default=False),
+]
+
 
 class TableFormat(str, Enum):
     table = "table"

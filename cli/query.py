@@ -12,7 +12,17 @@ from graph_store import SOURCES, open_store
 from kg_builder.normalize import normalize_attribute, normalize_value
 
 from .errors import fail, guarded
-from .options import DEFAULT_STORE_VALUE, FormatOption, LimitOption, StatsFormat, StoreOption, TableFormat
+from .options import (
+    DEFAULT_STORE_VALUE,
+    DatabaseOption,
+    FormatOption,
+    LimitOption,
+    PasswordOption,
+    StatsFormat,
+    StoreOption,
+    TableFormat,
+    UserOption,
+)
 from .render import console, render_rows
 
 query_app = typer.Typer(help="Look up products and attributes, with each value's source and score.", no_args_is_help=True)
@@ -33,10 +43,13 @@ def _sources(text: Optional[str], predicted: bool) -> list[str]:
 def query_product(
     product_id: Annotated[str, typer.Argument(help="The product's catalog id.")],
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
     format: FormatOption = TableFormat.table,
 ) -> None:
     """Show one product with its catalog, extracted and predicted values side by side."""
-    with open_store(store) as graph:
+    with open_store(store, user=user, password=password, database=database) as graph:
         view = graph.get_product(product_id)
     if view is None:
         raise fail(f"no product {product_id!r} in {store}")
@@ -83,13 +96,16 @@ def query_attribute(
     predicted: Annotated[bool, typer.Option("--predicted/--no-predicted", help="Include model predictions.")] = True,
     min_score: Annotated[Optional[float], typer.Option("--min-score", min=0.0, max=1.0, help="Drop predictions scoring below this.")] = None,
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
     format: FormatOption = TableFormat.table,
     limit: LimitOption = None,
 ) -> None:
     """List products having an attribute (optionally one value), or lacking it with --missing."""
     attribute = normalize_attribute(name)
     sources = _sources(source, predicted)
-    with open_store(store) as graph:
+    with open_store(store, user=user, password=password, database=database) as graph:
         if missing:
             ids = graph.products_missing_attribute(attribute, sources)
             rows = [{"product_id": pid} for pid in ids[:limit]]
@@ -108,11 +124,14 @@ def query_attribute(
 @guarded
 def stats(
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
     format: Annotated[StatsFormat, typer.Option("--format", "-f", help="Output format.")] = StatsFormat.table,
     top: Annotated[int, typer.Option("--top", min=1, help="How many attributes and categories to list.")] = 10,
 ) -> None:
     """Counts of products, values, attributes, categories, triples by source and images."""
-    with open_store(store) as graph:
+    with open_store(store, user=user, password=password, database=database) as graph:
         figures = graph.stats(top).as_dict()
         last = graph.last_build()
     if format is StatsFormat.json:

@@ -42,15 +42,36 @@ def open_store(uri: str | None = None, *, create: bool = False, **options: objec
     """Open the store named by ``uri`` (default: :func:`default_store_uri`).
 
     Args:
-        uri: a file path for the embedded store, or a ``bolt://``/``neo4j://`` URI.
-        create: create an embedded store when the file does not exist yet.
-        options: backend options (Neo4j: user, password, database).
+        uri: a file path for the embedded store, or a ``bolt://``/``neo4j://`` URI
+            (``+s``/``+ssc`` for TLS, e.g. Aura's ``neo4j+s://``).
+        create: create an embedded store when the file does not exist yet (a Neo4j
+            database always exists on its server).
+        options: backend options. Neo4j: ``user``, ``password``, ``database`` (each falls back
+            to ``$NEO4J_USER``, ``$NEO4J_PASSWORD``, ``$NEO4J_DATABASE`` when None), and the
+            tuning knobs of :class:`graph_store.neo4j_store.Neo4jStore`. The embedded store
+            ignores the Neo4j credentials.
+
+    Raises:
+        StoreUnavailableError: the Neo4j server is unreachable or refused the credentials.
+        StoreError: anything else that prevents opening the store.
     """
     uri = uri or default_store_uri()
     if uri.startswith(NEO4J_SCHEMES):
-        raise StoreError(f"{uri}: the Neo4j backend is not available in this version of kgmm")
+        try:
+            from .neo4j_store import Neo4jStore
+        except ImportError:
+            raise StoreError(f"{uri}: the Neo4j backend needs the neo4j driver: pip install 'kgmm[neo4j]'") from None
+        store = Neo4jStore(uri, **{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
+        try:
+            return store.connect()
+        except BaseException:
+            store.close()
+            raise
     if "://" in uri:
         raise StoreError(f"{uri}: unknown store scheme; use a file path or bolt:// / neo4j://")
+    unknown = set(options) - {"user", "password", "database"}
+    if unknown:
+        raise TypeError(f"the embedded store takes no options {sorted(unknown)}")
     from .sqlite_store import SQLiteStore
 
     return SQLiteStore(uri, create=create)

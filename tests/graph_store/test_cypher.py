@@ -1,0 +1,191 @@
+"""The Neo4j backend's Cypher, checked as strings: no server needed."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+
+from graph_store import AttributeEdge, ProductNode, RunInfo, cypher
+
+NASTY = "x'); DROP TABLE products; -- `}) DETACH DELETE n //\"\\ $rows {id: 1}"
+
+
+def query_functions() -> dict[str, str]:
+    """Every query-building function that takes no arguments, with its query."""
+    found = {}
+    for name, fn in inspect.getmembers(cypher, inspect.isfunction):
+        if fn.__module__ == cypher.__name__ and not inspect.signature(fn).parameters:
+            result = fn()
+            if isinstance(result, str):
+                found[name] = result
+    found["edges_with_attribute(True)"] = cypher.edges_with_attribute(True)
+    found["edges_with_attribute(False)"] = cypher.edges_with_attribute(False)
+    return found
+
+
+def hostile_statements() -> list[cypher.Statement]:
+    product = ProductNode(NASTY, NASTY, NASTY, (NASTY, NASTY), NASTY, "missing", NASTY, {NASTY: NASTY})
+    edges = [AttributeEdge(NASTY, NASTY, NASTY, "catalog", NASTY)]
+    run = RunInfo(NASTY, NASTY, NASTY, params={NASTY: NASTY})
+    predictions = [AttributeEdge(NASTY, NASTY, NASTY, "model", NASTY, 0.5, NASTY)]
+    return [
+        *cypher.upsert_products([product], edges),
+        *cypher.write_edges("text", [NASTY], [edges[0]._replace(source="text")]),
+        *cypher.write_predictions(run, predictions, NASTY),
+    ]
+
+
+def test_queries_are_constants() -> None:
+    first, second = query_functions(), query_functions()
+    assert first == second and len(first) > 30
+
+
+def test_caller_strings_travel_only_as_parameters() -> None:
+    statements = hostile_statements()
+    assert statements
+    for query, params in statements:
+        assert NASTY not in query and "DROP" not in query
+        assert any(NASTY in text for text in strings(params))
+
+
+def strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in strings(k) + strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [s for item in value for s in strings(item)]
+    return []
+
+
+def test_every_parameter_a_statement_uses_is_given() -> None:
+    for query, params in hostile_statements():
+        used = set(re.findall(r"\$(\w+)", query))
+        assert used <= set(params), (query, used - set(params))
+
+
+def test_schema_is_idempotent_and_community_compatible() -> None:
+    schema = cypher.schema_statements()
+    assert all(" IF NOT EXISTS " in s for s in schema)
+    assert any("FOR (p:Product) REQUIRE p.id IS UNIQUE" in s for s in schema)
+    # a composite uniqueness constraint (Community), not a NODE KEY (Enterprise only)
+    assert any("FOR (v:Value) REQUIRE (v.attribute, v.value) IS UNIQUE" in s for s in schema)
+    assert any("FOR (c:Category) REQUIRE c.path IS UNIQUE" in s for s in schema)
+    assert any("FOR (r:Run) REQUIRE r.run_id IS UNIQUE" in s for s in schema)
+    assert not any("NODE KEY" in s for s in schema)
+    # no relationship index on HAS: it made the planner scan it inside MERGE (quadratic loads)
+    assert not any("()-[" in s for s in schema)
+
+
+def test_data_is_merged_on_natural_keys_never_created() -> None:
+    for name, query in query_functions().items():
+        if name == "schema_statements":
+            continue
+        without_on_create = query.replace("ON CREATE SET", "")
+        assert not re.search(r"\bCREATE\b", without_on_create), name
+    assert "MERGE (p:Product {id: row.id})" in cypher.merge_products()
+    assert "MERGE (:Value {attribute: row.a, value: row.v})" in cypher.merge_values()
+    assert "MERGE (c:Category {path: row.path})" in cypher.merge_categories()
+    assert "MERGE (c)-[:CHILD_OF]->(parent)" in cypher.merge_category_parents()
+    assert "MERGE (p)-[:IN_CATEGORY]->(c)" in cypher.merge_products()
+    assert "MERGE (r:Run {run_id: $run_id}) ON CREATE SET" in cypher.merge_run()
+    edge = "MERGE (p)-[h:HAS {attribute: e.a, source: $source, run_id: ''}]->(v) SET h.raw = e.raw, h.score = e.score"
+    assert edge in cypher.merge_edges()
+
+
+def test_write_queries_force_their_index_seeks() -> None:
+    for query in (cypher.merge_edges(), cypher.delete_stale_edges(), cypher.merge_predictions()):
+        assert "USING INDEX SEEK p:Product(id)" in query
+    assert "MERGE (v:Value {attribute: e.a, value: e.v})" in cypher.merge_edges()
+    assert "USING INDEX SEEK c:Category(path)" in cypher.merge_products()
+
+
+def test_batched_writes_unwind_rows() -> None:
+    for query in (cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products(),
+                  cypher.merge_values(), cypher.delete_stale_edges(), cypher.merge_edges(), cypher.merge_predictions()):
+        assert query.startswith("UNWIND $rows AS row ")
+
+
+def test_predictions_skip_facts_and_are_written_under_their_run() -> None:
+    query = cypher.merge_predictions()
+    assert "f.source IN ['catalog', 'text']" in query and "= 0" in query
+    assert "source: 'model', run_id: $run_id" in query
+    assert query.endswith("RETURN count(h) AS written")
+    assert "{run_id: $run_id}" in cypher.delete_run_edges() and "DETACH DELETE r" in cypher.delete_run()
+
+
+def test_upsert_statements_run_in_dependency_order() -> None:
+    products = [ProductNode("a", category=("Home", "Kitchen")), ProductNode("b")]
+    edges = [AttributeEdge("a", "color", "red", raw="Red")]
+    queries = [q for q, _ in cypher.upsert_products(products, edges)]
+    assert queries == [
+        cypher.merge_categories(),
+        cypher.merge_category_parents(),
+        cypher.merge_products(),
+        cypher.delete_stale_edges(),
+        cypher.merge_values(),
+        cypher.merge_edges(),
+    ]
+
+
+def test_rows_of_a_batch() -> None:
+    products = [
+        ProductNode("a", "old", category=("Home",)),
+        ProductNode("b", category=("Home", "Kitchen", "Mugs")),
+        ProductNode("a", "new", category=("Home", "Bath"), properties={"z": 1, "b": "ü"}),
+    ]
+    edges = [
+        AttributeEdge("a", "color", "red", raw="Red"),
+        AttributeEdge("a", "color", "red", raw="RED"),  # the first of a key wins
+        AttributeEdge("a", "size", "xl"),
+        AttributeEdge("b", "color", "red"),
+    ]
+    (_, categories), (_, parents), (_, rows), (_, stale), (_, values), (_, grouped) = cypher.upsert_products(products, edges)
+    assert [c["path"] for c in categories["rows"]] == ["Home", "Home > Bath", "Home > Kitchen", "Home > Kitchen > Mugs"]
+    assert {(p["path"], p["parent"]) for p in parents["rows"]} == {
+        ("Home > Bath", "Home"), ("Home > Kitchen", "Home"), ("Home > Kitchen > Mugs", "Home > Kitchen")
+    }
+    assert [(r["id"], r["title"], r["category"]) for r in rows["rows"]] == [("a", "new", "Home > Bath"), ("b", "", "Home > Kitchen > Mugs")]
+    assert rows["rows"][0]["properties"] == '{"b": "ü", "z": 1}'  # JSON, sorted keys, not escaped
+    assert stale == {"source": "catalog", "rows": [
+        {"pid": "a", "keep": [["color", "red"], ["size", "xl"]]}, {"pid": "b", "keep": [["color", "red"]]}
+    ]}
+    assert values["rows"] == [{"a": "color", "v": "red"}, {"a": "size", "v": "xl"}]
+    assert grouped["source"] == "catalog"
+    assert grouped["rows"] == [
+        {"pid": "a", "edges": [{"a": "color", "v": "red", "raw": "Red", "score": None}, {"a": "size", "v": "xl", "raw": None, "score": None}]},
+        {"pid": "b", "edges": [{"a": "color", "v": "red", "raw": None, "score": None}]},
+    ]
+
+
+def test_replacing_with_nothing_deletes_every_edge_of_that_source() -> None:
+    (query, params), (_, values), (_, grouped) = cypher.write_edges("text", ["p1", "p2"], [])
+    assert query == cypher.delete_stale_edges()
+    assert params == {"source": "text", "rows": [{"pid": "p1", "keep": []}, {"pid": "p2", "keep": []}]}
+    assert values["rows"] == [] and grouped["rows"] == []
+
+
+def test_runs_keep_their_metadata_as_json() -> None:
+    (query, params), (_, predictions) = cypher.write_predictions(
+        RunInfo("r1", "m1", params={"k": 5, "a": [1]}), [AttributeEdge("p", "size", "xl", "model", None, 0.7, "r1")], "2026-01-01T00:00:00+00:00"
+    )
+    assert query == cypher.merge_run()
+    assert params == {"run_id": "r1", "model_version": "m1", "created_at": "2026-01-01T00:00:00+00:00", "params": '{"a": [1], "k": 5}'}
+    assert predictions["run_id"] == "r1"
+    assert predictions["rows"] == [{"pid": "p", "edges": [{"a": "size", "v": "xl", "raw": None, "score": 0.7}]}]
+
+
+@pytest.mark.parametrize("with_value", [True, False])
+def test_attribute_lookup_matches_the_value_key(with_value: bool) -> None:
+    query = cypher.edges_with_attribute(with_value)
+    assert ("value: $value" in query) is with_value
+    assert query.startswith("MATCH (v:Value {attribute: $attribute")
+
+
+def test_reads_page_on_product_id() -> None:
+    for query in (cypher.products_page(), cypher.triples_page(), cypher.snapshot_products_page(), cypher.snapshot_edges_page()):
+        assert query.startswith("MATCH (p:Product) WHERE p.id > $after WITH p ORDER BY p.id LIMIT $limit ")
+        assert query.split(" RETURN ", 1)[1].split(", ")[0].startswith("p.id AS ")
+    assert "$min_score IS NULL OR h.source <> 'model' OR h.score >= $min_score" in cypher.triples_page()
