@@ -9,7 +9,9 @@ import typer
 from kgmm import __version__
 
 from .build import build_kg
+from .complete import complete, runs
 from .errors import DEBUG
+from .evaluate import evaluate
 from .export import export
 from .pretrain import pretrain
 from .query import query_app, stats
@@ -43,6 +45,9 @@ app.add_typer(query_app, name="query")
 app.command("stats")(stats)
 app.command("export")(export)
 app.command("pretrain")(pretrain)
+app.command("complete")(complete)
+app.command("runs")(runs)
+app.command("evaluate")(evaluate)
 
 if __name__ == "__main__":
     app()

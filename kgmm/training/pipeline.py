@@ -27,9 +27,10 @@ from ..config import Config, save_config
 from ..data.batches import PretrainData
 from ..data.split import split_edges
 from ..errors import CheckpointError, ConfigError, DataError
-from ..model import K3M, ModelDims
+from ..model import K3M
+from ..model.factory import new_model
 from ..model.io import read_meta
-from ..text import SpecialIds, load_tokenizer, train_wordpiece
+from ..text import load_tokenizer, train_wordpiece
 from . import distributed
 from .checkpoint import (
     RunLock,
@@ -165,14 +166,7 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
         tokenizer = model.tokenizer
     else:
         tokenizer = _tokenizer(snapshot, config)
-        special = SpecialIds.of(tokenizer)
-        dims = ModelDims(special.vocab_size, special.pad, special.cls, special.sep, special.mask,
-                         len(snapshot.attributes), len(snapshot.values), len(snapshot.categories))
-        model = K3M(config, dims)
-        model.tokenizer = tokenizer
-        model.snapshot_hash = snapshot_hash
-        model.id_maps = {"attributes": snapshot.attributes, "values": [list(v) for v in snapshot.values],
-                         "categories": snapshot.categories, "products": snapshot.product_ids}
+        model = new_model(config, snapshot, tokenizer, snapshot_hash)
     model.to(runtime.device)
 
     split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)

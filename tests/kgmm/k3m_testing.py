@@ -66,21 +66,14 @@ def tiny_setup(config=None, snapshot: Snapshot | None = None, seed: int = 0):
     """(model, data, tokenizer) for a snapshot: everything a batch and a forward pass need."""
     from kgmm.data.batches import PretrainData
     from kgmm.data.split import split_edges
-    from kgmm.model import K3M, ModelDims
-    from kgmm.text import SpecialIds, train_wordpiece
+    from kgmm.model.factory import new_model
+    from kgmm.text import train_wordpiece
 
     config = config or tiny_config()
     snapshot = snapshot or example_snapshot()
     tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
-    special = SpecialIds.of(tokenizer)
     torch.manual_seed(seed)
-    dims = ModelDims(special.vocab_size, special.pad, special.cls, special.sep, special.mask,
-                     len(snapshot.attributes), len(snapshot.values), len(snapshot.categories))
-    model = K3M(config, dims)
-    model.tokenizer = tokenizer
-    model.snapshot_hash = snapshot.content_hash()
-    model.id_maps = {"attributes": snapshot.attributes, "values": [list(v) for v in snapshot.values],
-                     "categories": snapshot.categories, "products": snapshot.product_ids}
+    model = new_model(config, snapshot, tokenizer)
     split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
     data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
     return model, data, tokenizer

@@ -1,0 +1,157 @@
+"""`kgmm complete` (write a model's predictions as an undoable run) and `kgmm runs`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from graph_store import open_store
+
+from .errors import fail, guarded
+from .options import DEFAULT_STORE_VALUE, DatabaseOption, FormatOption, PasswordOption, StoreOption, TableFormat, UserOption
+from .pretrain import _domain_errors, _short
+from .render import console, render_rows
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _progress(quiet: bool) -> Progress:
+    return Progress(
+        TextColumn("completing"), BarColumn(), MofNCompleteColumn(), TextColumn("products"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+        console=stderr, disable=quiet, transient=True,
+    )
+
+
+@guarded
+@_domain_errors
+def complete(
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory (e.g. runs/pretrain/model, or DIR/models/k3m/best from kgmm evaluate).")] = None,
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Values written per missing attribute.")] = 3,
+    min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Calibrated probability a value needs to be written.")] = 0.1,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
+    undo: Annotated[Optional[str], typer.Option("--undo", metavar="RUN_ID", help="Remove exactly the edges of this run (see `kgmm runs`).")] = None,
+    noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Also score existing catalog values and flag implausible ones.")] = True,
+    noise_threshold: Annotated[float, typer.Option("--noise-threshold", min=0.0, max=1.0, help="A catalog value below this probability is suspect (when another value reaches --suggestion-min).")] = 0.05,
+    suggestion_min: Annotated[float, typer.Option("--suggestion-min", min=0.0, max=1.0, help="Probability the suggested replacement of a suspect value needs.")] = 0.5,
+    min_coverage: Annotated[float, typer.Option("--min-coverage", min=0.0, max=1.0, help="An attribute applies to a product when this share of its category has it.")] = 0.3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per batch and per write transaction.")] = 64,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the neighbour sampling: same model, store and seed give the same values.")] = 0,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Id of the new run (default: run-<time>-<weights hash>).")] = None,
+    flags_out: Annotated[Optional[Path], typer.Option("--flags", help="Write every suspect catalog value to this CSV file.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Fill in missing attribute values with a trained model and flag suspect catalog values.
+
+    For each product and each attribute common in its category that it lacks, the top-k
+    values with a calibrated probability are written as predicted edges (source `model`)
+    under a new run; catalog facts are never overwritten. `--undo RUN_ID` removes one run.
+    """
+    if model is None and undo is None:
+        raise fail("--model DIR is required (a directory written by kgmm pretrain or kgmm evaluate), or --undo RUN_ID")
+    with open_store(store, user=user, password=password, database=database) as graph:
+        if undo is not None:
+            if undo not in {run.run_id for run in graph.list_runs()}:
+                raise fail(f"no run {undo!r} in {store}; list them with: kgmm runs --store {store}")
+            removed = graph.delete_run(undo)
+            console.print(f"Removed run {undo}: {removed:,} predicted edges deleted from {store}", markup=False)
+            return
+        report = _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage,
+                      batch_size, seed, run_id, device, quiet)
+    _summary(report, store)
+    if flags_out is not None:
+        _write_flags(report.flags, flags_out)
+
+
+def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage, batch_size, seed, run_id, device, quiet):
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
+    from kgmm.completion import CompletionOptions, complete_store
+    from kgmm.training.distributed import choose_device, default_cpu_threads
+
+    chosen = choose_device(device)
+    if chosen.type == "cpu":
+        torch.set_num_threads(default_cpu_threads())
+    options = CompletionOptions(top_k=top_k, min_score=min_score, batch_size=batch_size, seed=seed, min_coverage=min_coverage,
+                                check_noise=noise, noise_threshold=noise_threshold, suggestion_min=suggestion_min)
+    with _progress(quiet) as bar:
+        task = bar.add_task("complete", total=None)
+        return complete_store(
+            graph, model, options, dry_run=dry_run, run_id=run_id, device=chosen,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            note=lambda text: stderr.print(f"note: {text}", markup=False),
+        )
+
+
+def _summary(report, store: str) -> None:
+    run = report.run
+    verb = "Would write" if report.dry_run else "Wrote"
+    flagged = f"; flagged {len(report.flags):,} of {report.checked:,} catalog values as suspect" if report.run.params.get("check_noise") else ""
+    console.print(
+        f"Completed {report.products:,} products in {report.seconds:.1f} s: {report.predictions:,} values for "
+        f"{report.pairs:,} missing (product, attribute) pairs at --min-score {run.params['min_score']}{flagged}",
+        markup=False,
+    )
+    if report.dry_run:
+        console.print(f"  dry run: nothing written to {store}", markup=False)
+        rows = [{"product_id": p.product_id, "attribute": p.attribute, "value": p.value, "score": p.score, "rank": p.rank} for p in report.sample[:20]]
+        render_rows(rows, ("product_id", "attribute", "value", "score", "rank"), "table", title="first predictions")
+    else:
+        console.print(f"  {verb} {report.written:,} predicted edges to {store} as run {run.run_id} (model {run.model_version}, "
+                      f"temperature {report.calibration.temperature:.2f})", markup=False)
+    if report.flags:
+        top = sorted(report.flags, key=lambda f: (-f.suggestion_score, f.value_score, f.product_id))[:10]
+        rows = [{"product_id": f.product_id, "attribute": f.attribute, "catalog value": _short(f.value, 30), "p": f.value_score,
+                 "suggestion": _short(f.suggestion, 30), "p(suggestion)": f.suggestion_score} for f in top]
+        render_rows(rows, ("product_id", "attribute", "catalog value", "p", "suggestion", "p(suggestion)"), "table",
+                    title=f"most confident of {len(report.flags):,} suspect catalog values")
+    if not report.dry_run:
+        console.print(f"  undo with: kgmm complete --undo {run.run_id} --store {store}", markup=False)
+
+
+def _write_flags(flags, path: Path) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["product_id", "attribute", "catalog_value", "catalog_value_score", "suggestion", "suggestion_score"])
+        for f in flags:
+            writer.writerow([f.product_id, f.attribute, f.value, f"{f.value_score:.6f}", f.suggestion, f"{f.suggestion_score:.6f}"])
+    stderr.print(f"wrote {len(flags):,} suspect catalog values to {path}", markup=False)
+
+
+@guarded
+def runs(
+    store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
+    format: FormatOption = TableFormat.table,
+) -> None:
+    """List completion runs, oldest first, with their model and current edge count."""
+    with open_store(store, user=user, password=password, database=database) as graph:
+        found = graph.list_runs()
+    rows = [
+        {"run_id": r.run_id, "created_at": r.created_at, "model_version": r.model_version, "edges": r.edges,
+         "top_k": r.params.get("top_k"), "min_score": r.params.get("min_score"), "temperature": r.params.get("temperature"),
+         "params": r.params}
+        for r in found
+    ]
+    if format is TableFormat.json:
+        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        return
+    columns = ("run_id", "created_at", "model_version", "edges", "top_k", "min_score", "temperature")
+    render_rows(rows, columns, format.value, title=f"{len(rows)} completion runs in {store}")

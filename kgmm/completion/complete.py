@@ -1,0 +1,198 @@
+"""``complete_store``: a model's predictions written back to a graph store as one undoable run.
+
+It streams over the store's products in batches; each batch's predicted values (and the
+values suggested in place of suspect catalog values) are written in one
+``write_predictions`` call, i.e. one transaction, under one run id. The store keeps catalog
+facts untouched (a prediction the catalog already asserts is skipped by the contract), and
+``GraphStore.delete_run`` removes exactly the run's edges again. Only the GraphStore
+contract is used, so it works on every backend.
+
+Probabilities are calibrated with the temperature stored next to the model
+(``calibration.json``, written by ``kgmm evaluate``). A model from ``kgmm pretrain`` has
+none yet: when the store still holds the graph the model was trained on, the temperature
+is fitted on the pretraining run's own validation facts (which that model never trained
+on) and saved next to the model; otherwise probabilities are left uncalibrated, and the
+report says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from graph_store import AttributeEdge, GraphStore, RunInfo, Snapshot
+
+from ..data.split import split_edges, training_snapshot
+from ..data.views import ViewData
+from ..errors import DataError
+from ..evaluation.k3m_variants import fact_scores
+from ..evaluation.ranking import RankingTask
+from ..model import K3M
+from .alignment import align_snapshot
+from .calibration import Calibration, calibrate, load_calibration
+from .engine import Completer, CompletionOptions, NoiseFlag, Prediction
+
+SAMPLE = 1000  # predictions kept in the report (a dry run prints them)
+
+
+@dataclass
+class CompletionReport:
+    """What a completion run did."""
+
+    run: RunInfo
+    dry_run: bool
+    products: int = 0
+    pairs: int = 0
+    predictions: int = 0
+    checked: int = 0
+    written: int = 0
+    seconds: float = 0.0
+    calibration: Calibration = field(default_factory=Calibration)
+    notes: list[str] = field(default_factory=list)
+    sample: list[Prediction] = field(default_factory=list)
+    flags: list[NoiseFlag] = field(default_factory=list)
+
+
+def model_version(model_dir: Path) -> str:
+    """``<directory name>@<first 12 hex of the weights' SHA-256>``: names the exact weights."""
+    digest = hashlib.sha256()
+    with open(model_dir / "model.safetensors", "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{model_dir.name}@{digest.hexdigest()[:12]}"
+
+
+def new_run_id(store: GraphStore, version: str, now: datetime) -> str:
+    """``run-YYYYMMDD-HHMMSS-<weights hash>``, with a suffix if that id is taken."""
+    base = f"run-{now:%Y%m%d-%H%M%S}-{version.rsplit('@', 1)[-1][:6]}"
+    taken = {run.run_id for run in store.list_runs()}
+    run_id, n = base, 1
+    while run_id in taken:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def resolve_calibration(model: K3M, model_dir: Path, snapshot: Snapshot, device: torch.device, note: Callable[[str], None]) -> Calibration:
+    """The stored calibration, else one fitted on the pretraining run's validation facts."""
+    stored = load_calibration(model_dir)
+    if stored is not None:
+        return stored
+    if model.snapshot_hash != snapshot.content_hash():
+        note("the store's graph is not the one this model was trained on and the model has no calibration.json: "
+             "probabilities are uncalibrated (kgmm evaluate writes one)")
+        return Calibration()
+    train = model.config.train
+    split = split_edges(snapshot, train.val_fraction, train.max_val, train.seed)
+    if split.num_val == 0:
+        note("no validation facts to calibrate on: probabilities are uncalibrated")
+        return Calibration()
+    data = ViewData(training_snapshot(snapshot, split.train_mask), model.tokenizer, model.config, model.num_patches)
+    task = RankingTask.build(snapshot, split.val)
+    scores = fact_scores(model, data, task, device, train.eval_batch_size)
+    calibration = calibrate(scores, task.truth, f"{len(task)} validation facts of the pretraining run", snapshot.content_hash())
+    try:
+        calibration.save(model_dir)
+        where = f", saved to {model_dir / 'calibration.json'}"
+    except OSError:
+        where = " (model directory not writable: not saved)"
+    note(f"calibrated on {calibration.facts} held-out validation facts of the pretraining run: temperature "
+         f"{calibration.temperature:.2f} (their log-loss {calibration.nll_before:.2f} -> {calibration.nll_after:.2f}){where}")
+    return calibration
+
+
+def complete_store(
+    store: GraphStore,
+    model_dir: str | Path,
+    options: CompletionOptions = CompletionOptions(),
+    *,
+    dry_run: bool = False,
+    run_id: str | None = None,
+    device: str | torch.device = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+    note: Callable[[str], None] | None = None,
+) -> CompletionReport:
+    """Predict values for the store's products with the model in ``model_dir`` and write them.
+
+    Args:
+        store: an open graph store (any backend).
+        model_dir: a directory written by ``save_pretrained`` (``runs/pretrain/model``).
+        options: what to predict and keep.
+        dry_run: compute and report, write nothing.
+        run_id: the run's id (default: made from the time and the weights' hash).
+        device: where the model runs.
+        progress: called with (products done, products) after each batch.
+        note: called with remarks for the user (calibration, dropped facts) as they arise.
+
+    Raises:
+        CheckpointError: the model directory is missing or corrupt.
+        DataError: the store holds no products.
+        StoreError: the store cannot be read or written.
+    """
+    start = time.perf_counter()
+    notes: list[str] = []
+
+    def remark(text: str) -> None:
+        notes.append(text)
+        if note:
+            note(text)
+
+    model_dir = Path(model_dir)
+    device = torch.device(device)
+    model = K3M.from_pretrained(model_dir, map_location=device).eval()
+    snapshot = store.snapshot(include_predicted=False)
+    if snapshot.num_products == 0:
+        raise DataError(f"{store.uri} holds no products; build a graph first: kgmm build-kg CATALOG --store {store.uri}")
+    calibration = resolve_calibration(model, model_dir, snapshot, device, remark)
+    aligned, dropped = align_snapshot(snapshot, model.id_maps)
+    if dropped:
+        remark(f"{dropped:,} facts have values this model has never seen; they are left out of its input")
+    version = model_version(model_dir)
+    now = datetime.now(timezone.utc)
+    run = RunInfo(
+        run_id=run_id or new_run_id(store, version, now),
+        model_version=version,
+        created_at=now.isoformat(timespec="seconds"),
+        params={"model": str(model_dir), "temperature": round(calibration.temperature, 6), "top_k": options.top_k,
+                "min_score": options.min_score, "seed": options.seed, "min_coverage": options.min_coverage,
+                "check_noise": options.check_noise, "noise_threshold": options.noise_threshold,
+                "suggestion_min": options.suggestion_min},
+    )
+    report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes)
+    completer = Completer(model, aligned, calibration, options, device)
+    if not dry_run:
+        store.write_predictions(run, [])  # the run exists from now on, so a killed run can be undone
+    total = aligned.num_products
+    for start_index in range(0, total, options.batch_size):
+        products = list(range(start_index, min(start_index + options.batch_size, total)))
+        predictions, pairs = completer.predictions(products)
+        flags, checked = completer.flags(products) if options.check_noise else ([], 0)
+        report.products += len(products)
+        report.pairs += pairs
+        report.predictions += len(predictions)
+        report.checked += checked
+        report.flags.extend(flags)
+        report.sample.extend(predictions[: max(0, SAMPLE - len(report.sample))])
+        if not dry_run:
+            report.written += store.write_predictions(run, edges(run.run_id, predictions, flags, options.min_score))
+        if progress:
+            progress(report.products, total)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def edges(run_id: str, predictions: list[Prediction], flags: list[NoiseFlag], min_score: float) -> list[AttributeEdge]:
+    """Predicted edges: one per prediction, and one per suggestion replacing a suspect value."""
+    out = [AttributeEdge(p.product_id, p.attribute, p.value, "model", None, round(p.score, 6), run_id) for p in predictions]
+    out += [
+        AttributeEdge(f.product_id, f.attribute, f.suggestion, "model", f.note(), round(f.suggestion_score, 6), run_id)
+        for f in flags
+        if f.suggestion_score >= min_score
+    ]
+    return out

@@ -1,0 +1,179 @@
+"""Scoring one batch of products: values for missing attributes, and suspect catalog values.
+
+:class:`Completer` holds the model and the tables of one (aligned) snapshot. For a batch
+of products it
+
+1. encodes each product with every fact the store knows, and for each attribute that
+   applies to its category and that it lacks (:class:`Applicability`) ranks all values of
+   the attribute, keeping the ``top_k`` with their calibrated probabilities;
+2. for each catalog attribute it has, hides that attribute's facts from its input
+   (:func:`hide_facts`), asks the model again, and flags a catalog value the model finds
+   implausible (probability below ``noise_threshold``) when it is confident of another
+   value instead (at least ``suggestion_min``).
+
+Every random choice (the neighbour sample) draws from a generator seeded by
+(seed, first product, round), so the same model, store and seed give the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from graph_store import Snapshot
+
+from ..data.batches import batch_generator
+from ..data.views import ViewData
+from ..model import K3M
+from .applicability import Applicability
+from .calibration import Calibration
+from .hiding import hide_facts
+
+CATALOG, TEXT = 0, 1  # graph_store.snapshot.SOURCE_CODES
+
+
+@dataclass(frozen=True)
+class CompletionOptions:
+    """What ``kgmm complete`` writes.
+
+    Attributes:
+        top_k: values kept per missing attribute.
+        min_score: calibrated probability a value needs to be kept.
+        batch_size: products per batch (and per store transaction).
+        seed: seeds the neighbour sampling.
+        min_coverage: share of a category's products that must have an attribute for it to apply.
+        check_noise: score existing catalog values too.
+        noise_threshold: a catalog value below this probability is suspect ...
+        suggestion_min: ... when the model gives another value at least this.
+    """
+
+    top_k: int = 3
+    min_score: float = 0.1
+    batch_size: int = 64
+    seed: int = 0
+    min_coverage: float = 0.3
+    check_noise: bool = True
+    noise_threshold: float = 0.05
+    suggestion_min: float = 0.5
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A value proposed for an attribute the product lacks."""
+
+    product_id: str
+    attribute: str
+    value: str
+    score: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class NoiseFlag:
+    """A catalog value the model finds implausible, and what it would put instead."""
+
+    product_id: str
+    attribute: str
+    value: str
+    value_score: float
+    suggestion: str
+    suggestion_score: float
+
+    def note(self) -> str:
+        """Stored as the suggestion edge's ``raw`` so analysts see why it is there."""
+        return f"suspect catalog value {self.value!r} (p={self.value_score:.3f})"
+
+
+class Completer:
+    """Scores batches of products of one snapshot with one model.
+
+    Args:
+        model: a K3M in eval mode whose id maps match ``snapshot``.
+        snapshot: the store's graph, aligned to the model (:func:`align_snapshot`).
+        calibration: the temperature to turn scores into probabilities.
+        options: what to keep.
+        device: where the model runs.
+    """
+
+    def __init__(self, model: K3M, snapshot: Snapshot, calibration: Calibration, options: CompletionOptions, device: torch.device) -> None:
+        self.model, self.snapshot, self.calibration, self.options, self.device = model, snapshot, calibration, options, device
+        self.data = ViewData(snapshot, model.tokenizer, model.config, model.num_patches)
+        self.applicability = Applicability(snapshot, options.min_coverage)
+        self.facts: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(snapshot.num_products)]  # p -> a -> [(value, source)]
+        for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
+                              snapshot.edge_value.tolist(), snapshot.edge_source.tolist()):
+            self.facts[p].setdefault(a, []).append((v, s))
+
+    @torch.no_grad()
+    def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> Tensor:
+        """Product vectors [len(rows), d]; ``hidden``: batch row -> value ids withheld."""
+        batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False)
+        if hidden:
+            hide_facts(batch, hidden, len(self.snapshot.values))
+        return self.model(batch.to(self.device), heads=False).product.float()
+
+    @torch.no_grad()
+    def _probabilities(self, vector: Tensor, attribute: int) -> Tensor:
+        """Calibrated probabilities [M] over ``data.candidates[attribute]``."""
+        candidates = self.data.candidates[attribute]
+        scores = self.model.score(vector.view(1, -1), torch.tensor([attribute], device=self.device), candidates.view(1, -1).to(self.device))
+        return self.calibration.probabilities(scores[0].cpu())
+
+    def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
+        """Top values for the applicable attributes each product lacks; also the pair count."""
+        wanted = [(p, self.applicability.missing(p)) for p in products]
+        rows = [p for p, attributes in wanted if attributes]
+        if not rows:
+            return [], 0
+        vectors = self._encode(rows, (0, rows[0]))
+        out, pairs = [], 0
+        values, names = self.snapshot.values, self.snapshot.attributes
+        for vector, (p, attributes) in zip(vectors, [w for w in wanted if w[1]]):
+            for a in attributes:
+                pairs += 1
+                probs = self._probabilities(vector, a)
+                best = probs.topk(min(self.options.top_k, probs.numel()))
+                for rank, (prob, i) in enumerate(zip(best.values.tolist(), best.indices.tolist()), 1):
+                    if prob >= self.options.min_score:
+                        value = values[int(self.data.candidates[a][i])][1]
+                        out.append(Prediction(self.snapshot.product_ids[p], names[a], value, prob, rank))
+        return out, pairs
+
+    def flags(self, products: list[int]) -> tuple[list[NoiseFlag], int]:
+        """Suspect catalog values of ``products``; also the number of values checked.
+
+        Round ``r`` asks about each product's ``r``-th checkable attribute, so a product
+        appears at most once per batch (the subgraph sampler needs distinct seeds).
+        """
+        jobs: dict[int, list[int]] = {}
+        for p in products:
+            attributes = [a for a, facts in self.facts[p].items()
+                          if self.applicability.predictable[a] and any(s == CATALOG for _, s in facts)]
+            if attributes:
+                jobs[p] = sorted(attributes)
+        out, checked = [], 0
+        rounds = max((len(a) for a in jobs.values()), default=0)
+        for r in range(rounds):
+            rows = [p for p, attributes in jobs.items() if len(attributes) > r]
+            hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
+            vectors = self._encode(rows, (1, rows[0], r), hidden)
+            for vector, p in zip(vectors, rows):
+                a = jobs[p][r]
+                own = {v for v, _ in self.facts[p][a]}
+                candidates = self.data.candidates[a].tolist()
+                probs = self._probabilities(vector, a).tolist()
+                others = [(prob, v) for prob, v in zip(probs, candidates) if v not in own]
+                if not others:
+                    continue
+                best_prob, best = max(others)
+                for v, source in self.facts[p][a]:
+                    if source != CATALOG:
+                        continue
+                    checked += 1
+                    prob = probs[candidates.index(v)]
+                    if prob < self.options.noise_threshold and best_prob >= self.options.suggestion_min:
+                        out.append(NoiseFlag(self.snapshot.product_ids[p], self.snapshot.attributes[a],
+                                             self.snapshot.values[v][1], prob, self.snapshot.values[best][1], best_prob))
+        return out, checked

@@ -1,0 +1,8 @@
+"""The evaluation protocol behind ``kgmm evaluate`` (K3M's robustness protocol).
+
+Held-out triples stratified per attribute (``splits``), filtered ranking shared by every
+model (``ranking``), K3M and its single-modality / ablated variants (``k3m_variants``), the
+KGE baselines from PyG (``kge``), the majority-value rule (``baselines``), the category probe
+(``probe``), damaged modalities (``corruption``), and the report and plots (``report``,
+``plots``), all driven by ``protocol.run_protocol``.
+"""

@@ -1,0 +1,138 @@
+"""Training and scoring the K3M model and its single-modality / ablated variants.
+
+Every variant is the same architecture, config and step budget, trained on the same
+training graph (held-out triples removed) and read through a :class:`ModalityView`. The
+model kept is the one with the best validation MRR (the trainer's ``best/``), the usual
+early-stopping choice; validation triples are ranked exactly like the test triples.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from graph_store import Snapshot
+
+from ..config import Config
+from ..model import K3M
+from ..model.factory import new_model
+from ..training import distributed
+from ..training.checkpoint import TrainingState
+from ..training.evaluation import encode_products
+from ..training.metrics import MetricsLog
+from ..training.optim import build_optimizer, build_scheduler
+from ..training.pipeline import seed_everything
+from ..training.plot import plot_losses
+from ..training.trainer import Callback, Trainer
+from .ranking import RankingTask
+from ..data.views import ModalityView, ViewData
+
+VARIANTS: dict[str, ModalityView] = {
+    "k3m": ModalityView(text=True, image=True, knowledge=True),
+    "k3m-no-knowledge": ModalityView(text=True, image=True, knowledge=False),
+    "text-only": ModalityView(text=True, image=False, knowledge=False),
+    "image-only": ModalityView(text=False, image=True, knowledge=False),
+}
+"""Model name -> what it reads. ``k3m`` is the full model."""
+
+
+@dataclass
+class TrainedVariant:
+    """A trained variant with the tables it reads."""
+
+    name: str
+    view: ModalityView
+    model: K3M
+    data: ViewData
+    run_dir: Path
+    steps: int
+    seconds: float
+    best_step: int
+    best_val_mrr: float
+
+
+class _TaskMetrics:
+    """What the trainer's early stopping reads: ``mrr`` and ``as_dict()``."""
+
+    def __init__(self, metrics: dict[str, float]) -> None:
+        self.mrr = metrics["mrr"]
+        self._metrics = metrics
+
+    def as_dict(self) -> dict[str, float]:
+        return {f"val_{k}": v for k, v in self._metrics.items() if k != "count"} | {"val_facts": self._metrics["count"]}
+
+
+class TaskEvaluator:
+    """Ranks a :class:`RankingTask` with a model during training (validation)."""
+
+    def __init__(self, data: ViewData, task: RankingTask) -> None:
+        self.data, self.task = data, task
+
+    def evaluate(self, model: K3M, device: torch.device, batch_size: int, autocast=None) -> _TaskMetrics:
+        return _TaskMetrics(self.task.metrics(fact_scores(model, self.data, self.task, device, batch_size, autocast)))
+
+
+@torch.no_grad()
+def fact_scores(model: K3M, data, task: RankingTask, device: torch.device, batch_size: int, autocast=None) -> list[Tensor]:
+    """One score vector per triple of ``task`` over its candidates, products read from ``data``."""
+    products = task.products
+    if not products:
+        return []
+    position = {p: i for i, p in enumerate(products)}
+    vectors = encode_products(model, data, products, device, batch_size, autocast)  # [n, d]
+    scores = []
+    for (p, a, _), cand in zip(task.facts.tolist(), task.candidates):
+        with autocast() if autocast else nullcontext():
+            row = model.score(vectors[position[p]].view(1, -1), torch.tensor([a], device=device), cand.view(1, -1).to(device))
+        scores.append(row[0].float().cpu())
+    return scores
+
+
+def train_variant(
+    name: str,
+    train_snapshot: Snapshot,
+    full_snapshot: Snapshot,
+    tokenizer,
+    config: Config,
+    run_dir: Path,
+    val_task: RankingTask,
+    callbacks: list[Callback] | None = None,
+) -> TrainedVariant:
+    """Train variant ``name`` (a key of :data:`VARIANTS`) and load its best model.
+
+    Args:
+        train_snapshot: the training graph; its edges never include a held-out triple.
+        full_snapshot: the whole graph, for the id maps and the hash saved with the model.
+        tokenizer: shared by all variants (learnt from titles and descriptions only).
+        config: the run's config (the same for every variant).
+        run_dir: where checkpoints, ``best/``, ``metrics.jsonl`` and ``loss.png`` go.
+        val_task: validation triples, for model selection.
+        callbacks: progress hooks.
+    """
+    view = VARIANTS[name]
+    threads = torch.get_num_threads()
+    runtime = distributed.setup(config.train.device, config.train.precision, config.train.cpu_threads)
+    try:
+        seed_everything(config.train.seed)
+        model = new_model(config, full_snapshot, tokenizer).to(runtime.device)
+        data = ViewData(train_snapshot, tokenizer, config, model.num_patches, view)
+        optimizer = build_optimizer(model, config.train)
+        scheduler = build_scheduler(optimizer, config.train)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        log = MetricsLog(run_dir / "metrics.jsonl")
+        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, TrainingState(), log,
+                          TaskEvaluator(data, val_task) if len(val_task) else None, callbacks)
+        fit = trainer.fit()
+        model.save_pretrained(run_dir / "model")
+        plot_losses(run_dir / "metrics.jsonl", run_dir / "loss.png")
+        best_dir = run_dir / "best"
+        best = K3M.from_pretrained(best_dir if best_dir.is_dir() else run_dir / "model", map_location=runtime.device).eval()
+    finally:
+        distributed.teardown()
+        torch.set_num_threads(threads)
+    return TrainedVariant(name, view, best, data, best_dir if best_dir.is_dir() else run_dir / "model", fit.state.step,
+                          fit.state.seconds, fit.state.best_step, max(fit.state.best_mrr, 0.0))

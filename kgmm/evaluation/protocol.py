@@ -1,0 +1,292 @@
+"""The evaluation protocol, in the spirit of K3M: every model on the same splits, in one run.
+
+1. Hold out a seeded share of each attribute's triples (test, and validation for model
+   selection and calibration); every model trains on the rest (:mod:`.splits`).
+2. Train the full K3M and its variants (text only, image only, without knowledge), the
+   KGE baselines and the majority-value rule on that training graph.
+3. Rank the test triples (filtered MRR, Hits@1/3/10) and classify the probe-test products'
+   top-level category with a linear probe on product vectors; then damage the products'
+   modalities (missing or swapped text, photo, both) at each ratio and measure again.
+   A model that does not read the damaged modality gets the clean numbers (it cannot
+   notice); KGE models and the rule read neither text nor photos.
+4. Fit a temperature on the validation triples and measure calibration on the test
+   triples (:mod:`kgmm.completion.calibration`); the temperature is saved next to each
+   K3M model, so ``kgmm complete --model DIR/models/k3m/best`` uses it.
+
+The result is one JSON-serialisable dict (see :mod:`.report` for its tables and plots).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from graph_store import Snapshot
+
+from .. import __version__
+from ..completion.calibration import calibrate, expected_calibration_error, precision_at, reliability, top1
+from ..config import Config
+from ..data.split import training_snapshot
+from ..data.views import ModalityView
+from ..text import train_wordpiece
+from ..training.distributed import choose_device, default_cpu_threads
+from ..training.evaluation import encode_products
+from .baselines import MajorityPerCategory
+from .corruption import CONDITIONS, corrupt, touches
+from .k3m_variants import VARIANTS, TrainedVariant, fact_scores, train_variant
+from .kge import KGE_MODELS, KGEConfig, train_kge
+from .probe import LinearProbe, ProbeSplit, probe_split
+from .ranking import RankingTask
+from .splits import HeldOutSplit, held_out_split
+
+RATIOS = (0.0, 0.2, 0.5, 0.8, 1.0)
+READS = {"k3m": "text, image, knowledge", "k3m-no-knowledge": "text, image", "text-only": "text", "image-only": "image",
+         "majority": "category, knowledge"}
+
+
+class Progress(Protocol):
+    """What the protocol tells its caller while it runs."""
+
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, completed: int) -> None: ...
+
+
+class _Quiet:
+    def phase(self, name: str, total: int | None = None) -> None: ...
+
+    def advance(self, completed: int) -> None: ...
+
+
+class _TrainerProgress:
+    """Adapts the trainer's callbacks to :class:`Progress`."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def on_start(self, start_step: int, max_steps: int) -> None: ...
+
+    def on_step(self, step: int) -> None:
+        self.progress.advance(step)
+
+    def on_log(self, record: dict) -> None: ...
+
+    def on_eval(self, record: dict) -> None: ...
+
+
+@dataclass
+class ProtocolOptions:
+    """Everything that defines an evaluation run.
+
+    Attributes:
+        config: the K3M config, the same for every variant (``train.max_steps`` is the budget).
+        test_fraction, val_fraction: shares of each attribute's triples held out.
+        probe_fraction: share of each category's products the probe is scored on.
+        seed: seeds the splits, the damage and (through ``config.train.seed``) training.
+        ratios: shares of damaged products.
+        conditions: kinds of damage (:data:`kgmm.evaluation.corruption.CONDITIONS`).
+        variants: K3M variants to train (keys of :data:`VARIANTS`; ``k3m`` is the full model).
+        kge_models: KGE baselines (:data:`KGE_MODELS`).
+        kge: their training settings.
+        majority: include the majority-value-per-category rule.
+    """
+
+    config: Config = field(default_factory=Config)
+    test_fraction: float = 0.1
+    val_fraction: float = 0.1
+    probe_fraction: float = 0.3
+    seed: int = 0
+    ratios: tuple[float, ...] = RATIOS
+    conditions: tuple[str, ...] = CONDITIONS
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    kge_models: tuple[str, ...] = KGE_MODELS
+    kge: KGEConfig = field(default_factory=KGEConfig)
+    majority: bool = True
+
+    def to_json(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["config"] = self.config.to_dict()
+        return data
+
+
+@dataclass
+class Prepared:
+    """The splits and tables every model shares (what the leak test inspects)."""
+
+    snapshot: Snapshot
+    split: HeldOutSplit
+    train_snapshot: Snapshot
+    test: RankingTask
+    val: RankingTask
+    probe: ProbeSplit
+
+
+def prepare(snapshot: Snapshot, options: ProtocolOptions) -> Prepared:
+    """Split once; every model reads ``train_snapshot`` and is scored on ``test``."""
+    split = held_out_split(snapshot, options.test_fraction, options.val_fraction, options.seed)
+    return Prepared(
+        snapshot=snapshot,
+        split=split,
+        train_snapshot=training_snapshot(snapshot, split.train_mask),
+        test=RankingTask.build(snapshot, split.test),
+        val=RankingTask.build(snapshot, split.val),
+        probe=probe_split(snapshot, options.probe_fraction, options.seed),
+    )
+
+
+def run_protocol(snapshot: Snapshot, options: ProtocolOptions, out_dir: Path, progress: Progress | None = None) -> dict:
+    """Run the whole protocol on ``snapshot``; models go to ``out_dir/models``. Returns the report."""
+    progress = progress or _Quiet()
+    start = time.perf_counter()
+    threads = torch.get_num_threads()
+    config = options.config
+    device = choose_device(config.train.device)
+    if device.type == "cpu":
+        torch.set_num_threads(config.train.cpu_threads or default_cpu_threads())
+    try:
+        prepared = prepare(snapshot, options)
+        if len(prepared.test) == 0:
+            raise ValueError("no triple could be held out (attributes need two values and values two triples)")
+        report = _header(prepared, options)
+        models: dict[str, dict] = {}
+        tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
+        for name in options.variants:
+            models[name] = _k3m(name, prepared, options, tokenizer, out_dir, device, progress, report)
+        for name in options.kge_models:
+            models[name] = _kge(name, prepared, options, progress)
+        if options.majority:
+            progress.phase("majority rule")
+            rule = MajorityPerCategory(prepared.train_snapshot)
+            clean = prepared.test.metrics(rule.scores(prepared.test)) | {"accuracy": None}
+            models["majority"] = _flat("rule", READS["majority"], clean, options, {"seconds": 0.0})
+        report["models"] = models
+        report["targets"] = targets(models)
+        report["seconds"] = round(time.perf_counter() - start, 1)
+        return report
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _header(prepared: Prepared, options: ProtocolOptions) -> dict:
+    s = prepared.snapshot
+    return {
+        "kgmm_version": __version__,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "graph": {"products": s.num_products, "triples": s.num_edges, "attributes": len(s.attributes), "values": len(s.values),
+                  "categories": len(s.categories), "snapshot_hash": s.content_hash()},
+        "split": prepared.split.describe(s) | {"probe_train": int(prepared.probe.train.size), "probe_test": int(prepared.probe.test.size),
+                                               "probe_classes": prepared.probe.classes},
+        "options": options.to_json(),
+        "random": prepared.test.random_metrics(),
+    }
+
+
+def _flat(kind: str, reads: str, clean: dict, options: ProtocolOptions, train: dict) -> dict:
+    """A model that reads neither text nor photos: the same numbers under every damage."""
+    return {"kind": kind, "reads": reads, "train": train, "clean": clean,
+            "conditions": {c: {str(r): clean for r in options.ratios} for c in options.conditions}}
+
+
+def _k3m(name: str, prepared: Prepared, options: ProtocolOptions, tokenizer, out_dir: Path, device: torch.device,
+         progress: Progress, report: dict) -> dict:
+    config = options.config
+    progress.phase(f"training {name}", config.train.max_steps)
+    trained = train_variant(name, prepared.train_snapshot, prepared.snapshot, tokenizer, config, out_dir / "models" / name,
+                            prepared.val, [_TrainerProgress(progress)])
+    batch = config.train.eval_batch_size
+    progress.phase(f"evaluating {name}", 1 + len(options.conditions) * len(options.ratios))
+    probe_data = trained.data.with_view(dataclasses.replace(trained.view, hide_category=True))
+    probe = LinearProbe().fit(encode_products(trained.model, probe_data, prepared.probe.train.tolist(), device, batch),
+                              torch.from_numpy(prepared.probe.labels[prepared.probe.train]))
+    test_labels = torch.from_numpy(prepared.probe.labels[prepared.probe.test])
+
+    def measure(data, probe_view_data) -> tuple[dict, list]:
+        scores = fact_scores(trained.model, data, prepared.test, device, batch)
+        vectors = encode_products(trained.model, probe_view_data, prepared.probe.test.tolist(), device, batch)
+        return prepared.test.metrics(scores) | {"accuracy": probe.accuracy(vectors, test_labels)}, scores
+
+    clean, clean_scores = measure(trained.data, probe_data)
+    done = 1
+    progress.advance(done)
+    conditions: dict[str, dict] = {}
+    for condition in options.conditions:
+        conditions[condition] = {}
+        for ratio in options.ratios:
+            if ratio <= 0 or not touches(trained.view, condition):
+                conditions[condition][str(ratio)] = clean
+            else:
+                damaged = corrupt(trained.data, condition, ratio, options.seed)
+                conditions[condition][str(ratio)] = measure(damaged, damaged.with_view(probe_data.view))[0]
+            done += 1
+            progress.advance(done)
+    calibration = _calibration(trained, prepared, clean_scores, device, batch)
+    return {"kind": "k3m", "reads": READS[name], "model_dir": str(trained.run_dir),
+            "train": {"steps": trained.steps, "seconds": round(trained.seconds, 1), "best_step": trained.best_step,
+                      "best_val_mrr": trained.best_val_mrr},
+            "clean": clean, "conditions": conditions, "calibration": calibration}
+
+
+def _calibration(trained: TrainedVariant, prepared: Prepared, test_scores: list, device: torch.device, batch: int) -> dict:
+    """Fit the temperature on validation triples, save it with the model, measure it on test triples."""
+    val_scores = fact_scores(trained.model, trained.data, prepared.val, device, batch)
+    fitted = calibrate(val_scores, prepared.val.truth, f"{len(prepared.val)} validation triples of kgmm evaluate (seed {prepared.split.seed})",
+                       prepared.snapshot.content_hash())
+    fitted.save(trained.run_dir)
+    before = top1(test_scores, prepared.test.truth, 1.0)
+    after = top1(test_scores, prepared.test.truth, fitted.temperature)
+    return {
+        "temperature": fitted.temperature,
+        "val": {"facts": fitted.facts, "ece_before": fitted.ece_before, "ece_after": fitted.ece_after,
+                "nll_before": fitted.nll_before, "nll_after": fitted.nll_after},
+        "test": {"facts": len(prepared.test), "ece_before": expected_calibration_error(*before),
+                 "ece_after": expected_calibration_error(*after),
+                 "reliability_before": reliability(*before), "reliability_after": reliability(*after),
+                 "precision_at": precision_at(*after)},
+    }
+
+
+def _kge(name: str, prepared: Prepared, options: ProtocolOptions, progress: Progress) -> dict:
+    """A KGE baseline: one model for link prediction (every category triple), one for the
+    probe (without the probe-test products' category triples)."""
+    epochs = options.kge.epochs
+    progress.phase(f"training {name}", 2 * epochs)
+    result = train_kge(name, prepared.train_snapshot, prepared.val, options.kge, progress=lambda e, _: progress.advance(e))
+    clean = prepared.test.metrics(result.scores(prepared.test))
+    hidden = prepared.probe.hidden_mask(prepared.snapshot.num_products)
+    for_probe = train_kge(name, prepared.train_snapshot, prepared.val, options.kge, hidden, progress=lambda e, _: progress.advance(epochs + e))
+    vectors, labels = for_probe.product_embeddings(), torch.from_numpy(prepared.probe.labels)
+    train_index, test_index = torch.from_numpy(prepared.probe.train), torch.from_numpy(prepared.probe.test)
+    probe = LinearProbe().fit(vectors[train_index], labels[train_index])
+    clean["accuracy"] = probe.accuracy(vectors[test_index], labels[test_index])
+    train = {"epochs": epochs, "seconds": round(result.seconds + for_probe.seconds, 1), "best_epoch": result.best_epoch,
+             "best_val_mrr": result.best_val_mrr}
+    return _flat("kge", "knowledge, category", clean, options, train)
+
+
+def targets(models: dict[str, dict]) -> dict:
+    """The issue's two targets, with the measured figures."""
+    out: dict[str, dict] = {}
+    kge = {n: m["clean"]["hits@1"] for n, m in models.items() if m["kind"] == "kge"}
+    if "k3m" in models and kge:
+        best = max(kge, key=kge.get)
+        full = models["k3m"]["clean"]["hits@1"]
+        ratio = full / kge[best] if kge[best] else float("inf")
+        out["hits1_vs_best_kge"] = {"goal": "full K3M Hits@1 >= 1.2 x the best KGE baseline (no damage)",
+                                    "k3m": full, "best_kge": best, "best_kge_hits@1": kge[best], "ratio": ratio, "met": ratio >= 1.2}
+    if "k3m" in models and "text-only" in models:
+        def loss(model: str) -> float | None:
+            clean = models[model]["clean"]["hits@1"]
+            damaged = models[model]["conditions"].get("missing_text", {}).get("0.5")
+            return None if damaged is None or not clean else (clean - damaged["hits@1"]) / clean
+        full, text = loss("k3m"), loss("text-only")
+        if full is not None and text is not None:
+            out["missing_text_50"] = {"goal": "at 50% missing text the full K3M loses at most half as much Hits@1, relatively, as the text-only model",
+                                      "k3m_relative_loss": full, "text_only_relative_loss": text, "met": full <= 0.5 * text}
+    return out

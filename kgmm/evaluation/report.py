@@ -1,0 +1,130 @@
+"""The evaluation report as files: ``report.json``, ``report.md`` and the plots.
+
+The markdown holds the tables people read (clean results, each damage at each ratio,
+calibration, the targets); the JSON holds every number, including the reliability bins.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .plots import plot_metrics, plot_reliability
+
+METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "accuracy")
+LABELS = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10", "accuracy": "category accuracy"}
+
+
+def write_report(report: dict, out_dir: Path, command: str | None = None) -> dict[str, Path]:
+    """Write ``report.json``, ``report.md``, ``plots/*.png`` and ``reliability.png``; returns the paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if command:
+        report["command"] = command
+    paths = {"json": out_dir / "report.json", "markdown": out_dir / "report.md"}
+    plots_dir = out_dir / "plots"
+    plots_dir.mkdir(exist_ok=True)
+    for metric in METRICS:
+        path = plot_metrics(report, metric, LABELS[metric], plots_dir / f"{metric.replace('@', '')}.png")
+        if path is not None:
+            paths[metric] = path
+    calibrated = report["models"].get("k3m", {}).get("calibration")
+    if calibrated:
+        paths["reliability"] = plot_reliability(calibrated, out_dir / "reliability.png")
+    report["files"] = {k: str(v.relative_to(out_dir)) for k, v in paths.items()}
+    paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    paths["markdown"].write_text(markdown(report), encoding="utf-8")
+    return paths
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def markdown(report: dict, image_dir: str = "plots", reliability_png: str = "reliability.png") -> str:
+    """The report's tables as markdown; images are linked under ``image_dir`` and ``reliability_png``."""
+    models, split, graph = report["models"], report["split"], report["graph"]
+    options = report["options"]
+    lines = [
+        "# kgmm evaluate",
+        "",
+        f"Graph: {graph['products']:,} products, {graph['triples']:,} triples, {graph['attributes']:,} attributes, "
+        f"{graph['values']:,} values. Held out per attribute (seed {split['seed']}): {split['test']:,} test and "
+        f"{split['val']:,} validation triples ({split['test_attributes']} attributes, {split['test_products']} products); "
+        f"{split['train']:,} triples train every model. Category probe: {split['probe_train']} / {split['probe_test']} products, "
+        f"{len(split['probe_classes'])} top-level categories. K3M budget: {options['config']['train']['max_steps']} steps of "
+        f"{options['config']['train']['batch_size']} products per model; KGE: {options['kge']['epochs']} epochs. "
+        f"Run time {report['seconds'] / 60:.1f} min.",
+        "",
+    ]
+    if report.get("command"):
+        lines += ["```bash", report["command"], "```", ""]
+    lines += ["## Without damage", "", "| model | reads | MRR | Hits@1 | Hits@3 | Hits@10 | category accuracy | train time |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, m in models.items():
+        c = m["clean"]
+        lines.append(f"| {name} | {m['reads']} | {_num(c['mrr'])} | {_num(c['hits@1'])} | {_num(c['hits@3'])} | {_num(c['hits@10'])} "
+                     f"| {_num(c.get('accuracy'))} | {m['train'].get('seconds', 0):.0f} s |")
+    r = report["random"]
+    lines += [f"| random ranking | – | {_num(r['mrr'])} | {_num(r['hits@1'])} | {_num(r['hits@3'])} | {_num(r['hits@10'])} | "
+              f"{_num(1 / max(len(split['probe_classes']), 1))} | – |", ""]
+    lines += _damage_tables(report, image_dir)
+    lines += _calibration_section(models, reliability_png)
+    lines += _targets_section(report.get("targets", {}))
+    return "\n".join(lines) + "\n"
+
+
+def _damage_tables(report: dict, image_dir: str) -> list[str]:
+    models, options = report["models"], report["options"]
+    ratios = [str(r) for r in options["ratios"]]
+    lines = ["## Missing and noisy modalities", "",
+             "Hits@1 (and category accuracy) with a share of the products damaged; *missing*: the text (title and "
+             "description) or photo removed, *noise*: replaced by another product's. KGE models and the rule read no "
+             "text or photo, so their numbers do not move; they are listed once above.", ""]
+    learned = [n for n, m in models.items() if m["kind"] == "k3m"]
+    for condition in options["conditions"]:
+        lines += [f"### {condition.replace('_', ' ')}", "",
+                  "| model | " + " | ".join(f"{float(r):.0%}" for r in ratios) + " | accuracy at " + " / ".join(f"{float(r):.0%}" for r in ratios) + " |",
+                  "| --- | " + " | ".join("---:" for _ in ratios) + " | ---: |"]
+        for name in learned:
+            cells = models[name]["conditions"][condition]
+            lines.append(f"| {name} | " + " | ".join(_num(cells[r]["hits@1"]) for r in ratios) + " | "
+                         + " / ".join(_num(cells[r].get("accuracy"), 2) for r in ratios) + " |")
+        lines.append("")
+    files = report.get("files", {})
+    plots = [f"![{key}]({image_dir}/{Path(path).name})" for key, path in files.items() if key not in ("json", "markdown", "reliability")]
+    if plots:
+        lines += ["Plots of each metric against the damaged share:", "", *plots, ""]
+    return lines
+
+
+def _calibration_section(models: dict, reliability_png: str) -> list[str]:
+    rows = [(n, m["calibration"]) for n, m in models.items() if m.get("calibration")]
+    if not rows:
+        return []
+    lines = ["## Calibration", "",
+             "Temperature fitted on the validation triples (minimum NLL); expected calibration error (10 bins) of the "
+             "top-1 probability on the test triples before and after; and, after, how many test triples reach each "
+             "`--min-score` and how many of those are right.", "",
+             "| model | temperature | ECE val before / after | ECE test before / after | >= 0.5: n, right | >= 0.7: n, right | >= 0.9: n, right |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, c in rows:
+        at = {p["min_score"]: p for p in c["test"]["precision_at"]}
+        cells = [f"{at[t]['count']}, {_num(at[t]['accuracy'], 2)}" if t in at else "–" for t in (0.5, 0.7, 0.9)]
+        lines.append(f"| {name} | {c['temperature']:.2f} | {_num(c['val']['ece_before'])} / {_num(c['val']['ece_after'])} | "
+                     f"{_num(c['test']['ece_before'])} / {_num(c['test']['ece_after'])} | " + " | ".join(cells) + " |")
+    return lines + ["", f"![reliability]({reliability_png})", ""]
+
+
+def _targets_section(targets: dict) -> list[str]:
+    if not targets:
+        return []
+    lines = ["## Targets", ""]
+    t = targets.get("hits1_vs_best_kge")
+    if t:
+        lines.append(f"- {t['goal']}: K3M {t['k3m']:.3f} vs {t['best_kge']} {t['best_kge_hits@1']:.3f} = "
+                     f"{t['ratio']:.2f}x: **{'met' if t['met'] else 'not met'}**")
+    t = targets.get("missing_text_50")
+    if t:
+        lines.append(f"- {t['goal']}: K3M loses {t['k3m_relative_loss']:.1%}, text-only {t['text_only_relative_loss']:.1%}: "
+                     f"**{'met' if t['met'] else 'not met'}**")
+    return lines + [""]

@@ -1,0 +1,30 @@
+"""One tiny model, really trained on the example catalog, shared by every completion test.
+
+Training it once per test session (12 steps, a few seconds) instead of once per module keeps
+the completion and CLI tests fast; the directory is removed when the session ends.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from k3m_testing import build_store, one_thread, tiny_config  # noqa: E402
+
+
+@functools.cache
+def trained_model() -> tuple[Path, Path]:
+    """(the example catalog's embedded store, the model trained on it: ``run/model``)."""
+    from kgmm.training import pretrain
+
+    root = Path(tempfile.mkdtemp(prefix="kgmm-test-model-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    store = build_store(root / "example.db")
+    with one_thread():
+        pretrain(store, tiny_config(max_steps=12, eval_every=12, checkpoint_every=12), root / "run")
+    return Path(store), root / "run" / "model"
