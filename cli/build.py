@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from graph_store import NEO4J_SCHEMES, open_store
-from kg_builder import BuildReport, ColumnMapping, build_graph, open_catalog
+from kg_builder import BuildReport, ColumnMapping, build_graph, open_catalog, open_pairs
 from kg_builder.readers import FORMATS, PRESETS
 
 from .errors import EXIT_REJECTED_ROWS, fail, guarded
@@ -45,12 +45,14 @@ def build_kg(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per write transaction.")] = 2000,
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON build report here (default: next to an embedded store).")] = None,
     no_text: Annotated[bool, typer.Option("--no-text", help="Do not extract attribute values from titles and descriptions.")] = False,
+    behaviour: Annotated[list[Path], typer.Option("--behaviour", help="CSV of product pairs (product_a, product_b[, weight][, kind]) loaded after the catalog as behaviour edges; repeatable.")] = [],  # noqa: B006
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Build (or update) the product knowledge graph from a catalog.
 
-    Rows with problems are reported with file, line and field while the rest loads;
-    a problem with the whole file stops before anything is written. Exit codes:
+    Rows with problems (in the catalog or a --behaviour pairs file) are reported with file,
+    line and field while the rest loads; a problem with a whole file stops before anything
+    is written. Exit codes:
     0 loaded, 1 nothing loaded (file or store error), 3 loaded but some rows rejected.
     """
     column_mapping = None
@@ -58,6 +60,7 @@ def build_kg(
         base = ColumnMapping.from_yaml(mapping) if mapping is not None else ColumnMapping()
         column_mapping = base.with_overrides(_pairs(column, "--column", False), _pairs(attribute, "--attribute", True))
     source = open_catalog(catalog, format=format, preset=preset, mapping=column_mapping)
+    pairs = [open_pairs(path) for path in behaviour]  # a bad pairs file stops before anything is written
     with open_store(store, create=True, user=user, password=password, database=database) as graph, _progress(quiet) as bar:
         tasks: dict[str, int] = {}
 
@@ -67,11 +70,13 @@ def build_kg(
                 tasks[phase] = bar.add_task(label, total=total)
             bar.update(tasks[phase], completed=done, description=f"{label} ({rows:,} rows)")
 
-        result = build_graph(source, graph, batch_size=batch_size, extract_text=not no_text, progress=progress)
+        result = build_graph(
+            source, graph, batch_size=batch_size, extract_text=not no_text, progress=progress, behaviour=pairs
+        )
     report_path = report or _default_report_path(store)
     report_path.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _summary(result, report_path)
-    if result.rows_rejected:
+    if result.any_rejected:
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
@@ -105,12 +110,24 @@ def _summary(report: BuildReport, report_path: Path) -> None:
         f"  triples     {report.triples:>10,}   ({by_source}) at {report.triples_per_second:,.0f} triples/s",
         f"  attributes  {len(report.attributes):>10,}   values {len(report.values):,}",
         f"  images      {report.images_ok:>10,}   ok, {report.images_missing:,} missing" + (f" ({reasons})" if reasons else ""),
-        f"  report      {report_path}",
     ]
+    for pairs in report.behaviour:
+        kinds = ", ".join(f"{kind} {n:,}" for kind, n in sorted(pairs.edges_by_kind.items())) or "none"
+        lines.append(
+            f"  behaviour   {pairs.edges:>10,}   pairs ({kinds}) from {pairs.file}: rows read {pairs.rows_read:,}, "
+            f"rejected {pairs.rows_rejected:,}, duplicates {pairs.duplicates:,}"
+        )
+    lines.append(f"  report      {report_path}")
     for line in lines:
         console.print(line, markup=False)
-    shown = report.problems[:10]
+    _problems(report.problems, report.rows_rejected + report.warnings)
+    for pairs in report.behaviour:
+        _problems(pairs.problems, pairs.rows_rejected + pairs.warnings)
+
+
+def _problems(problems: list, total: int) -> None:
+    shown = problems[:10]
     if shown:
-        console.print(f"  problems (first {len(shown)} of {report.rows_rejected + report.warnings:,}):", markup=False)
+        console.print(f"  problems (first {len(shown)} of {total:,}):", markup=False)
         for problem in shown:
             console.print(f"    {problem.severity}: {problem}", markup=False)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graph_store import open_store
-from kg_builder import ColumnMapping, build_graph, open_catalog
+from kg_builder import ColumnMapping, build_graph, open_catalog, open_pairs
 from kg_builder.readers import FORMATS, PRESETS
 
 from .errors import fail, guarded
@@ -64,6 +64,9 @@ def evaluate(
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of each attribute's triples held out for testing.")] = 0.1,
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share held out for validation (model selection, calibration).")] = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the splits, the damage and training.")] = 0,
+    behaviour: Annotated[list[Path], typer.Option("--behaviour", help="Pairs CSV (product_a, product_b[, weight][, kind]) loaded with the catalog as behaviour edges; repeatable.")] = [],  # noqa: B006
+    ablation: Annotated[Optional[Path], typer.Option("--ablation", help="YAML of row name -> config changes: each row trains the full K3M on the same splits (the ablation table).")] = None,
+    ratios: Annotated[Optional[str], typer.Option("--ratios", help="Comma-separated damaged shares (default 0,0.2,0.5,0.8,1).")] = None,
     models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated subset: k3m, k3m-no-knowledge, text-only, image-only, transe, distmult, complex, rotate, majority.")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 6 steps per K3M variant, 2 KGE epochs, damage at 0/50/100% only.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device).")] = None,
@@ -84,14 +87,24 @@ def evaluate(
 
     if (catalog is None) == (store is None):
         raise fail("give either a CATALOG file or --store STORE to evaluate")
-    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device)
+    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios)
+    if ablation is not None:
+        from dataclasses import replace
+
+        from kgmm.evaluation.ablation import load_ablation
+
+        options = replace(options, ablation=tuple(load_ablation(ablation, options.config)))
+    if behaviour and catalog is None:
+        raise fail("--behaviour loads pairs with a CATALOG file; a --store already holds its behaviour edges")
+    pairs = [open_pairs(path) for path in behaviour]  # a bad pairs file stops before any training
     command = "kgmm " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     with tempfile.TemporaryDirectory(prefix="kgmm-evaluate-") as tmp:
         if catalog is not None:
             mapped = ColumnMapping.from_yaml(mapping) if mapping is not None else None
             source = open_catalog(catalog, format=format, preset=preset, mapping=mapped)
             with open_store(str(Path(tmp) / "graph.db"), create=True) as graph:
-                build_graph(source, graph)
+                built = build_graph(source, graph, behaviour=pairs)
+                _report_rejections(built)
                 snapshot = graph.snapshot(include_predicted=False)
         else:
             with open_store(store, user=user, password=password, database=database) as graph:
@@ -109,7 +122,7 @@ def evaluate(
     _summary(report, paths)
 
 
-def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device):
+def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios=None):
     from dataclasses import replace
 
     from kgmm.evaluation.corruption import CONDITIONS
@@ -124,17 +137,37 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
         train["device"] = device
     config = config.replace("train", **train)
     known = (*VARIANTS, *KGE_MODELS, "majority")
-    chosen = [m.strip() for m in models.split(",")] if models else list(known)
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else list(known)
     unknown = [m for m in chosen if m not in known]
     if unknown:
         raise fail(f"--models: unknown {', '.join(unknown)}; known: {', '.join(known)}")
     epochs = kge_epochs or (QUICK["kge_epochs"] if quick else KGEConfig.epochs)
     return ProtocolOptions(
         config=config, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
-        ratios=QUICK["ratios"] if quick else RATIOS, conditions=CONDITIONS,
+        ratios=_ratios(ratios) if ratios else (QUICK["ratios"] if quick else RATIOS), conditions=CONDITIONS,
         variants=tuple(m for m in VARIANTS if m in chosen), kge_models=tuple(m for m in KGE_MODELS if m in chosen),
         kge=replace(KGEConfig(), epochs=epochs, eval_every=max(1, min(5, epochs)), seed=seed), majority="majority" in chosen,
     )
+
+
+def _report_rejections(built) -> None:
+    """Rows the temporary build rejected are left out of the evaluation: say so, with the first few."""
+    problems = [p for p in [*built.problems, *(q for b in built.behaviour for q in b.problems)] if p.severity == "rejected"]
+    if not problems:
+        return
+    stderr.print(f"note: {len(problems):,} rows rejected and left out of the evaluation (kgmm build-kg lists them all), e.g.:", markup=False)
+    for problem in problems[:3]:
+        stderr.print(f"  {problem}", markup=False)
+
+
+def _ratios(text: str) -> tuple[float, ...]:
+    try:
+        values = sorted({float(r) for r in text.split(",") if r.strip()} | {0.0})
+    except ValueError:
+        raise fail(f"--ratios: expected comma-separated numbers in [0, 1], got {text!r}") from None
+    if not all(0 <= r <= 1 for r in values):
+        raise fail(f"--ratios: every share must lie in [0, 1], got {text!r}")
+    return tuple(values)
 
 
 def _summary(report: dict, paths: dict) -> None:

@@ -147,6 +147,10 @@ def stats(
         f"  {'modalities':<12}title {figures['products_with_title']:,}, description {figures['products_with_description']:,}, "
         f"image {figures['products_with_image']:,} (missing {figures['images_missing']:,})"
     )
+    behaviour = figures.get("behaviour_edges") or {}
+    if behaviour:
+        kinds = ", ".join(f"{k} {v:,}" for k, v in behaviour.items())
+        console.print(f"  {'behaviour':<12}{sum(behaviour.values()):>10,}   ({kinds})")
     console.print(f"  {'runs':<12}{figures['runs']:>10,}")
     render_rows(figures["top_attributes"], ("attribute", "products", "values"), "table", title="most used attributes")
     render_rows(figures["top_categories"], ("category", "products"), "table", title="top-level categories")

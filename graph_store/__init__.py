@@ -10,7 +10,7 @@ import os
 
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
-from .models import SOURCES, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import BEHAVIOUR_KIND, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
 from .snapshot import Snapshot
 
 DEFAULT_STORE = "kgmm.db"
@@ -18,6 +18,8 @@ NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://"
 
 __all__ = [
     "AttributeEdge",
+    "BEHAVIOUR_KIND",
+    "BehaviourEdge",
     "ContractError",
     "GraphStore",
     "ProductNode",

@@ -12,7 +12,16 @@ from abc import ABC, abstractmethod
 from typing import Iterable, Iterator, Sequence
 
 from .errors import ContractError
-from .models import SOURCES, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import (
+    BEHAVIOUR_KIND,
+    SOURCES,
+    AttributeEdge,
+    BehaviourEdge,
+    ProductNode,
+    ProductView,
+    RunInfo,
+    StoreStats,
+)
 from .snapshot import Snapshot
 
 
@@ -84,6 +93,45 @@ class GraphStore(ABC):
                 raise ContractError(f"predicted edge score must be in [0, 1], got {edge.score}")
         return self._write_predictions(run, edges)
 
+    def upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int:
+        """Create or update behaviour edges between products, in one transaction; returns how many.
+
+        Pairs are undirected: each is stored once as ``product_a < product_b``, keyed by
+        (a, b, kind). An existing edge takes the new weight, and within ``edges`` the last
+        occurrence of a key wins, so rerunning a load leaves the same graph (summing weights
+        would double them on every rerun).
+
+        Raises:
+            ContractError: an empty id, a self-pair, a kind that is not a lower-case identifier,
+                a weight that is not a finite positive number, or an id that names no product
+                (then nothing of the batch is written).
+        """
+        latest: dict[tuple[str, str, str], BehaviourEdge] = {}
+        for edge in edges:
+            _check_id(edge.product_a, "behaviour product id")
+            _check_id(edge.product_b, "behaviour product id")
+            if edge.product_a == edge.product_b:
+                raise ContractError(f"behaviour edge links product {edge.product_a!r} to itself")
+            if not isinstance(edge.kind, str) or not BEHAVIOUR_KIND.fullmatch(edge.kind):
+                raise ContractError(f"behaviour kind must match {BEHAVIOUR_KIND.pattern}, got {edge.kind!r}")
+            if isinstance(edge.weight, bool) or not isinstance(edge.weight, (int, float)) or not (
+                math.isfinite(edge.weight) and edge.weight > 0
+            ):
+                raise ContractError(f"behaviour weight must be a finite number > 0, got {edge.weight!r}")
+            edge = edge.canonical()._replace(weight=float(edge.weight))
+            latest[(edge.product_a, edge.product_b, edge.kind)] = edge
+        return self._upsert_behaviour(list(latest.values())) if latest else 0
+
+    def known_products(self, product_ids: Iterable[str]) -> set[str]:
+        """Which of ``product_ids`` name products in the store (to reject, not fail, a bad row)."""
+        ids = sorted({pid for pid in product_ids if isinstance(pid, str) and pid})
+        return self._known_products(ids) if ids else set()
+
+    def iter_behaviour(self, kinds: Iterable[str] | None = None) -> Iterator[BehaviourEdge]:
+        """Behaviour edges (``product_a < product_b``), ordered by (product_a, product_b, kind)."""
+        chosen = tuple(sorted(set(kinds))) if kinds is not None else None
+        return self._iter_behaviour(chosen)
+
     def delete_run(self, run_id: str) -> int:
         """Delete one run and exactly its edges; returns the number of edges removed."""
         _check_id(run_id, "run id")
@@ -131,7 +179,7 @@ class GraphStore(ABC):
         return self._attribute_vocabulary(tuple(sources))
 
     def stats(self, top: int = 10) -> StoreStats:
-        """Counts of nodes, edges by source, images and the most used attributes."""
+        """Counts of nodes, edges by source, behaviour edges by kind, images and the most used attributes."""
         return self._stats(top)
 
     def list_runs(self) -> list[RunInfo]:
@@ -139,7 +187,7 @@ class GraphStore(ABC):
         return self._list_runs()
 
     def snapshot(self, include_predicted: bool = False, min_score: float | None = None) -> Snapshot:
-        """Export id maps, typed edges and modalities for the model.
+        """Export id maps, typed edges, behaviour edges and modalities for the model.
 
         Args:
             include_predicted: include model edges; training leaves this False so that
@@ -180,6 +228,15 @@ class GraphStore(ABC):
 
     @abstractmethod
     def _delete_run(self, run_id: str) -> int: ...
+
+    @abstractmethod
+    def _upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int: ...
+
+    @abstractmethod
+    def _known_products(self, product_ids: Sequence[str]) -> set[str]: ...
+
+    @abstractmethod
+    def _iter_behaviour(self, kinds: tuple[str, ...] | None) -> Iterator[BehaviourEdge]: ...
 
     @abstractmethod
     def _get_product(self, product_id: str) -> ProductView | None: ...

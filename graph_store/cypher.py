@@ -7,6 +7,7 @@ Graph model::
     (:Category {path, name})-[:CHILD_OF]->(:Category)
     (:Product)-[:IN_CATEGORY]->(:Category)
     (:Product)-[:HAS {attribute, source, run_id, raw, score}]->(:Value)
+    (:Product)-[:BEHAVIOUR {kind, weight}]->(:Product)   undirected: from the smaller id
     (:Run {run_id, model_version, created_at, params})
     (:Build {seq, created_at, report})
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
-from .models import CATEGORY_SEPARATOR, AttributeEdge, ProductNode, RunInfo
+from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, RunInfo
 
 Statement = tuple[str, dict[str, Any]]
 """A query and its parameters; a ``rows`` parameter may be split into chunks by the caller."""
@@ -153,6 +154,21 @@ def unknown_products() -> str:
     return "UNWIND $ids AS pid OPTIONAL MATCH (p:Product {id: pid}) WITH pid, p WHERE p IS NULL RETURN pid"
 
 
+def merge_behaviour() -> str:
+    """``$rows``: :func:`behaviour_rows`. Creates or re-weights one BEHAVIOUR edge per (a, b, kind).
+
+    Both products must exist (the store checks that first, in the same transaction); the
+    relationship is merged between two bound nodes, so a rerun leaves one copy.
+    """
+    return (
+        "UNWIND $rows AS row "
+        "MATCH (a:Product {id: row.a}) USING INDEX SEEK a:Product(id) "
+        "MATCH (b:Product {id: row.b}) USING INDEX SEEK b:Product(id) "
+        "MERGE (a)-[r:BEHAVIOUR {kind: row.kind}]->(b) "
+        "SET r.weight = row.weight"
+    )
+
+
 def merge_run() -> str:
     """Create the run once (later calls with the same id add to it and keep its metadata)."""
     return (
@@ -270,6 +286,25 @@ def snapshot_edges_page() -> str:
         f"[(p)-[h:HAS]->(v:Value) WHERE h.source IN $sources AND {_SCORE_FILTER} "
         "| [v.attribute, v.value, h.source, h.score]] AS edges ORDER BY pid"
     )
+
+
+def known_products() -> str:
+    """Which of ``$ids`` name a product."""
+    return "UNWIND $ids AS pid MATCH (p:Product {id: pid}) RETURN p.id AS id"
+
+
+def behaviour_page() -> str:
+    """The next ``$limit`` products after ``$after``, each with its outgoing BEHAVIOUR edges of
+    ``$kinds`` (all when null) as ``[other id, kind, weight]``; edges run from the smaller id."""
+    return (
+        _NEXT_PAGE + "RETURN p.id AS pid, "
+        "[(p)-[r:BEHAVIOUR]->(q:Product) WHERE $kinds IS NULL OR r.kind IN $kinds "
+        "| [q.id, r.kind, r.weight]] AS edges ORDER BY pid"
+    )
+
+
+def count_behaviour_by_kind() -> str:
+    return "MATCH (:Product)-[r:BEHAVIOUR]->(:Product) RETURN r.kind AS kind, count(r) AS n"
 
 
 def category_paths() -> str:
@@ -441,6 +476,11 @@ def write_predictions(run: RunInfo, edges: Sequence[AttributeEdge], created_at: 
         (merge_run(), run_params(run, created_at)),
         (merge_predictions(), {"run_id": run.run_id, "rows": grouped_edge_rows(unique_edges(edges))}),
     ]
+
+
+def behaviour_rows(edges: Iterable[BehaviourEdge]) -> list[dict]:
+    """``{a, b, kind, weight}`` per edge (already canonical and unique, see ``upsert_behaviour``)."""
+    return [{"a": e.product_a, "b": e.product_b, "kind": e.kind, "weight": e.weight} for e in edges]
 
 
 def run_params(run: RunInfo, created_at: str) -> dict:

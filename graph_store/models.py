@@ -6,6 +6,7 @@ read and write exactly these, so kg_builder and kgmm never see storage details.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, NamedTuple
 
@@ -61,6 +62,29 @@ class AttributeEdge(NamedTuple):
     run_id: str | None = None
 
 
+BEHAVIOUR_KIND = re.compile(r"[a-z][a-z0-9_]{0,63}")
+"""A behaviour kind is a lower-case identifier (co_view, co_purchase, same_query): it becomes a
+PyG relation name and a property value, so it is restricted here rather than escaped everywhere."""
+
+
+class BehaviourEdge(NamedTuple):
+    """(:Product)-[:BEHAVIOUR {kind, weight}]->(:Product): two products users linked.
+
+    Behaviour relations (co-view, co-purchase, same query) are symmetric, so a stored edge
+    always has ``product_a < product_b``; :meth:`canonical` puts a pair in that order.
+    """
+
+    product_a: str
+    product_b: str
+    kind: str = "co_view"
+    weight: float = 1.0
+
+    def canonical(self) -> "BehaviourEdge":
+        if self.product_b < self.product_a:
+            return self._replace(product_a=self.product_b, product_b=self.product_a)
+        return self
+
+
 @dataclass(frozen=True)
 class RunInfo:
     """A completion run: the unit in which predicted edges are written and undone."""
@@ -98,6 +122,8 @@ class StoreStats:
     """(attribute, products having it, distinct values), most used first."""
     top_categories: list[tuple[str, int]] = field(default_factory=list)
     """(top-level category, products), largest first."""
+    behaviour_edges: dict[str, int] = field(default_factory=dict)
+    """Product-product behaviour edges by kind."""
 
     @property
     def triples(self) -> int:
@@ -120,4 +146,5 @@ class StoreStats:
                 {"attribute": a, "products": n, "values": v} for a, n, v in self.top_attributes
             ],
             "top_categories": [{"category": c, "products": n} for c, n in self.top_categories],
+            "behaviour_edges": dict(sorted(self.behaviour_edges.items())),
         }

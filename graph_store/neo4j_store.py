@@ -39,7 +39,7 @@ from neo4j.exceptions import (
 from . import cypher
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
-from .models import CATEGORY_SEPARATOR, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
 from .snapshot import Snapshot, build_snapshot
 
 log = logging.getLogger(__name__)
@@ -224,6 +224,29 @@ class Neo4jStore(GraphStore):
 
         return self._write("writing predictions", work)
 
+    def _upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int:
+        ids = sorted({pid for e in edges for pid in (e.product_a, e.product_b)})
+        params = {"rows": cypher.behaviour_rows(edges)}
+
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            unknown = [r[0] for r in tx.run(cypher.unknown_products(), ids=ids).values()]
+            if unknown:
+                raise ContractError(f"behaviour edges for unknown products: {sorted(unknown)[:5]}")
+            for chunk in _chunks(params, self.batch_rows):
+                tx.run(cypher.merge_behaviour(), chunk).consume()
+            return len(edges)
+
+        return self._write("writing behaviour edges", work)
+
+    def _known_products(self, product_ids: Sequence[str]) -> set[str]:
+        return {r[0] for r in self._rows("looking up products", cypher.known_products(), ids=list(product_ids))}
+
+    def _iter_behaviour(self, kinds: tuple[str, ...] | None) -> Iterator[BehaviourEdge]:
+        pages = self._pages("reading behaviour edges", cypher.behaviour_page(), kinds=list(kinds) if kinds is not None else None)
+        for pid, edges in pages:
+            for other, kind, weight in sorted(edges):
+                yield BehaviourEdge(pid, other, kind, weight)
+
     def _delete_run(self, run_id: str) -> int:
         def work(tx: neo4j.ManagedTransaction) -> int:
             removed = tx.run(cypher.delete_run_edges(), run_id=run_id).single(strict=True)["removed"]
@@ -307,6 +330,7 @@ class Neo4jStore(GraphStore):
                 runs=one(cypher.count_runs()),
             )
             stats.edges_by_source = {s: n for s, n in tx.run(cypher.count_edges_by_source()).values()}
+            stats.behaviour_edges = {k: n for k, n in tx.run(cypher.count_behaviour_by_kind()).values()}
             usage = sorted((tuple(r) for r in tx.run(cypher.attribute_usage()).values()), key=lambda r: (-r[1], r[0]))
             stats.attributes = len(usage)
             stats.top_attributes = usage[:top]
@@ -333,7 +357,8 @@ class Neo4jStore(GraphStore):
         sources = ["catalog", "text", "model"] if include_predicted else ["catalog", "text"]
         pages = self._pages("reading a snapshot", cypher.snapshot_edges_page(), sources=sources, min_score=min_score)
         edges = ((pid, a, v, source, score) for pid, found in pages for a, v, source, score in found)
-        return build_snapshot(products, categories, edges)
+        behaviour = ((e.product_a, e.product_b, e.kind, e.weight) for e in self._iter_behaviour(None))
+        return build_snapshot(products, categories, edges, behaviour)
 
 
 def clear_graph(store: Neo4jStore, batch: int = 50_000) -> None:

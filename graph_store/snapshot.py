@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from array import array
 from pathlib import Path
 from typing import Iterable
@@ -35,6 +35,10 @@ class Snapshot:
 
     Edges are unique per (product, value); when several sources assert the same
     pair the most trusted one (catalog, then text, then model) is kept.
+
+    Behaviour edges (product-product, undirected, stored once with ``src < dst``) are
+    unique per (src, dst, kind) and sorted by (src, dst, kind); ``behaviour_kinds`` is
+    sorted. They default to empty, so graphs without behaviour data keep their hash.
     """
 
     product_ids: list[str]
@@ -52,6 +56,11 @@ class Snapshot:
     titles: list[str]
     descriptions: list[str]
     images: list[str | None]  # absolute image path when the image checked ok
+    behaviour_kinds: list[str] = field(default_factory=list)  # sorted kind names
+    behaviour_src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [B] int64 product, < dst
+    behaviour_dst: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [B] int64 product
+    behaviour_kind: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [B] int64 kind index
+    behaviour_weight: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))  # [B] float32, > 0
 
     @property
     def num_products(self) -> int:
@@ -60,6 +69,10 @@ class Snapshot:
     @property
     def num_edges(self) -> int:
         return int(self.edge_product.shape[0])
+
+    @property
+    def num_behaviour_edges(self) -> int:
+        return int(self.behaviour_src.shape[0])
 
     def has_title(self) -> np.ndarray:
         """[P] bool: the product has a non-empty title."""
@@ -97,12 +110,19 @@ class Snapshot:
             digest.update(name.encode())
             digest.update(str(array.dtype).encode())
             digest.update(array.tobytes())
+        if self.num_behaviour_edges:  # only then: hashes of graphs without behaviour stay as they were
+            digest.update(json.dumps(self.behaviour_kinds, ensure_ascii=False).encode())
+            for name in _BEHAVIOUR_ARRAYS:
+                array = np.ascontiguousarray(getattr(self, name))
+                digest.update(name.encode())
+                digest.update(str(array.dtype).encode())
+                digest.update(array.tobytes())
         return digest.hexdigest()
 
     def save(self, path: str | Path) -> None:
         """Write the snapshot as one ``.npz`` file (lists stored as JSON)."""
-        lists = {name: getattr(self, name) for name in _LIST_FIELDS}
-        arrays = {name: getattr(self, name) for name in _ARRAY_FIELDS}
+        lists = {name: getattr(self, name) for name in (*_LIST_FIELDS, "behaviour_kinds")}
+        arrays = {name: getattr(self, name) for name in (*_ARRAY_FIELDS, *_BEHAVIOUR_ARRAYS)}
         with open(path, "wb") as handle:
             np.savez(handle, _lists=np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8), **arrays)
 
@@ -111,7 +131,8 @@ class Snapshot:
         """Read a snapshot written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
             lists = json.loads(data["_lists"].tobytes().decode())
-            arrays = {name: data[name] for name in _ARRAY_FIELDS}
+            # Files written before behaviour edges existed lack their arrays: the defaults apply.
+            arrays = {name: data[name] for name in (*_ARRAY_FIELDS, *_BEHAVIOUR_ARRAYS) if name in data.files}
         lists["values"] = [tuple(v) for v in lists["values"]]
         return cls(**lists, **arrays)
 
@@ -126,6 +147,7 @@ _ARRAY_FIELDS = (
     "edge_source",
     "edge_score",
 )
+_BEHAVIOUR_ARRAYS = ("behaviour_src", "behaviour_dst", "behaviour_kind", "behaviour_weight")
 _LIST_FIELDS = (
     "product_ids",
     "attributes",
@@ -141,6 +163,7 @@ def build_snapshot(
     products: Iterable[tuple[str, str, str, str | None, str | None]],
     category_paths: Iterable[str],
     edges: Iterable[tuple[str, str, str, str, float | None]],
+    behaviour: Iterable[tuple[str, str, str, float]] = (),
 ) -> Snapshot:
     """Assemble a Snapshot from backend-neutral rows, in any order; backends call this.
 
@@ -151,6 +174,7 @@ def build_snapshot(
         products: (id, title, description, image or None, leaf category path or None).
         category_paths: category paths in the store ("A > B > C"); prefixes are implied.
         edges: (product id, attribute, value, source, score) for every edge to include.
+        behaviour: (product a, product b, kind, weight) behaviour edges, either order.
     """
     products = sorted(products, key=lambda row: row[0])
     product_ids = [row[0] for row in products]
@@ -201,6 +225,7 @@ def build_snapshot(
         (attribute_pos[a] for a, _ in value_keys), np.int64, len(value_keys)
     )
     edge_value = edge_value[keep]
+    behaviour_arrays = _behaviour_arrays(behaviour, product_pos)
     return Snapshot(
         product_ids=product_ids,
         attributes=attributes,
@@ -217,7 +242,37 @@ def build_snapshot(
         titles=[row[1] or "" for row in products],
         descriptions=[row[2] or "" for row in products],
         images=[row[3] for row in products],
+        **behaviour_arrays,
     )
+
+
+def _behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: dict[str, int]) -> dict:
+    """Behaviour edges as sorted, de-duplicated arrays (``src < dst`` by product index)."""
+    kinds: dict[str, int] = {}
+    src, dst, kind, weight = array("q"), array("q"), array("q"), array("f")
+    for a, b, name, w in rows:
+        i, j = product_pos[a], product_pos[b]
+        src.append(min(i, j))
+        dst.append(max(i, j))
+        kind.append(kinds.setdefault(name, len(kinds)))
+        weight.append(w)
+    names = sorted(kinds)
+    position = {name: i for i, name in enumerate(names)}
+    rank = np.fromiter((position[name] for name in kinds), np.int64, len(kinds))
+    src_a, dst_a = np.frombuffer(src, dtype=np.int64), np.frombuffer(dst, dtype=np.int64)
+    kind_a = rank[np.frombuffer(kind, dtype=np.int64)] if len(kind) else np.zeros(0, np.int64)
+    weight_a = np.frombuffer(weight, dtype=np.float32)
+    order = np.lexsort((kind_a, dst_a, src_a))
+    src_a, dst_a, kind_a, weight_a = src_a[order], dst_a[order], kind_a[order], weight_a[order]
+    keep = np.ones(order.shape[0], dtype=bool)  # stores keep one edge per key; this is a guard
+    keep[1:] = (src_a[1:] != src_a[:-1]) | (dst_a[1:] != dst_a[:-1]) | (kind_a[1:] != kind_a[:-1])
+    return {
+        "behaviour_kinds": names,
+        "behaviour_src": src_a[keep].copy(),
+        "behaviour_dst": dst_a[keep].copy(),
+        "behaviour_kind": kind_a[keep].copy(),
+        "behaviour_weight": weight_a[keep].copy(),
+    }
 
 
 def _ranks(seen: dict[tuple[str, str], int], ordered: list[tuple[str, str]]) -> np.ndarray:

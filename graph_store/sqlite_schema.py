@@ -2,7 +2,9 @@
 
 (:Product)-[:HAS {source, run_id, raw, score}]->(:Value {attribute, value}) is the
 ``edges`` table; (:Product)-[:IN_CATEGORY]->(:Category) is ``products.category_pk``;
-(:Category)-[:CHILD_OF]->(:Category) is ``categories.parent_pk``.
+(:Category)-[:CHILD_OF]->(:Category) is ``categories.parent_pk``;
+(:Product)-[:BEHAVIOUR {kind, weight}]->(:Product) is ``behaviour`` (one row per undirected
+pair, ``a_pk`` the product with the smaller id).
 """
 
 SCHEMA_VERSION = "1"
@@ -62,3 +64,16 @@ CREATE TABLE IF NOT EXISTS builds (
     report TEXT NOT NULL
 );
 """
+
+BEHAVIOUR_DDL = """
+CREATE TABLE IF NOT EXISTS behaviour (
+    a_pk INTEGER NOT NULL REFERENCES products(pk),
+    b_pk INTEGER NOT NULL REFERENCES products(pk),
+    kind TEXT NOT NULL,
+    weight REAL NOT NULL,
+    PRIMARY KEY (a_pk, b_pk, kind)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS behaviour_by_b ON behaviour (b_pk);
+"""
+"""Added after schema version 1 shipped, without bumping it: the table is purely additive, so
+stores made before it get it when next opened, and an older kgmm still reads a newer store."""

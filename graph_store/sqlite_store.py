@@ -18,11 +18,15 @@ from typing import Iterator, Sequence
 
 from .base import GraphStore
 from .errors import ContractError, StoreError
-from .models import CATEGORY_SEPARATOR, AttributeEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
 from .snapshot import Snapshot, build_snapshot
-from .sqlite_schema import DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
+from .sqlite_schema import BEHAVIOUR_DDL, DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
 
 _PRODUCT_COLUMNS = "p.id, p.title, p.description, c.path, p.image, p.image_status, p.image_reason, p.properties"
+_BEHAVIOUR_SELECT = (
+    "SELECT pa.id, pb.id, b.kind, b.weight FROM behaviour b "
+    "JOIN products pa ON pa.pk = b.a_pk JOIN products pb ON pb.pk = b.b_pk"
+)
 _EDGE_SELECT = (
     "SELECT p.id, v.attribute, v.value, e.source, e.raw, e.score, e.run_id "
     "FROM edges e JOIN products p ON p.pk = e.product_pk JOIN value_nodes v ON v.pk = e.value_pk"
@@ -72,9 +76,11 @@ class SQLiteStore(GraphStore):
             if tables - {"meta"} and "products" not in tables:
                 raise StoreError(f"{self.path} is an SQLite file but not a kgmm store")
             self._conn.executescript(
-                "BEGIN IMMEDIATE;" + DDL
+                "BEGIN IMMEDIATE;" + DDL + BEHAVIOUR_DDL
                 + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
             )
+        elif "behaviour" not in tables:  # a store made before behaviour edges existed
+            self._conn.executescript("BEGIN IMMEDIATE;" + BEHAVIOUR_DDL + "COMMIT;")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -202,6 +208,27 @@ class SQLiteStore(GraphStore):
             kept = [e for e in edges if (pks[e.product_id], values[(e.attribute, e.value)]) not in facts]
             return self._insert_edges(pks, kept)
 
+    def _upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int:
+        with self._write():
+            pks = self._product_pks(sorted({pid for e in edges for pid in (e.product_a, e.product_b)}))
+            unknown = {pid for e in edges for pid in (e.product_a, e.product_b)} - pks.keys()
+            if unknown:
+                raise ContractError(f"behaviour edges for unknown products: {sorted(unknown)[:5]}")
+            self._conn.executemany(
+                "INSERT INTO behaviour(a_pk, b_pk, kind, weight) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(a_pk, b_pk, kind) DO UPDATE SET weight = excluded.weight",
+                [(pks[e.product_a], pks[e.product_b], e.kind, e.weight) for e in edges],
+            )
+        return len(edges)
+
+    def _known_products(self, product_ids: Sequence[str]) -> set[str]:
+        return set(self._product_pks(product_ids))
+
+    def _iter_behaviour(self, kinds: tuple[str, ...] | None) -> Iterator[BehaviourEdge]:
+        where = f" WHERE b.kind IN ({_marks(kinds)})" if kinds is not None else ""
+        rows = self._conn.execute(_BEHAVIOUR_SELECT + where + " ORDER BY pa.id, pb.id, b.kind", kinds or ())
+        return (BehaviourEdge(*row) for row in rows)
+
     def _delete_run(self, run_id: str) -> int:
         with self._write():
             removed = self._conn.execute("DELETE FROM edges WHERE run_id = ?", (run_id,)).rowcount
@@ -305,6 +332,7 @@ class SQLiteStore(GraphStore):
         stats.edges_by_source = {
             SOURCE_NAME[s]: n for s, n in self._conn.execute("SELECT source, COUNT(*) FROM edges GROUP BY source")
         }
+        stats.behaviour_edges = dict(self._conn.execute("SELECT kind, COUNT(*) FROM behaviour GROUP BY kind"))
         per_attribute = self._conn.execute(
             "SELECT v.attribute, COUNT(DISTINCT e.product_pk), COUNT(DISTINCT e.value_pk) "
             "FROM edges e JOIN value_nodes v ON v.pk = e.value_pk GROUP BY v.attribute ORDER BY 2 DESC, 1"
@@ -342,7 +370,10 @@ class SQLiteStore(GraphStore):
             "JOIN products p ON p.pk = e.product_pk JOIN value_nodes v ON v.pk = e.value_pk WHERE " + where,
             params,
         )
-        return build_snapshot(products, categories, ((p, a, v, SOURCE_NAME[s], sc) for p, a, v, s, sc in edges))
+        behaviour = self._conn.execute(_BEHAVIOUR_SELECT)  # a second cursor, read after the edges
+        return build_snapshot(
+            products, categories, ((p, a, v, SOURCE_NAME[s], sc) for p, a, v, s, sc in edges), behaviour
+        )
 
 
 def _check_creatable(path: Path) -> None:

@@ -4,6 +4,7 @@ kg_builder never imports torch: building a graph must stay light enough for a da
 engineer's laptop and fast enough for a 100k-product catalog.
 """
 
+from .behaviour import BehaviourReport, PairsSource, load_behaviour, open_pairs
 from .pipeline import build_graph
 from .readers import PRESETS, ColumnMapping, open_catalog
 from .records import CatalogError, CatalogRecord, RowProblem
@@ -11,11 +12,15 @@ from .report import BuildReport
 
 __all__ = [
     "PRESETS",
+    "BehaviourReport",
     "BuildReport",
     "CatalogError",
     "CatalogRecord",
     "ColumnMapping",
+    "PairsSource",
     "RowProblem",
     "build_graph",
+    "load_behaviour",
     "open_catalog",
+    "open_pairs",
 ]

@@ -16,10 +16,11 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
+from .behaviour import PairsSource, load_behaviour
 from .extract import MAX_TEXT_CHARS, TextExtractor
 from .images import NO_IMAGE, ImageCheck, check_image
 from .normalize import normalize_attribute, normalize_value
@@ -49,10 +50,16 @@ def build_graph(
     batch_size: int = 2000,
     extract_text: bool = True,
     progress: Progress | None = None,
+    behaviour: Sequence[PairsSource] = (),
 ) -> BuildReport:
-    """Load one catalog into ``store`` and return the report (also recorded in the store)."""
+    """Load one catalog into ``store`` and return the report (also recorded in the store).
+
+    ``behaviour`` pairs files load after the catalog, so their ids can be checked against it
+    (and against products of earlier builds); open them first with
+    :func:`kg_builder.behaviour.open_pairs`, so that a bad file stops the build before it writes.
+    """
     with _gc_paused():
-        return _build(source, store, batch_size, extract_text, progress)
+        return _build(source, store, batch_size, extract_text, progress, behaviour)
 
 
 @contextmanager
@@ -73,7 +80,12 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _build(
-    source: CatalogSource, store: GraphStore, batch_size: int, extract_text: bool, progress: Progress | None
+    source: CatalogSource,
+    store: GraphStore,
+    batch_size: int,
+    extract_text: bool,
+    progress: Progress | None,
+    behaviour: Sequence[PairsSource] = (),
 ) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport(str(source.path), source.format, store.uri)
@@ -82,6 +94,8 @@ def _build(
     _load_catalog(source, store, report, jobs, scope, batch_size, progress)
     if extract_text and jobs:
         _extract_text(store, report, jobs, scope, batch_size, progress)
+    for pairs in behaviour:
+        report.behaviour.append(load_behaviour(pairs, store, batch_size))
     prune = getattr(store, "prune_orphans", None)
     if prune is not None:
         prune()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .records import RowProblem
+
+if TYPE_CHECKING:
+    from .behaviour import BehaviourReport
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems beyond this many are counted but not listed, so a report stays readable."""
@@ -32,6 +35,8 @@ class BuildReport:
     image_reasons: Counter = field(default_factory=Counter)
     problems: list[RowProblem] = field(default_factory=list)
     seconds: float = 0.0
+    behaviour: list["BehaviourReport"] = field(default_factory=list)
+    """One report per pairs file loaded after the catalog (``--behaviour``)."""
 
     def add_problem(self, problem: RowProblem) -> None:
         if problem.severity == "rejected":
@@ -40,6 +45,11 @@ class BuildReport:
             self.warnings += 1
         if len(self.problems) < MAX_LISTED_PROBLEMS:
             self.problems.append(problem)
+
+    @property
+    def any_rejected(self) -> bool:
+        """Some catalog row or behaviour pair was rejected (the CLI then exits 3)."""
+        return bool(self.rows_rejected or any(b.rows_rejected for b in self.behaviour))
 
     @property
     def triples(self) -> int:
@@ -70,4 +80,5 @@ class BuildReport:
             "triples_per_second": round(self.triples_per_second, 1),
             "problems": [p.as_dict() for p in self.problems],
             "problems_not_listed": max(0, self.rows_rejected + self.warnings - len(self.problems)),
+            "behaviour": [b.as_dict() for b in self.behaviour],
         }

@@ -55,6 +55,7 @@ class KnowledgeConfig:
     gnn_layers: int = 2
     fanout: list[int] = field(default_factory=lambda: [8, 4])  # neighbours per hop
     max_pairs: int = 24  # (attribute, value) tokens per product
+    behaviour: bool = False  # sample behaviour (product-product) edges as a seventh GNN edge kind
 
 
 @dataclass
@@ -68,6 +69,7 @@ class ModelConfig:
     gumbel_tau: float = 1.0
     score: str = "distmult"  # "distmult", "transe", "rotate", "bilinear" or "mlp"
     dropout: float = 0.1
+    extra_modalities: list[str] = field(default_factory=list)  # streams beyond K3M's three: "table", "video", "audio"
 
 
 @dataclass
@@ -82,6 +84,12 @@ class ObjectiveConfig:
     mom_target: str = "pixels"  # "pixels": reconstruct the patch; "nce": classify it
     lpm_positives: int = 2  # facts held out of the input per product and batch
     lpm_negatives: int = 16  # same-attribute negatives per held-out fact
+    behaviour_temperature: float = 0.1  # InfoNCE temperature of stage 1 (train.behaviour_steps)
+    distill: float = 0.0  # MBSD self-distillation: fused teacher -> each modality alone (0: off)
+    distill_temperature: float = 2.0  # softens teacher and student distributions
+    contrastive: float = 0.0  # SCALE: InfoNCE between the modality views of a product (0: off)
+    contrastive_temperature: float = 0.1
+    importance_weighting: bool = False  # scale MLM / MOM / LPM by their modality's learned importance
 
 
 @dataclass
@@ -93,6 +101,7 @@ class ModalityConfig:
     drop_knowledge: float = 0.05
     swap_title: float = 0.05  # title replaced by another product's
     swap_image: float = 0.05  # image replaced by another product's
+    media: str | None = None  # CSV "product_id,modality,path" for the video / audio streams
 
 
 @dataclass
@@ -120,6 +129,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # of products, one held-out fact each
     max_val: int = 200
     eval_batch_size: int = 64
+    behaviour_steps: int = 0  # MBSD stage 1: contrastive steps on behaviour pairs before the objectives
 
 
 SECTIONS: dict[str, type] = {
@@ -131,6 +141,16 @@ SECTIONS: dict[str, type] = {
     "modality": ModalityConfig,
     "train": TrainConfig,
 }
+
+ADDED_FIELDS = {
+    "model": {"extra_modalities"},
+    "objectives": {"distill", "distill_temperature", "contrastive", "contrastive_temperature", "importance_weighting", "behaviour_temperature"},
+    "modality": {"media"},
+    "knowledge": {"behaviour"},
+    "train": {"behaviour_steps"},
+}
+"""Fields added after K3M; at their defaults they are left out of :meth:`Config.hash`, so a
+config that does not use them keeps the hash it had (and old checkpoints still resume)."""
 
 RUN_ONLY_FIELDS = {
     "train": {"max_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "cpu_threads", "device", "patience"}
@@ -180,6 +200,11 @@ class Config:
         while any change to what a step computes is refused.
         """
         data = self.to_dict()
+        defaults = Config().to_dict()
+        for section, names in ADDED_FIELDS.items():
+            for name in names:
+                if data[section][name] == defaults[section][name]:
+                    del data[section][name]
         if training_only:
             for section, names in RUN_ONLY_FIELDS.items():
                 for name in names:
@@ -220,6 +245,10 @@ def _coerce(value: Any, spec: dataclasses.Field, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
+    if spec.type == "list[str]":
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of names, got {value!r}")
+        return list(value)
     if isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
@@ -257,7 +286,19 @@ def validate(config: Config, source: str = "config") -> None:
     need(o.mlm + o.mom + o.lpm > 0, "at least one objective needs a positive weight")
     need(0 < o.mlm_probability < 1 and 0 < o.mom_probability < 1, "masking probabilities must lie in (0, 1)")
     need(o.lpm_negatives >= 1 and o.lpm_positives >= 1, "objectives.lpm_positives and lpm_negatives must be >= 1")
+    need(o.distill >= 0 and o.contrastive >= 0, "objectives.distill and contrastive must be >= 0")
+    need(o.distill_temperature > 0 and o.contrastive_temperature > 0, "objectives.distill_temperature and contrastive_temperature must be > 0")
+    need(o.behaviour_temperature > 0 and config.train.behaviour_steps >= 0, "objectives.behaviour_temperature must be > 0 and train.behaviour_steps >= 0")
+    for name in m.extra_modalities:
+        registry.MODALITIES.check(name)
+    need(len(set(m.extra_modalities)) == len(m.extra_modalities), "model.extra_modalities names a modality twice")
+    need(
+        not {"video", "audio"} & set(m.extra_modalities) or bool(config.modality.media),
+        "model.extra_modalities 'video' / 'audio' need modality.media (a CSV of product_id,modality,path)",
+    )
     for f in fields(ModalityConfig):
+        if f.type != "float":
+            continue
         rate = getattr(config.modality, f.name)
         need(0 <= rate < 1, f"modality.{f.name} must lie in [0, 1)")
     need(tr.batch_size >= 1 and tr.grad_accumulation >= 1 and tr.max_steps >= 1, "train.batch_size, grad_accumulation and max_steps must be >= 1")

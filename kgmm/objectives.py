@@ -9,6 +9,19 @@
 * **LPM**: each held-out (product, attribute, value) fact against same-attribute
   negatives, softmax cross-entropy over 1 positive + k negatives.
 
+Beyond K3M, each off unless its weight is positive (off: the total is K3M's, bit for bit):
+
+* **distill** (MBSD self-distillation): the fused model is the teacher (detached); each
+  modality alone (:meth:`K3M.forward` with one stream, the others absent) is a student,
+  trained with the KL divergence to the teacher's LPM candidate distribution (and, for
+  text, its masked-token distribution) plus feature matching (MSE to the fused product
+  vector).
+* **contrastive** (SCALE): InfoNCE between the projected views of two modalities of one
+  product, in-batch negatives, for every pair of modalities both present; each pair's term
+  is weighted by the product of the two modalities' (detached) importance weights.
+* **importance_weighting** (SCALE): MLM, MOM and LPM are scaled by the batch-mean
+  (detached) importance of text, image and knowledge, normalised to a mean scale of 1.
+
 Masking draws from an explicit ``torch.Generator`` so a batch is a function of the seed
 and its position in the run.
 """
@@ -112,8 +125,109 @@ def compute_losses(output, batch, config: ObjectiveConfig) -> dict[str, Tensor]:
         scores = output.lpm_scores  # [T, 1+k]: the held-out fact, then its negatives
         losses["lpm"] = lpm_loss(scores[:, 0], scores[:, 1:], batch.lpm_negative_mask)
     weights = {"mlm": config.mlm, "mom": config.mom, "lpm": config.lpm}
+    if config.importance_weighting:
+        weights = {name: w * scale for (name, w), scale in zip(weights.items(), importance_scales(output.modality_weights))}
     total = sum(weights[name] * value for name, value in losses.items())
     if not losses:  # nothing to learn from in this batch: a zero that still has a graph
         total = output.product.sum() * 0.0
+    if config.distill > 0 and output.branches:
+        losses["distill"] = distill_loss(output, batch, config.distill_temperature)
+        total = total + config.distill * losses["distill"]
+    if config.contrastive > 0 and output.views:
+        losses["contrastive"] = contrastive_loss(output.views, output.modality_weights, config.contrastive_temperature)
+        total = total + config.contrastive * losses["contrastive"]
     losses["loss"] = total
     return losses
+
+
+def importance_scales(modality_weights: Tensor) -> Tensor:
+    """[3] scales of MLM, MOM, LPM: the batch-mean importance of text, image, knowledge
+    (columns 0-2 of ``modality_weights`` [B, M]), divided by their mean.
+
+    Detached: with gradients, the cheapest way to lower the loss would be to turn the
+    importance of the hardest objective's modality down, not to get better at it.
+    """
+    mean = modality_weights.detach().float().mean(0)[:3]  # [3]
+    return mean / mean.mean().clamp(min=1e-6)
+
+
+def kl_to_teacher(student: Tensor, teacher: Tensor, temperature: float, valid: Tensor | None = None) -> Tensor:
+    """Hinton's ``T^2 * KL(teacher || student)`` over the last dimension, mean over rows.
+
+    Args:
+        student: [N, C] logits (gradients flow).
+        teacher: [N, C] logits (detached here).
+        temperature: softening ``T``.
+        valid: [N, C] bool, False where a candidate is padding (left out of both).
+    """
+    s, t = student.float() / temperature, teacher.detach().float() / temperature
+    if valid is not None:  # a large finite negative, not -inf: keeps 0 * log 0 out of the gradient
+        s, t = s.masked_fill(~valid, -1e4), t.masked_fill(~valid, -1e4)
+    log_s, log_t = F.log_softmax(s, -1), F.log_softmax(t, -1)
+    terms = log_t.exp() * (log_t - log_s)
+    if valid is not None:
+        terms = terms.masked_fill(~valid, 0.0)
+    return terms.sum(-1).mean() * temperature**2
+
+
+def distill_loss(output, batch, temperature: float) -> Tensor:
+    """Mean over the students (each modality alone) of LPM KL + MLM KL (text) + feature MSE.
+
+    A student only learns on rows that have its modality; the teacher is ``output``
+    itself, detached.
+    """
+    terms = []
+    product = output.product.detach()  # [B, d]
+    for column, (name, branch) in enumerate(output.branches.items()):
+        rows = branch.present[:, column]  # [B] rows that have this modality
+        if not rows.any():
+            continue
+        loss = F.mse_loss(branch.product[rows].float(), product[rows].float())
+        if output.lpm_scores is not None and branch.lpm_scores is not None:
+            facts = rows[batch.lpm_row]  # [T]
+            if facts.any():
+                valid = torch.cat([torch.ones_like(batch.lpm_negative_mask[:, :1]), batch.lpm_negative_mask], 1)[facts]
+                loss = loss + kl_to_teacher(branch.lpm_scores[facts], output.lpm_scores[facts], temperature, valid)
+        if name == "text" and output.mlm_logits is not None and branch.mlm_logits is not None:
+            loss = loss + kl_to_teacher(branch.mlm_logits, output.mlm_logits, temperature)
+        terms.append(loss)
+    return torch.stack(terms).mean() if terms else output.product.sum() * 0.0
+
+
+def symmetric_infonce(left: Tensor, right: Tensor, temperature: float) -> Tensor:
+    """Per-pair InfoNCE [N] of [N, d] views (row ``i`` of each is a positive pair, the other
+    rows in-batch negatives), averaged over both directions; cosine similarity / ``temperature``."""
+    a, b = F.normalize(left.float(), dim=-1), F.normalize(right.float(), dim=-1)
+    logits = a @ b.t() / temperature  # [N, N]
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, target, reduction="none") + F.cross_entropy(logits.t(), target, reduction="none")) / 2
+
+
+def contrastive_loss(views: dict[str, tuple[Tensor, Tensor]], modality_weights: Tensor, temperature: float) -> Tensor:
+    """Importance-weighted symmetric InfoNCE over every pair of modality views.
+
+    Args:
+        views: name -> (view [B, d], present [B]), in the column order of ``modality_weights``.
+        modality_weights: [B, M] importance; detached, so the importance is learned from the
+            objectives, not bent to make this loss small (it could weight a hard pair to 0).
+        temperature: InfoNCE temperature.
+
+    For modalities ``a``, ``b``: on the rows with both, row ``i``'s ``a`` view must pick
+    its own ``b`` view among the batch's (and back); the pair's term is weighted by the
+    batch mean of ``w_a * w_b``, and the weights are normalised to sum to 1.
+    """
+    weights = modality_weights.detach().float()
+    items = list(views.items())
+    terms, scales = [], []
+    for i in range(len(items)):
+        for j in range(i + 1, len(items)):
+            (za, pa), (zb, pb) = items[i][1], items[j][1]
+            rows = pa & pb
+            if int(rows.sum()) < 2:
+                continue
+            terms.append(symmetric_infonce(za[rows], zb[rows], temperature).mean())
+            scales.append((weights[rows, i] * weights[rows, j]).mean())
+    if not terms:
+        return sum(z.sum() for z, _ in views.values()) * 0.0
+    scale = torch.stack(scales)
+    return (torch.stack(terms) * scale).sum() / scale.sum().clamp(min=1e-12)

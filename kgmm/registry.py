@@ -64,18 +64,25 @@ SCORES = Registry(
         "mlp": ".model.scoring:MLPScore",
     },
 )
+MODALITIES = Registry(
+    "extra modality",
+    {"table": ".model.modalities:TableEncoder", "video": ".model.modalities:VideoEncoder", "audio": ".model.modalities:AudioEncoder"},
+)
 MOM_TARGETS = Registry("masked-image target", {"pixels": ".objectives:mom_pixel_loss", "nce": ".objectives:mom_nce_loss"})
 
-LIGHT_BACKBONES = ("mobilenetv3_small_050", "mobilenetv3_small_100", "resnet18", "resnet10t", "efficientnet_b0")
-"""Image backbones known to train at a useful speed on a CPU; any timm CNN name works."""
+LIGHT_CNN = "light"
+"""The built-in latency-sized backbone (:class:`kgmm.model.image_encoder.LightCNN`), not a timm name."""
+
+LIGHT_BACKBONES = ("mobilenetv3_small_050", "mobilenetv3_small_100", "resnet18", "resnet10t", "efficientnet_b0", LIGHT_CNN)
+"""Image backbones known to train at a useful speed on a CPU; any timm CNN name works too."""
 
 
 def check_image_backbone(name: str) -> str:
-    """``name`` if timm knows it, else a ConfigError listing light choices and near names."""
+    """``name`` if it is ``light`` or timm knows it, else a ConfigError listing light choices and near names."""
+    if name in LIGHT_BACKBONES:  # before importing timm: ``light`` never needs it
+        return name
     import timm
 
-    if name in LIGHT_BACKBONES:
-        return name
     known = timm.list_models()
     if name in known:
         return name

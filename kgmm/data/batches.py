@@ -11,7 +11,9 @@ batch, drawing every random choice from the generator it is given:
 3. image: decoded, augmented, MOM patches chosen;
 4. link prediction: up to ``lpm_positives`` facts per product held out of the input
    (pair tokens *and* subgraph), with same-attribute negatives that are never known facts;
-5. knowledge: the remaining (attribute, value) pairs and the sampled subgraph.
+5. knowledge: the remaining (attribute, value) pairs and the sampled subgraph;
+6. extra modalities (``model.extra_modalities``, :mod:`kgmm.data.modal_inputs`): the table
+   serialised from those remaining pairs, video frames, audio spectrograms.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from torch import Tensor
 from graph_store import Snapshot
 
 from ..config import Config
+from ..model.knowledge import BEHAVIOUR_EDGE_KIND
 from ..objectives import IGNORE, mask_patches, mask_tokens
 from ..sampling import AttributeNegativeSampler
 from ..text import SpecialIds
-from .batch import Batch
+from .batch import Batch, ExtraInputs
 from .hetero import snapshot_to_heterodata
 from .images import ImageStore
+from .modal_inputs import input_builders
 from .split import EdgeSplit, training_snapshot
 from .subgraph import SubgraphSampler
 
@@ -81,8 +85,10 @@ class PretrainData:
         self.lpm_eligible = (
             self.negatives.num_valid(triples) > 0 if self.negatives is not None and triples.numel() else torch.zeros(0, dtype=torch.bool)
         )
+        self.extra_inputs = input_builders(snapshot, tokenizer, config)  # model.extra_modalities, usually none
         self.subgraphs = SubgraphSampler(
-            snapshot_to_heterodata(train), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64))
+            snapshot_to_heterodata(train), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64)),
+            behaviour_edge_kind=BEHAVIOUR_EDGE_KIND if config.knowledge.behaviour else None,
         )
 
     # -- building ------------------------------------------------------------------------
@@ -141,6 +147,7 @@ class PretrainData:
             lpm_negative_mask=lpm[4] if lpm else torch.zeros(0, k, dtype=torch.bool),
             title_swapped=swap_title,
             image_swapped=swap_image & (image_present),
+            extra=ExtraInputs({name: builder.build(rows, kv_value, kv_mask) for name, builder in self.extra_inputs.items()}),
         )
 
     def _robustness(self, rows, has_text, has_image, has_facts, generator, train):

@@ -4,7 +4,10 @@ Node types: ``product``, ``value`` and ``category``. One edge type per attribute
 ``(product, <attribute>, value)``, so that link prediction's relation is the attribute;
 ``(product, in_category, category)`` and ``(category, child_of, category)``; and each with
 its reverse (``rev_<relation>``), because PyG samplers walk edges *into* the seed nodes.
-All indices are int64 tensors made from the snapshot's arrays in one shot: there is no
+Behaviour edges (co-view, co-purchase, ...) become one edge type per kind,
+``(product, <kind>, product)``, holding each undirected pair in both directions with its
+``edge_weight``; a graph without behaviour edges gets no such type. All indices are int64
+tensors made from the snapshot's arrays in one shot: there is no
 Python object per edge. Id maps (index -> id) are kept as graph-level lists.
 """
 
@@ -40,7 +43,9 @@ def snapshot_to_heterodata(snapshot: Snapshot) -> HeteroData:
         ``has_image``: [P] bool), ``value.attribute`` ([V] int64), HAS edges carrying
         ``source`` ([E] int8: 0 catalog, 1 text, 2 model) and ``score`` ([E] float32),
         and graph-level id maps ``product_ids``, ``values``, ``attributes``, ``categories``,
-        ``relations`` (attribute index -> relation name) and ``snapshot_hash``.
+        ``relations`` (attribute index -> relation name) and ``snapshot_hash``. With behaviour
+        edges: ``(product, <kind>, product)`` edge types with ``edge_weight`` ([2B_k] float32)
+        and the graph-level list ``behaviour_kinds`` (kind index -> relation name).
     """
     data = HeteroData()
     data[PRODUCT].num_nodes = snapshot.num_products
@@ -72,6 +77,7 @@ def snapshot_to_heterodata(snapshot: Snapshot) -> HeteroData:
     child_of = _edges(children, snapshot.category_parent[children])
     data[CATEGORY, CHILD_OF, CATEGORY].edge_index = child_of
     data[CATEGORY, f"rev_{CHILD_OF}", CATEGORY].edge_index = child_of.flip(0)
+    _add_behaviour(data, snapshot)
 
     data.product_ids = list(snapshot.product_ids)
     data.values = list(snapshot.values)
@@ -80,6 +86,24 @@ def snapshot_to_heterodata(snapshot: Snapshot) -> HeteroData:
     data.relations = relations
     data.snapshot_hash = snapshot.content_hash()
     return data
+
+
+def _add_behaviour(data: HeteroData, snapshot: Snapshot) -> None:
+    """One ``(product, kind, product)`` type per behaviour kind, both directions in one type.
+
+    Both directions share the type (PyG's ``ToUndirected`` convention for same-type edges)
+    because the relation is symmetric: a ``rev_`` type would say the same thing twice.
+    """
+    if not snapshot.num_behaviour_edges:
+        return
+    for index, kind in enumerate(snapshot.behaviour_kinds):
+        chosen = np.flatnonzero(snapshot.behaviour_kind == index)
+        src, dst = snapshot.behaviour_src[chosen], snapshot.behaviour_dst[chosen]
+        store = data[PRODUCT, kind, PRODUCT]
+        store.edge_index = _edges(np.concatenate([src, dst]), np.concatenate([dst, src]))  # [2, 2B_k]
+        weight = snapshot.behaviour_weight[chosen].astype(np.float32)
+        store.edge_weight = torch.from_numpy(np.concatenate([weight, weight]))  # [2B_k]
+    data.behaviour_kinds = list(snapshot.behaviour_kinds)
 
 
 def _unique_relations(attributes: list[str]) -> list[str]:

@@ -6,10 +6,16 @@ into the homogeneous ``(node kind, node key, edge_index, edge kind, edge attribu
 layout of :meth:`kgmm.model.knowledge.KnowledgeEncoder.graph_tokens`, and drops every
 sampled edge between a product and a value that the batch holds out (link-prediction
 targets, and the facts of products whose knowledge is dropped), in both directions.
+
+Behaviour edges (``(product, <kind>, product)``) are left out of the sampled graph unless
+``behaviour_edge_kind`` names the edge kind to flatten them as: the model's edge-kind table
+has no row for them yet, and leaving them out keeps K3M's subgraphs exactly as they were
+on a graph that also holds behaviour data.
 """
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -62,9 +68,25 @@ class SubgraphSampler:
         fanout: neighbours per hop (per edge type).
         value_attribute: [V] attribute of each value.
         product_category: [P] leaf category of each product (-1: none).
+        behaviour_edge_kind: the edge kind behaviour edges are flattened as (any kind the
+            model knows after the six below); None leaves behaviour edges unsampled.
     """
 
-    def __init__(self, data: HeteroData, fanout: list[int], value_attribute: Tensor, product_category: Tensor) -> None:
+    def __init__(
+        self,
+        data: HeteroData,
+        fanout: list[int],
+        value_attribute: Tensor,
+        product_category: Tensor,
+        behaviour_edge_kind: int | None = None,
+    ) -> None:
+        behaviour = [t for t in data.edge_types if t[0] == PRODUCT and t[2] == PRODUCT]
+        if behaviour_edge_kind is not None and behaviour_edge_kind < 6:
+            raise ValueError(f"behaviour_edge_kind {behaviour_edge_kind}: kinds 0-5 are the knowledge graph's")
+        if behaviour and behaviour_edge_kind is None:
+            data = copy.copy(data)  # a shallow copy: the caller's graph keeps its behaviour types
+            for edge_type in behaviour:
+                del data[edge_type]
         self.sampler = BatchSeededSampler(data, list(fanout), seed=0)
         self.value_attribute = value_attribute
         self.product_category = product_category
@@ -78,6 +100,8 @@ class SubgraphSampler:
         self.kinds[(PRODUCT, IN_CATEGORY, CATEGORY)] = (3, -1)
         self.kinds[(CATEGORY, CHILD_OF, CATEGORY)] = (4, -1)
         self.kinds[(CATEGORY, f"rev_{CHILD_OF}", CATEGORY)] = (5, -1)
+        if behaviour_edge_kind is not None:
+            self.kinds.update({edge_type: (behaviour_edge_kind, -1) for edge_type in behaviour})
 
     def sample(self, products: Tensor, hidden_pairs: Tensor, generator: torch.Generator) -> Subgraph:
         """Subgraph around ``products`` [B] without the ``hidden_pairs`` [H] (keys ``p * V + v``)."""

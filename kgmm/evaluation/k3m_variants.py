@@ -9,7 +9,7 @@ early-stopping choice; validation triples are ranked exactly like the test tripl
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -21,6 +21,7 @@ from ..config import Config
 from ..model import K3M
 from ..model.factory import new_model
 from ..training import distributed
+from ..training.behaviour import run_behaviour_stage
 from ..training.checkpoint import TrainingState
 from ..training.evaluation import encode_products
 from ..training.metrics import MetricsLog
@@ -53,6 +54,7 @@ class TrainedVariant:
     seconds: float
     best_step: int
     best_val_mrr: float
+    extra: dict = field(default_factory=dict)  # stage 1 (behaviour) figures, when it ran
 
 
 class _TaskMetrics:
@@ -77,13 +79,15 @@ class TaskEvaluator:
 
 
 @torch.no_grad()
-def fact_scores(model: K3M, data, task: RankingTask, device: torch.device, batch_size: int, autocast=None) -> list[Tensor]:
-    """One score vector per triple of ``task`` over its candidates, products read from ``data``."""
+def fact_scores(model: K3M, data, task: RankingTask, device: torch.device, batch_size: int, autocast=None,
+                modalities: tuple[str, ...] | None = None) -> list[Tensor]:
+    """One score vector per triple of ``task`` over its candidates, products read from ``data``
+    (through ``modalities`` only, when given: each modality alone)."""
     products = task.products
     if not products:
         return []
     position = {p: i for i, p in enumerate(products)}
-    vectors = encode_products(model, data, products, device, batch_size, autocast)  # [n, d]
+    vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # [n, d]
     scores = []
     for (p, a, _), cand in zip(task.facts.tolist(), task.candidates):
         with autocast() if autocast else nullcontext():
@@ -124,6 +128,7 @@ def train_variant(
         scheduler = build_scheduler(optimizer, config.train)
         run_dir.mkdir(parents=True, exist_ok=True)
         log = MetricsLog(run_dir / "metrics.jsonl")
+        stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, TrainingState(), log,
                           TaskEvaluator(data, val_task) if len(val_task) else None, callbacks)
         fit = trainer.fit()
@@ -135,4 +140,5 @@ def train_variant(
         distributed.teardown()
         torch.set_num_threads(threads)
     return TrainedVariant(name, view, best, data, best_dir if best_dir.is_dir() else run_dir / "model", fit.state.step,
-                          fit.state.seconds, fit.state.best_step, max(fit.state.best_mrr, 0.0))
+                          fit.state.seconds + stage1.seconds, fit.state.best_step, max(fit.state.best_mrr, 0.0),
+                          {"behaviour_steps": stage1.steps, "behaviour_loss": [stage1.first_loss, stage1.last_loss]} if stage1.steps else {})

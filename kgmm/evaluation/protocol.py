@@ -38,6 +38,7 @@ from ..data.views import ModalityView
 from ..text import train_wordpiece
 from ..training.distributed import choose_device, default_cpu_threads
 from ..training.evaluation import encode_products
+from .ablation import AblationRow
 from .baselines import MajorityPerCategory
 from .corruption import CONDITIONS, corrupt, touches
 from .k3m_variants import VARIANTS, TrainedVariant, fact_scores, train_variant
@@ -96,6 +97,7 @@ class ProtocolOptions:
         kge_models: KGE baselines (:data:`KGE_MODELS`).
         kge: their training settings.
         majority: include the majority-value-per-category rule.
+        ablation: full-K3M rows trained with config changes (:mod:`.ablation`), after the variants.
     """
 
     config: Config = field(default_factory=Config)
@@ -109,6 +111,7 @@ class ProtocolOptions:
     kge_models: tuple[str, ...] = KGE_MODELS
     kge: KGEConfig = field(default_factory=KGEConfig)
     majority: bool = True
+    ablation: tuple[AblationRow, ...] = ()
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -158,7 +161,10 @@ def run_protocol(snapshot: Snapshot, options: ProtocolOptions, out_dir: Path, pr
         models: dict[str, dict] = {}
         tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
         for name in options.variants:
-            models[name] = _k3m(name, prepared, options, tokenizer, out_dir, device, progress, report)
+            models[name] = _k3m(name, prepared, options, tokenizer, out_dir, device, progress)
+        for row in options.ablation:
+            models[row.name] = _k3m("k3m", prepared, options, tokenizer, out_dir, device, progress, row.apply(options.config), row.name)
+            models[row.name]["changes"] = row.describe()
         for name in options.kge_models:
             models[name] = _kge(name, prepared, options, progress)
         if options.majority:
@@ -195,10 +201,13 @@ def _flat(kind: str, reads: str, clean: dict, options: ProtocolOptions, train: d
 
 
 def _k3m(name: str, prepared: Prepared, options: ProtocolOptions, tokenizer, out_dir: Path, device: torch.device,
-         progress: Progress, report: dict) -> dict:
-    config = options.config
-    progress.phase(f"training {name}", config.train.max_steps)
-    trained = train_variant(name, prepared.train_snapshot, prepared.snapshot, tokenizer, config, out_dir / "models" / name,
+         progress: Progress, config: Config | None = None, label: str | None = None) -> dict:
+    """Train variant ``name`` (with ``config``, default the run's) and measure it; ``label``
+    names an ablation row (its models go to ``models/<slug of label>``)."""
+    config = config or options.config
+    label = label or name
+    progress.phase(f"training {label}", config.train.max_steps)
+    trained = train_variant(name, prepared.train_snapshot, prepared.snapshot, tokenizer, config, out_dir / "models" / _slug(label),
                             prepared.val, [_TrainerProgress(progress)])
     batch = config.train.eval_batch_size
     progress.phase(f"evaluating {name}", 1 + len(options.conditions) * len(options.ratios))
@@ -227,10 +236,22 @@ def _k3m(name: str, prepared: Prepared, options: ProtocolOptions, tokenizer, out
             done += 1
             progress.advance(done)
     calibration = _calibration(trained, prepared, clean_scores, device, batch)
-    return {"kind": "k3m", "reads": READS[name], "model_dir": str(trained.run_dir),
+    streams = tuple(getattr(trained.model, "stream_names", ()))
+    alone = {}
+    if name == "k3m" and len(streams) > 1:  # each modality alone: what MBSD's distillation is meant to raise
+        alone = {stream: prepared.test.metrics(fact_scores(trained.model, trained.data, prepared.test, device, batch, modalities=(stream,)))
+                 for stream in streams}
+    reads = ", ".join(streams) if name == "k3m" and streams else READS[name]
+    return {"kind": "k3m", "reads": reads, "model_dir": str(trained.run_dir),
             "train": {"steps": trained.steps, "seconds": round(trained.seconds, 1), "best_step": trained.best_step,
-                      "best_val_mrr": trained.best_val_mrr},
-            "clean": clean, "conditions": conditions, "calibration": calibration}
+                      "best_val_mrr": trained.best_val_mrr, **trained.extra},
+            "clean": clean, "conditions": conditions, "calibration": calibration, "alone": alone}
+
+
+def _slug(label: str) -> str:
+    """A directory name for a row label: ``+ distillation`` -> ``distillation``."""
+    slug = "".join(c if c.isalnum() else "-" for c in label.lower()).strip("-")
+    return "-".join(part for part in slug.split("-") if part) or "row"
 
 
 def _calibration(trained: TrainedVariant, prepared: Prepared, test_scores: list, device: torch.device, batch: int) -> dict:

@@ -67,10 +67,50 @@ def markdown(report: dict, image_dir: str = "plots", reliability_png: str = "rel
     r = report["random"]
     lines += [f"| random ranking | – | {_num(r['mrr'])} | {_num(r['hits@1'])} | {_num(r['hits@3'])} | {_num(r['hits@10'])} | "
               f"{_num(1 / max(len(split['probe_classes']), 1))} | – |", ""]
+    lines += _ablation_section(report)
+    lines += _alone_section(models)
     lines += _damage_tables(report, image_dir)
     lines += _calibration_section(models, reliability_png)
     lines += _targets_section(report.get("targets", {}))
     return "\n".join(lines) + "\n"
+
+
+def _ablation_section(report: dict) -> list[str]:
+    """The ablation rows (full K3M under config changes) side by side."""
+    models = report["models"]
+    rows = [(n, m) for n, m in models.items() if "changes" in m]
+    if not rows:
+        return []
+    streams = list(dict.fromkeys(s for _, m in rows for s in m.get("alone", {})))
+    half = "0.5"
+    lines = ["## Ablation", "",
+             "The full K3M trained with each row's config changes, same splits, seed and step budget. *alone*: Hits@1 of "
+             "the same model reading that one modality only; *50% text missing*: Hits@1 with half the products' text removed.", "",
+             "| row | changes | MRR | Hits@1 | Hits@10 | category accuracy | 50% text missing | "
+             + " | ".join(f"{s} alone" for s in streams) + (" | " if streams else "") + "train time |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | " + "".join("---: | " for _ in streams) + "---: |"]
+    for name, m in rows:
+        c = m["clean"]
+        missing = m["conditions"].get("missing_text", {}).get(half)
+        alone = [_num(m.get("alone", {}).get(s, {}).get("hits@1")) for s in streams]
+        lines.append(f"| {name} | {m['changes']} | {_num(c['mrr'])} | {_num(c['hits@1'])} | {_num(c['hits@10'])} | {_num(c.get('accuracy'))} | "
+                     f"{_num(missing['hits@1'] if missing else None)} | " + "".join(f"{a} | " for a in alone)
+                     + f"{m['train'].get('seconds', 0):.0f} s |")
+    return lines + [""]
+
+
+def _alone_section(models: dict) -> list[str]:
+    """Hits@1 of each full model reading one modality at a time (ablation rows are in their table)."""
+    rows = [(n, m) for n, m in models.items() if m.get("alone") and "changes" not in m]
+    if not rows:
+        return []
+    streams = list(dict.fromkeys(s for _, m in rows for s in m["alone"]))
+    lines = ["## Each modality alone", "",
+             "Hits@1 of the full model, then of the same model reading a single modality (the others absent).", "",
+             "| model | all | " + " | ".join(streams) + " |", "| --- | ---: | " + " | ".join("---:" for _ in streams) + " |"]
+    for name, m in rows:
+        lines.append(f"| {name} | {_num(m['clean']['hits@1'])} | " + " | ".join(_num(m["alone"].get(s, {}).get("hits@1")) for s in streams) + " |")
+    return lines + [""]
 
 
 def _damage_tables(report: dict, image_dir: str) -> list[str]:

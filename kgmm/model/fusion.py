@@ -1,6 +1,6 @@
 """Initial-interactive fusion (K3M): co-attention between streams that stay separate.
 
-Each of the three streams (text, image, knowledge) keeps its own tokens and parameters.
+Each of the three streams (text, image, knowledge; plus any extra modality) keeps its own tokens and parameters.
 In every interaction layer a stream
 
 1. attends to itself (its *own* features),
@@ -103,17 +103,18 @@ class InteractionLayer(nn.Module):
         dropout: dropout rate.
         fusion: class of the fusion strategy (from :data:`kgmm.registry.FUSIONS`).
         tau: Gumbel temperature (used by ``gumbel`` only).
+        streams: stream names, K3M's three first, then any extra modalities (each gets a block).
     """
 
-    def __init__(self, hidden: int, heads: int, dropout: float, fusion: type, tau: float) -> None:
+    def __init__(self, hidden: int, heads: int, dropout: float, fusion: type, tau: float, streams: tuple[str, ...] = STREAMS) -> None:
         super().__init__()
-        self.blocks = nn.ModuleDict({name: StreamBlock(hidden, heads, dropout, fusion(hidden, tau)) for name in STREAMS})
+        self.blocks = nn.ModuleDict({name: StreamBlock(hidden, heads, dropout, fusion(hidden, tau)) for name in streams})
 
     def forward(self, streams: dict[str, tuple[Tensor, Tensor]]) -> dict[str, tuple[Tensor, Tensor]]:
         """``streams``: name -> (tokens [B, T_s, d], pad [B, T_s]); returns the same layout."""
         out = {}
         for name, (x, pad) in streams.items():
-            others = [streams[o] for o in STREAMS if o != name and o in streams]
+            others = [streams[o] for o in self.blocks if o != name and o in streams]
             context = torch.cat([t for t, _ in others], dim=1)  # [B, U, d]
             context_pad = torch.cat([p for _, p in others], dim=1)  # [B, U]
             out[name] = (self.blocks[name](x, pad, context, context_pad), pad)

@@ -11,10 +11,17 @@
 Heads: MLM on the text stream, MOM on masked image patches, LPM scores (product,
 attribute, value) with a selectable score function. A missing text or image is a learned
 placeholder token plus an attention mask; its encoder does not run on that row.
+
+Beyond K3M, each off by default (off: K3M's parameters and outputs, bit for bit):
+``model.extra_modalities`` adds streams through :mod:`kgmm.model.modalities` (table,
+video, audio); ``forward(batch, modalities=("text",))`` reads one modality alone (the
+others shown as absent), which is also what the self-distillation students compute
+(``objectives.distill``); ``objectives.contrastive`` adds a projected view per stream.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,10 +31,11 @@ from torch import Tensor, nn
 from ..config import Config
 from ..data.batch import Batch
 from ..registry import FUSIONS, GNNS, SCORES, TEXT_ENCODERS
+from ..registry import MODALITIES as EXTRA_MODALITIES
 from .aggregation import ModalityPooling, StructureAggregation
 from .fusion import InteractionLayer
 from .image_encoder import PIXEL_PATCH, ImageEncoder
-from .knowledge import KnowledgeEncoder
+from .knowledge import NUM_EDGE_KINDS, KnowledgeEncoder
 from .text_encoder import TextEncoder
 
 MODALITIES = ("text", "image", "knowledge")
@@ -53,11 +61,14 @@ class K3MOutput:
 
     product: Tensor  # [B, d] after structure aggregation: the LPM head
     fused: Tensor  # [B, d] before it
-    modality_weights: Tensor  # [B, 3] importance of text, image, knowledge (0 if absent)
+    modality_weights: Tensor  # [B, M] importance of text, image, knowledge (, extras) (0 if absent)
     mlm_logits: Tensor | None  # [M, vocab] at the masked text positions, row-major order
     mom_prediction: Tensor | None  # [Q, 48] at the masked patches
     mom_target: Tensor | None  # [Q, 48] their normalised pixels
     lpm_scores: Tensor | None  # [T, 1+k] held-out fact, then its negatives
+    present: Tensor | None = None  # [B, M] bool, which streams each row read (M = 3 + extra modalities)
+    branches: dict[str, K3MOutput] | None = None  # objectives.distill: each stream alone (the students)
+    views: dict[str, tuple[Tensor, Tensor]] | None = None  # objectives.contrastive: name -> (view [B, d], present [B])
 
 
 class K3M(nn.Module):
@@ -81,18 +92,27 @@ class K3M(nn.Module):
             text_transformer = TEXT_ENCODERS.get(config.text.encoder)(config.text, dims.vocab_size, dims.pad_id)
         self.text = TextEncoder(text_transformer, d)
         self.image = ImageEncoder(config.image.backbone, d, config.image.size, config.image.weights)
-        gnn = GNNS.get(config.knowledge.gnn)(d, config.knowledge.gnn_layers, m.heads, m.dropout)
-        self.knowledge = KnowledgeEncoder(dims.num_attributes, dims.num_values, dims.num_categories, d, gnn)
+        kinds = NUM_EDGE_KINDS + 1 if config.knowledge.behaviour else NUM_EDGE_KINDS  # + behaviour edges
+        gnn = GNNS.get(config.knowledge.gnn)(d, config.knowledge.gnn_layers, m.heads, m.dropout, kinds=kinds)
+        self.knowledge = KnowledgeEncoder(dims.num_attributes, dims.num_values, dims.num_categories, d, gnn, kinds)
         self.text_missing = nn.Parameter(torch.randn(d) * 0.02)  # placeholder token of an absent text
         self.image_missing = nn.Parameter(torch.randn(d) * 0.02)  # ... of an absent image
+        # further modalities (model.extra_modalities): one encoder each, sharing the backbones above
+        self.extras = nn.ModuleDict({name: EXTRA_MODALITIES.get(name)(d, config, self.text, self.image) for name in m.extra_modalities})
         fusion = FUSIONS.get(m.fusion)
-        self.interaction = nn.ModuleList(InteractionLayer(d, m.heads, m.dropout, fusion, m.gumbel_tau) for _ in range(m.interaction_layers))
+        streams = MODALITIES + tuple(m.extra_modalities)
+        self.interaction = nn.ModuleList(
+            InteractionLayer(d, m.heads, m.dropout, fusion, m.gumbel_tau, streams) for _ in range(m.interaction_layers)
+        )
         self.pooling = ModalityPooling(d)
         self.structure = StructureAggregation(d, m.heads, m.dropout)
         self.scorer = SCORES.get(m.score)(dims.num_attributes, d)
         self.value_bias = nn.Parameter(torch.zeros(max(dims.num_values, 1)))  # how common a value is, a prior
         self.mlm_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, dims.vocab_size))
         self.mom_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, 3 * PIXEL_PATCH**2))
+        # objectives.contrastive: a projection per modality view (none when off: K3M's parameters)
+        contrastive = config.objectives.contrastive > 0
+        self.contrast = nn.ModuleDict({name: nn.Linear(d, d) for name in streams} if contrastive else {})
 
     @property
     def num_patches(self) -> int:
@@ -100,34 +120,112 @@ class K3M(nn.Module):
 
     # -- forward -----------------------------------------------------------------
 
-    def forward(self, batch: Batch, heads: bool = True) -> K3MOutput:
-        """Encode a batch; ``heads=False`` skips the MLM, MOM and LPM heads (evaluation, completion)."""
-        text, text_pad = self._text_stream(batch)  # [B, L, d], [B, L]
-        image, image_pad = self._image_stream(batch)  # [B, N, d], [B, N]
-        pairs = self.knowledge.pair_tokens(batch.kv_attribute, batch.kv_value)  # [B, K, d]
-        graph = self.knowledge.graph_tokens(
-            batch.node_kind, batch.node_key, batch.node_attribute, batch.edge_index, batch.edge_kind, batch.edge_attribute, batch.size
-        )  # [B, d]
-        knowledge = torch.cat([graph.unsqueeze(1).to(pairs.dtype), pairs], dim=1)  # [B, 1+K, d]
-        knowledge_pad = torch.cat([batch.kv_mask.new_zeros(batch.size, 1), ~batch.kv_mask], dim=1)  # [B, 1+K]
+    @property
+    def stream_names(self) -> tuple[str, ...]:
+        """K3M's three streams, then the configured extra modalities."""
+        return MODALITIES + tuple(self.extras)
 
-        streams = {"text": (text, text_pad), "image": (image, image_pad), "knowledge": (knowledge, knowledge_pad)}
+    def forward(self, batch: Batch, heads: bool = True, modalities: Sequence[str] | None = None) -> K3MOutput:
+        """Encode a batch; ``heads=False`` skips the MLM, MOM and LPM heads (evaluation, completion).
+
+        ``modalities`` reads only those streams (e.g. ``("text",)``: each modality alone);
+        the others are shown as absent, exactly as a product that lacks them. ``None`` reads all.
+        While training with ``objectives.distill`` the output also carries each modality's
+        single-stream branch (the students); with ``objectives.contrastive``, the projected
+        per-modality views.
+        """
+        read = self.stream_names if modalities is None else tuple(modalities)
+        unknown = sorted(set(read) - set(self.stream_names))
+        if unknown:
+            raise ValueError(f"unknown modality {', '.join(unknown)}; this model reads {', '.join(self.stream_names)}")
+        streams, present, pairs, kv_mask = self._encode(batch, read)
+        out = self._decode(batch, streams, present, pairs, kv_mask, heads)
+        o = self.config.objectives
+        if heads and self.training and modalities is None:
+            if o.distill > 0:
+                out.branches = {name: self._decode(batch, *self._alone(batch, name, streams, present, pairs, kv_mask), heads=True)
+                                for name in self.stream_names}
+            if o.contrastive > 0:
+                out.views = {name: (self.contrast[name](pooled_stream(name, *streams[name])), present[name]) for name in self.stream_names}
+        return out
+
+    def _encode(self, batch: Batch, read: Sequence[str]) -> tuple[dict, dict, Tensor, Tensor]:
+        """Each stream's tokens before interaction: (streams, present [B] per stream, pairs, kv_mask).
+
+        An unread stream is its placeholder (:meth:`_placeholder`) and counts as absent.
+        """
+        size = batch.size
+        streams: dict[str, tuple[Tensor, Tensor]] = {}
+        present: dict[str, Tensor] = {}
+        none = torch.zeros(size, dtype=torch.bool, device=batch.text_present.device)
+        streams["text"] = self._text_stream(batch) if "text" in read else self._placeholder("text", size)  # [B, L, d], [B, L]
+        present["text"] = batch.text_present if "text" in read else none
+        streams["image"] = self._image_stream(batch) if "image" in read else self._placeholder("image", size)  # [B, N, d], [B, N]
+        present["image"] = batch.image_present if "image" in read else none
+        pairs = self.knowledge.pair_tokens(batch.kv_attribute, batch.kv_value)  # [B, K, d]
+        kv_mask = batch.kv_mask if "knowledge" in read else torch.zeros_like(batch.kv_mask)
+        for name, encoder in self.extras.items():
+            streams[name] = encoder(batch.extra[name]) if name in read else self._placeholder(name, size)
+            present[name] = batch.extra[name].present if name in read else none
+        if "knowledge" in read:
+            graph = self.knowledge.graph_tokens(
+                batch.node_kind, batch.node_key, batch.node_attribute, batch.edge_index, batch.edge_kind, batch.edge_attribute, batch.size
+            )  # [B, d]
+            knowledge = torch.cat([graph.unsqueeze(1).to(pairs.dtype), pairs], dim=1)  # [B, 1+K, d]
+            knowledge_pad = torch.cat([batch.kv_mask.new_zeros(batch.size, 1), ~batch.kv_mask], dim=1)  # [B, 1+K]
+            streams["knowledge"] = (knowledge, knowledge_pad)
+            present["knowledge"] = torch.ones_like(batch.text_present)
+        else:  # absent; still the product vector of rows that read nothing else, so never NaN
+            streams["knowledge"] = self._placeholder("knowledge", size)
+            present["knowledge"] = ~torch.stack([p for n, p in present.items() if n != "knowledge"], 1).any(1)
+        return {name: streams[name] for name in self.stream_names}, present, pairs, kv_mask
+
+    def _alone(self, batch: Batch, name: str, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor):
+        """The inputs of stream ``name`` alone, from already encoded streams (a distillation
+        student): the same as ``forward(batch, modalities=(name,))`` without re-encoding."""
+        size = batch.size
+        alone = {n: s if n == name else self._placeholder(n, size) for n, s in streams.items()}
+        flags = {n: p if n == name else torch.zeros_like(p) for n, p in present.items()}
+        if name != "knowledge":
+            flags["knowledge"] = ~flags[name]
+            kv_mask = torch.zeros_like(kv_mask)
+        return alone, flags, pairs, kv_mask
+
+    def _placeholder(self, name: str, size: int) -> tuple[Tensor, Tensor]:
+        """What an absent stream shows the others: one learned token [B, 1, d] (pad [B, 1] False).
+
+        Knowledge's is the graph token of an empty subgraph without category: what the
+        model already sees for a product whose every fact was dropped.
+        """
+        d = self.config.model.hidden
+        device = self.text_missing.device
+        pad = torch.zeros(size, 1, dtype=torch.bool, device=device)
+        if name == "knowledge":
+            empty = torch.zeros(size, dtype=torch.long, device=device)
+            none = torch.zeros(0, dtype=torch.long, device=device)
+            graph = self.knowledge.graph_tokens(empty, empty - 1, empty - 1, none.view(2, 0), none, none, size)  # [B, d]
+            return graph.unsqueeze(1), pad
+        token = {"text": self.text_missing, "image": self.image_missing}.get(name)
+        if token is None:
+            token = self.extras[name].missing
+        return token.view(1, 1, d).expand(size, 1, d), pad
+
+    def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: bool) -> K3MOutput:
+        """Interaction, modality pooling, structure aggregation and the heads."""
         for layer in self.interaction:
             streams = layer(streams)
-        text, image, knowledge = streams["text"][0], streams["image"][0], streams["knowledge"][0]
-
-        keep = (~image_pad).unsqueeze(-1).to(image.dtype)  # [B, N, 1]
-        pooled = torch.stack([text[:, 0], (image * keep).sum(1) / keep.sum(1), knowledge[:, 0]], dim=1)  # [B, 3, d]
-        present = torch.stack([batch.text_present, batch.image_present, torch.ones_like(batch.text_present)], dim=1)
-        fused, weights = self.pooling(pooled, present)  # [B, d], [B, 3]
-        product = self.structure(fused, pairs, batch.kv_mask)  # [B, d]
+        text, image = streams["text"][0], streams["image"][0]
+        pooled = torch.stack([pooled_stream(name, *streams[name]) for name in self.stream_names], dim=1)  # [B, M, d]
+        flags = torch.stack([present[name] for name in self.stream_names], dim=1)  # [B, M]
+        fused, weights = self.pooling(pooled, flags)  # [B, d], [B, M]
+        product = self.structure(fused, pairs, kv_mask)  # [B, d]
 
         mlm_logits = mom_prediction = mom_target = lpm_scores = None
         if heads:
-            selected = batch.mlm_labels != -100  # [B, L]; only rows with text have labels
+            selected = (batch.mlm_labels != -100) & present["text"].unsqueeze(1)  # [B, L]; only rows with text have labels
             if selected.any():
                 mlm_logits = self.mlm_head(text[selected])  # [M, vocab]
-            if batch.patch_mask.any():
+            if batch.patch_mask.any() and present["image"].any():
                 rows = batch.image_present.nonzero().squeeze(1)
                 masked = batch.patch_mask[rows]  # [p, N]
                 mom_prediction = self.mom_head(image[rows][masked])  # [Q, 48]
@@ -135,7 +233,7 @@ class K3M(nn.Module):
             if batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
                 candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
                 lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates)
-        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores)
+        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags)
 
     def _text_stream(self, batch: Batch) -> tuple[Tensor, Tensor]:
         """BERT states for rows with text; the placeholder (one valid token) for the rest."""
@@ -195,3 +293,12 @@ class K3M(nn.Module):
 
     def dims_dict(self) -> dict:
         return asdict(self.dims)
+
+
+def pooled_stream(name: str, tokens: Tensor, pad: Tensor) -> Tensor:
+    """A stream's vector [B, d]: the first token of text ([CLS]) and knowledge (the graph
+    token), the mean of the real tokens of the others (image patches, frames, ...)."""
+    if name in ("text", "knowledge"):
+        return tokens[:, 0]
+    keep = (~pad).unsqueeze(-1).to(tokens.dtype)  # [B, T, 1]
+    return (tokens * keep).sum(1) / keep.sum(1)

@@ -25,6 +25,9 @@ from torch import Tensor, nn
 NODE_PRODUCT, NODE_VALUE, NODE_CATEGORY = 0, 1, 2
 NUM_EDGE_KINDS = 6
 """value->product, product->value, category->product, product->category, child->parent, parent->child."""
+BEHAVIOUR_EDGE_KIND = NUM_EDGE_KINDS
+"""product<->product behaviour edges (co-view, co-purchase, ...): a seventh kind, only in
+models configured with ``knowledge.behaviour`` (so K3M models keep their six)."""
 
 
 class KnowledgeEncoder(nn.Module):
@@ -36,15 +39,17 @@ class KnowledgeEncoder(nn.Module):
         num_categories: category count.
         hidden: the model's width ``d``.
         gnn: a module ``(x [n, d], edge_index [2, E], edge_kind [E], edge_feature [E, d]) -> [n, d]``.
+        num_edge_kinds: 6, or 7 with behaviour edges (:data:`BEHAVIOUR_EDGE_KIND`).
     """
 
-    def __init__(self, num_attributes: int, num_values: int, num_categories: int, hidden: int, gnn: nn.Module) -> None:
+    def __init__(self, num_attributes: int, num_values: int, num_categories: int, hidden: int, gnn: nn.Module,
+                 num_edge_kinds: int = NUM_EDGE_KINDS) -> None:
         super().__init__()
         self.attribute = nn.Embedding(num_attributes + 1, hidden)  # last row: "no attribute" (category edges)
         self.value = nn.Embedding(max(num_values, 1), hidden)
         self.category = nn.Embedding(num_categories + 1, hidden)  # last row: "no category"
         self.node_type = nn.Embedding(3, hidden)
-        self.edge_kind = nn.Embedding(NUM_EDGE_KINDS, hidden)
+        self.edge_kind = nn.Embedding(num_edge_kinds, hidden)
         self.pair_norm = nn.LayerNorm(hidden)
         self.node_norm = nn.LayerNorm(hidden)
         self.gnn = gnn
@@ -103,13 +108,13 @@ class KnowledgeEncoder(nn.Module):
 
 
 class RGCNStack(nn.Module):
-    """Residual ``RGCNConv`` layers over the six edge kinds (mean aggregation)."""
+    """Residual ``RGCNConv`` layers over the edge kinds (mean aggregation)."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
         super().__init__()
         from torch_geometric.nn import RGCNConv
 
-        self.convs = nn.ModuleList(RGCNConv(hidden, hidden, NUM_EDGE_KINDS, aggr="mean") for _ in range(layers))
+        self.convs = nn.ModuleList(RGCNConv(hidden, hidden, kinds, aggr="mean") for _ in range(layers))
         self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))
         self.dropout = nn.Dropout(dropout)
 
@@ -122,7 +127,7 @@ class RGCNStack(nn.Module):
 class TransformerStack(nn.Module):
     """Residual ``TransformerConv`` layers with the edge's kind + attribute as edge feature."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
         super().__init__()
         from torch_geometric.nn import TransformerConv
 
@@ -141,7 +146,7 @@ class TransformerStack(nn.Module):
 class NoGNN(nn.Module):
     """No message passing: the graph token is the product's category and type only."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
         super().__init__()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_kind: Tensor, edge_feature: Tensor) -> Tensor:

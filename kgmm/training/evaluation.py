@@ -21,8 +21,10 @@ EVAL_SEED_KEY = -1  # batch_generator key of evaluation batches (subgraph sampli
 
 
 @torch.no_grad()
-def encode_products(model, data: PretrainData, products: list[int], device: torch.device, batch_size: int, autocast=None) -> Tensor:
-    """Product vectors [len(products), d] with full inputs (no masking, dropout or hold-out)."""
+def encode_products(model, data: PretrainData, products: list[int], device: torch.device, batch_size: int, autocast=None,
+                    modalities: tuple[str, ...] | None = None) -> Tensor:
+    """Product vectors [len(products), d] with full inputs (no masking, dropout or hold-out);
+    ``modalities`` reads only those streams (each modality alone), ``None`` all."""
     was_training = model.training
     model.eval()
     chunks = []
@@ -31,7 +33,8 @@ def encode_products(model, data: PretrainData, products: list[int], device: torc
             chunk = products[start : start + batch_size]
             batch = data.build(chunk, batch_generator(data.config.train.seed, EVAL_SEED_KEY, start), train=False).to(device)
             with autocast() if autocast else nullcontext():
-                chunks.append(model(batch, heads=False).product.float())
+                output = model(batch, heads=False) if modalities is None else model(batch, heads=False, modalities=modalities)
+                chunks.append(output.product.float())
     finally:
         model.train(was_training)
     d = model.config.model.hidden
@@ -106,13 +109,13 @@ class LinkEvaluator:
             ranks.append(1 + higher + ties / 2)  # ties share the average rank
         return ranks
 
-    def evaluate(self, model, device: torch.device, batch_size: int, autocast=None) -> LinkMetrics:
-        """Encode the facts' products and rank every fact."""
+    def evaluate(self, model, device: torch.device, batch_size: int, autocast=None, modalities: tuple[str, ...] | None = None) -> LinkMetrics:
+        """Encode the facts' products and rank every fact (reading only ``modalities`` if given)."""
         if self.facts.shape[0] == 0:
             return LinkMetrics(0.0, 0.0, 0.0, 0, 0.0, 0.0)
         products = sorted(set(self.facts[:, 0].tolist()))
         position = {p: i for i, p in enumerate(products)}
-        vectors = encode_products(model, self.data, products, device, batch_size, autocast)
+        vectors = encode_products(model, self.data, products, device, batch_size, autocast, modalities)
         scores = [
             rank_values(model, vectors[position[p]], a, cand, device).cpu()
             for (p, a, _), cand in zip(self.facts.tolist(), self.filtered)

@@ -32,6 +32,7 @@ from ..model.factory import new_model
 from ..model.io import read_meta
 from ..text import load_tokenizer, train_wordpiece
 from . import distributed
+from .behaviour import run_behaviour_stage
 from .checkpoint import (
     RunLock,
     TrainingState,
@@ -66,6 +67,7 @@ class PretrainResult:
     best_step: int
     completions: list[Completion] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    link_alone: dict[str, dict[str, float]] = field(default_factory=dict)  # each modality alone (MBSD's measure)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -190,6 +192,13 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
         if runtime.is_main:
             save_config(config, run_dir / "config.yaml")
         log = MetricsLog(run_dir / "metrics.jsonl", resume_step=resumed_from, enabled=runtime.is_main)
+        if checkpoint is None and config.train.behaviour_steps:  # stage 1 runs once, before the first checkpoint
+            stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
+            if stage1.steps:
+                note(f"stage 1: {stage1.steps} behaviour contrastive steps over {data.snapshot.num_behaviour_edges:,} pairs in "
+                     f"{stage1.seconds:.1f} s, loss {stage1.first_loss:.3f} -> {stage1.last_loss:.3f}")
+            else:
+                note("train.behaviour_steps is set but the graph has fewer than two behaviour pairs: stage 1 skipped")
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, callbacks)
         fit = trainer.fit()
         return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)
@@ -201,8 +210,12 @@ def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from,
     link: dict[str, float] = {}
     completions: list[Completion] = []
     autocast = runtime.autocast() if runtime.bf16 else None
+    link_alone: dict[str, dict[str, float]] = {}
     if evaluator is not None:
         link = evaluator.evaluate(model, runtime.device, config.train.eval_batch_size, autocast).as_dict()
+        for name in model.stream_names:  # how well each modality alone predicts (distillation's target)
+            alone = evaluator.evaluate(model, runtime.device, config.train.eval_batch_size, autocast, (name,))
+            link_alone[name] = {"val_mrr": alone.mrr, "val_hits@1": alone.hits1, "val_hits@10": alone.hits10}
     pairs = missing_attribute_examples(data, 3, config.train.seed)
     completions = complete(model, data, pairs, runtime.device, autocast=autocast)
     result = PretrainResult(
@@ -210,6 +223,7 @@ def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from,
         samples_per_second=fit.samples_per_second, device=runtime.describe(), resumed_from=resumed_from,
         stopped_early=fit.state.stopped_early, first_terms=fit.first_terms, last_terms=fit.last_terms, link=link,
         best_mrr=max(fit.state.best_mrr, 0.0), best_step=fit.state.best_step, completions=completions, notes=notes,
+        link_alone=link_alone,
     )
     if runtime.is_main:
         model.save_pretrained(model_dir)

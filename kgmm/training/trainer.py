@@ -35,7 +35,7 @@ from .distributed import Runtime, barrier
 from .evaluation import LinkEvaluator
 from .metrics import MetricsLog
 
-TERMS = ("loss", "mlm", "mom", "lpm")
+TERMS = ("loss", "mlm", "mom", "lpm", "distill", "contrastive")
 
 
 class Callback(Protocol):

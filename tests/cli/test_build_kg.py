@@ -143,3 +143,41 @@ def test_read_commands_refuse_a_missing_store(tmp_path: Path) -> None:
     assert result.returncode == 1 and "no store at" in result.stderr
     assert not (tmp_path / "nope.db").exists()
     assert ROOT.exists()
+
+
+def test_behaviour_pairs_load_and_bad_rows_exit_3(tmp_path: Path) -> None:
+    store = tmp_path / "g.db"
+    result = kgmm("build-kg", "examples/catalog.jsonl", "--behaviour", "examples/behaviour.csv", "--store", str(store))
+    assert result.returncode == 0, result.stderr
+    assert "behaviour" in result.stdout and "co_view 221" in result.stdout
+    ids = [json.loads(line)["id"] for line in (ROOT / "examples" / "catalog.jsonl").read_text().splitlines()[:3]]
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(
+        f"product_a,product_b,weight,kind\n{ids[0]},{ids[1]},2,co_purchase\n{ids[0]},ghost,1,co_view\n{ids[1]},{ids[2]},zero,\n",
+        encoding="utf-8",
+    )
+    result = kgmm("build-kg", "examples/catalog.jsonl", "--behaviour", "examples/behaviour.csv", "--behaviour", str(pairs),
+                  "--store", str(store))
+    assert result.returncode == 3, result.stderr
+    assert f"{pairs}:3: product_b: product 'ghost' is not in the store" in result.stdout
+    assert f"{pairs}:4: weight: weight 'zero' is not a number" in result.stdout
+    report = report_of(store)
+    assert report["rows_rejected"] == 0 and [b["rows_rejected"] for b in report["behaviour"]] == [0, 2]
+    assert report["behaviour"][1]["edges_by_kind"] == {"co_purchase": 1}
+    assert [(p["line"], p["field"]) for p in report["behaviour"][1]["problems"]] == [(3, "product_b"), (4, "weight")]
+    stats = json.loads(kgmm("stats", "--store", str(store), "--format", "json").stdout)
+    example = (ROOT / "examples" / "behaviour.csv").read_text()
+    new_pair = f"{min(ids[:2])},{max(ids[:2])},"
+    co_purchase = example.count(",co_purchase\n") + (not any(line.startswith(new_pair) and line.endswith(",co_purchase")
+                                                           for line in example.splitlines()))
+    assert stats["behaviour_edges"] == {"co_purchase": co_purchase, "co_view": 221, "same_query": 34}
+
+
+def test_a_bad_pairs_file_writes_nothing(tmp_path: Path) -> None:
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("left,right\na,b\n", encoding="utf-8")
+    store = tmp_path / "g.db"
+    result = kgmm("build-kg", "examples/catalog.jsonl", "--behaviour", str(pairs), "--store", str(store))
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0 and "pairs need columns product_a or src" in result.stderr
+    assert not store.exists() and not Path(f"{store}.build-report.json").exists()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graph_store import AttributeEdge, ContractError, GraphStore, ProductNode, RunInfo
+from graph_store import AttributeEdge, BehaviourEdge, ContractError, GraphStore, ProductNode, RunInfo
 
 
 def product(pid: str, category: tuple[str, ...] = ("Home", "Kitchen"), **kw) -> ProductNode:
@@ -173,3 +173,67 @@ def test_build_reports_are_recorded(store: GraphStore) -> None:
     store.record_build({"products": 3})
     store.record_build({"products": 4})
     assert store.last_build() == {"products": 4}
+
+
+# -- behaviour edges (product-product) -----------------------------------------------------------
+
+
+def test_behaviour_edges_are_undirected_upserted_and_ordered(store: GraphStore) -> None:
+    written = store.upsert_behaviour(
+        [
+            BehaviourEdge("p2", "p1", "co_view", 2.0),  # stored as (p1, p2)
+            BehaviourEdge("p1", "p2", "co_view", 5.0),  # same pair: the last weight wins
+            BehaviourEdge("p3", "p1", "co_purchase", 1),
+            BehaviourEdge("p1", "p2", "same_query", 0.5),
+        ]
+    )
+    assert written == 3
+    assert list(store.iter_behaviour()) == [
+        BehaviourEdge("p1", "p2", "co_view", 5.0),
+        BehaviourEdge("p1", "p2", "same_query", 0.5),
+        BehaviourEdge("p1", "p3", "co_purchase", 1.0),
+    ]
+    assert [e.kind for e in store.iter_behaviour(kinds=["co_purchase"])] == ["co_purchase"]
+    store.upsert_behaviour([BehaviourEdge("p2", "p1", "co_view", 7.5)])  # a later load re-weights
+    assert store.stats().behaviour_edges == {"co_purchase": 1, "co_view": 1, "same_query": 1}
+    assert next(store.iter_behaviour()).weight == 7.5
+
+
+def test_behaviour_writes_are_idempotent(store: GraphStore) -> None:
+    edges = [BehaviourEdge("p1", "p2", "co_view", 3.0), BehaviourEdge("p3", "p2", "co_purchase", 1.0)]
+    store.upsert_behaviour(edges)
+    before = (store.stats().as_dict(), list(store.iter_behaviour()), store.snapshot().content_hash())
+    store.upsert_behaviour(edges)
+    store.upsert_behaviour(list(reversed(edges)))
+    assert (store.stats().as_dict(), list(store.iter_behaviour()), store.snapshot().content_hash()) == before
+
+
+def test_behaviour_contract_rejects_bad_edges_and_unknown_products(store: GraphStore) -> None:
+    for bad in (
+        BehaviourEdge("", "p1"),
+        BehaviourEdge("p1", "p1"),
+        BehaviourEdge("p1", "p2", "Co View"),
+        BehaviourEdge("p1", "p2", "co_view", 0.0),
+        BehaviourEdge("p1", "p2", "co_view", float("nan")),
+        BehaviourEdge("p1", "p2", "co_view", -1.0),
+    ):
+        with pytest.raises(ContractError):
+            store.upsert_behaviour([bad])
+    with pytest.raises(ContractError, match="ghost"):  # the whole batch, good edge included, is refused
+        store.upsert_behaviour([BehaviourEdge("p1", "p2"), BehaviourEdge("p1", "ghost")])
+    assert list(store.iter_behaviour()) == [] and store.stats().behaviour_edges == {}
+    assert store.known_products(["p1", "ghost", "p3", ""]) == {"p1", "p3"}
+
+
+def test_snapshot_carries_behaviour_edges_by_product_index(store: GraphStore) -> None:
+    plain = store.snapshot()
+    assert plain.num_behaviour_edges == 0 and plain.behaviour_kinds == []
+    store.upsert_behaviour([BehaviourEdge("p3", "p1", "co_view", 2.0), BehaviourEdge("p2", "p3", "co_purchase", 0.25)])
+    snap = store.snapshot()
+    assert snap.behaviour_kinds == ["co_purchase", "co_view"]
+    assert snap.behaviour_src.tolist() == [0, 1] and snap.behaviour_dst.tolist() == [2, 2]
+    assert snap.behaviour_kind.tolist() == [1, 0]
+    assert snap.behaviour_weight.dtype == np.float32 and snap.behaviour_weight.tolist() == [2.0, 0.25]
+    assert snap.behaviour_src.dtype == np.int64 and snap.behaviour_kind.dtype == np.int64
+    assert snap.content_hash() != plain.content_hash()
+    assert snap.edge_product.tolist() == plain.edge_product.tolist()  # attribute edges untouched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +49,61 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
     loaded = Snapshot.load(tmp_path / "snap.npz")
     assert loaded.content_hash() == snap.content_hash()
     assert loaded.values == snap.values and loaded.images == snap.images
+
+
+def _with_behaviour() -> Snapshot:
+    products = [("b", "B", "", None, "X > Y"), ("a", "A", "desc", "/img/a.jpg", None), ("c", "", "", None, None)]
+    edges = [("a", "color", "blue", "catalog", None)]
+    behaviour = [("c", "a", "co_view", 3.0), ("b", "a", "same_query", 0.5), ("a", "b", "co_view", 1.0)]
+    return build_snapshot(products, ["X > Y"], edges, behaviour)
+
+
+def test_behaviour_arrays_are_sorted_with_src_below_dst() -> None:
+    snap = _with_behaviour()
+    assert snap.behaviour_kinds == ["co_view", "same_query"]
+    assert list(zip(snap.behaviour_src.tolist(), snap.behaviour_dst.tolist(), snap.behaviour_kind.tolist())) == [
+        (0, 1, 0), (0, 1, 1), (0, 2, 0)
+    ]
+    assert snap.behaviour_weight.tolist() == [1.0, 0.5, 3.0] and snap.behaviour_weight.dtype == np.float32
+    assert snap.num_behaviour_edges == 3
+
+
+def test_hash_without_behaviour_is_unchanged() -> None:
+    # The hash of a graph without behaviour edges must not move: checkpoints store it (value from
+    # the code before behaviour edges existed).
+    snap = _snapshot()
+    assert snap.behaviour_src.shape == (0,) and snap.behaviour_weight.dtype == np.float32
+    assert snap.content_hash() == "48f7cada539a13460a394fff80697d954e2b8a904f7d884de6c42a793c067341"
+    with_behaviour = build_snapshot(
+        [("b", "B", "", None, "X > Y"), ("a", "A", "desc", "/img/a.jpg", None)],
+        ["X > Y"],
+        [("b", "color", "red", "model", 0.4), ("b", "color", "red", "text", None), ("a", "size", "xl", "model", 0.9),
+         ("a", "size", "xl", "model", 0.3), ("a", "color", "blue", "catalog", None)],
+        [("a", "b", "co_view", 1.0)],
+    )
+    assert with_behaviour.content_hash() != snap.content_hash()
+    reweighted = _with_behaviour()
+    assert reweighted.content_hash() == _with_behaviour().content_hash()
+    changed = dataclasses.replace(reweighted, behaviour_weight=reweighted.behaviour_weight * 2)
+    assert changed.content_hash() != reweighted.content_hash()
+
+
+def test_behaviour_save_and_load_round_trip(tmp_path: Path) -> None:
+    snap = _with_behaviour()
+    snap.save(tmp_path / "snap.npz")
+    loaded = Snapshot.load(tmp_path / "snap.npz")
+    assert loaded.content_hash() == snap.content_hash()
+    assert loaded.behaviour_kinds == snap.behaviour_kinds
+    for name in ("behaviour_src", "behaviour_dst", "behaviour_kind", "behaviour_weight"):
+        assert np.array_equal(getattr(loaded, name), getattr(snap, name)) and getattr(loaded, name).dtype == getattr(snap, name).dtype
+
+
+def test_snapshot_files_from_before_behaviour_still_load(tmp_path: Path) -> None:
+    snap = _snapshot()
+    lists = {name: getattr(snap, name) for name in ("product_ids", "attributes", "values", "categories", "titles", "descriptions", "images")}
+    arrays = {name: getattr(snap, name) for name in ("value_attribute", "category_parent", "product_category", "edge_product",
+                                                     "edge_attribute", "edge_value", "edge_source", "edge_score")}
+    with open(tmp_path / "old.npz", "wb") as handle:  # the layout written before behaviour edges existed
+        np.savez(handle, _lists=np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8), **arrays)
+    loaded = Snapshot.load(tmp_path / "old.npz")
+    assert loaded.num_behaviour_edges == 0 and loaded.content_hash() == snap.content_hash()
