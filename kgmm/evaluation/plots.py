@@ -102,3 +102,31 @@ def plot_reliability(calibration: dict, path: Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_alone(report: dict, path: Path) -> Path | None:
+    """Grouped bars: Hits@1 of each full model, then of the same model reading one modality
+    alone (what self-distillation is meant to raise); None when no model reports it."""
+    models = {n: m for n, m in report["models"].items() if m.get("alone")}
+    if not models:
+        return None
+    streams = list(dict.fromkeys(s for m in models.values() for s in m["alone"]))
+    groups = ["all", *streams]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(2.2 + 1.6 * len(groups), 4.2))
+    width = 0.8 / len(models)
+    for i, (name, m) in enumerate(models.items()):
+        values = [m["clean"]["hits@1"], *(m["alone"].get(s, {}).get("hits@1", float("nan")) for s in streams)]
+        offsets = [g + (i - (len(models) - 1) / 2) * width for g in range(len(groups))]
+        bars = ax.bar(offsets, values, width * 0.95, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=7, padding=1)
+    ax.set_xticks(range(len(groups)), [f"{g} alone" if g != "all" else "all modalities" for g in groups])
+    ax.set_ylabel("Hits@1 on held-out triples")
+    ax.set_ylim(0, 1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title("Each modality alone: the same trained model reading one modality")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .plots import plot_metrics, plot_reliability
+from .plots import plot_alone, plot_metrics, plot_reliability
 
 METRICS = ("mrr", "hits@1", "hits@3", "hits@10", "accuracy")
 LABELS = {"mrr": "MRR", "hits@1": "Hits@1", "hits@3": "Hits@3", "hits@10": "Hits@10", "accuracy": "category accuracy"}
@@ -27,6 +27,9 @@ def write_report(report: dict, out_dir: Path, command: str | None = None) -> dic
         path = plot_metrics(report, metric, LABELS[metric], plots_dir / f"{metric.replace('@', '')}.png")
         if path is not None:
             paths[metric] = path
+    alone = plot_alone(report, plots_dir / "alone.png")
+    if alone is not None:
+        paths["alone"] = alone
     calibrated = report["models"].get("k3m", {}).get("calibration")
     if calibrated:
         paths["reliability"] = plot_reliability(calibrated, out_dir / "reliability.png")
@@ -69,6 +72,8 @@ def markdown(report: dict, image_dir: str = "plots", reliability_png: str = "rel
               f"{_num(1 / max(len(split['probe_classes']), 1))} | – |", ""]
     lines += _ablation_section(report)
     lines += _alone_section(models)
+    if "alone" in report.get("files", {}):
+        lines += [f"![each modality alone]({image_dir}/{Path(report['files']['alone']).name})", ""]
     lines += _damage_tables(report, image_dir)
     lines += _calibration_section(models, reliability_png)
     lines += _targets_section(report.get("targets", {}))
@@ -131,7 +136,7 @@ def _damage_tables(report: dict, image_dir: str) -> list[str]:
                          + " / ".join(_num(cells[r].get("accuracy"), 2) for r in ratios) + " |")
         lines.append("")
     files = report.get("files", {})
-    plots = [f"![{key}]({image_dir}/{Path(path).name})" for key, path in files.items() if key not in ("json", "markdown", "reliability")]
+    plots = [f"![{key}]({image_dir}/{Path(path).name})" for key, path in files.items() if key not in ("json", "markdown", "reliability", "alone")]
     if plots:
         lines += ["Plots of each metric against the damaged share:", "", *plots, ""]
     return lines

@@ -71,6 +71,7 @@ def test_evaluate_ablation_trains_each_row_on_the_same_splits(tmp_path: Path) ->
     markdown = (out / "report.md").read_text()
     assert "## Ablation" in markdown and "| + behaviour | knowledge.behaviour=True, train.behaviour_steps=3 |" in markdown
     assert (out / "models" / "behaviour" / "best").is_dir() and (out / "models" / "k3m" / "best").is_dir()
+    assert (out / "plots" / "alone.png").stat().st_size > 5_000 and "![each modality alone](plots/alone.png)" in markdown
 
 
 def test_evaluate_refuses_bad_ratios_and_pairs_without_a_catalog(tmp_path: Path) -> None:
