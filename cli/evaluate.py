@@ -82,18 +82,12 @@ def evaluate(
 
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*is deprecated", category=FutureWarning)
     from kgmm.config import load_config
-    from kgmm.evaluation.protocol import ProtocolOptions, run_protocol
+    from kgmm.evaluation.protocol import run_protocol
     from kgmm.evaluation.report import write_report
 
     if (catalog is None) == (store is None):
         raise fail("give either a CATALOG file or --store STORE to evaluate")
-    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios)
-    if ablation is not None:
-        from dataclasses import replace
-
-        from kgmm.evaluation.ablation import load_ablation
-
-        options = replace(options, ablation=tuple(load_ablation(ablation, options.config)))
+    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios, ablation)
     if behaviour and catalog is None:
         raise fail("--behaviour loads pairs with a CATALOG file; a --store already holds its behaviour edges")
     pairs = [open_pairs(path) for path in behaviour]  # a bad pairs file stops before any training
@@ -122,8 +116,10 @@ def evaluate(
     _summary(report, paths)
 
 
-def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios=None):
+def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios=None, ablation=None):
     from dataclasses import replace
+
+    from kgmm.evaluation.ablation import load_ablation
 
     from kgmm.evaluation.corruption import CONDITIONS
     from kgmm.evaluation.k3m_variants import VARIANTS
@@ -147,6 +143,7 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
         ratios=_ratios(ratios) if ratios else (QUICK["ratios"] if quick else RATIOS), conditions=CONDITIONS,
         variants=tuple(m for m in VARIANTS if m in chosen), kge_models=tuple(m for m in KGE_MODELS if m in chosen),
         kge=replace(KGEConfig(), epochs=epochs, eval_every=max(1, min(5, epochs)), seed=seed), majority="majority" in chosen,
+        ablation=tuple(load_ablation(ablation, config)) if ablation is not None else (),
     )
 
 

@@ -29,7 +29,7 @@ from .normalize import normalize_attribute
 from .readers.common import bad_bytes, check_file
 from .readers.csv_reader import csv_rows, read_header
 from .records import CatalogError, RowProblem
-from .report import MAX_LISTED_PROBLEMS
+from .report import ProblemTally
 
 DEFAULT_KIND = "co_view"
 COLUMN_ALIASES = {"product_a": ("product_a", "src"), "product_b": ("product_b", "dst"), "weight": ("weight",), "kind": ("kind",)}
@@ -118,7 +118,7 @@ def open_pairs(path: str | Path) -> PairsSource:
 
 
 @dataclass
-class BehaviourReport:
+class BehaviourReport(ProblemTally):
     """What one pairs file contributed; part of the build report."""
 
     file: str
@@ -129,14 +129,6 @@ class BehaviourReport:
     edges_by_kind: Counter = field(default_factory=Counter)
     """Distinct (a, b, kind) pairs this file wrote."""
     problems: list[RowProblem] = field(default_factory=list)
-
-    def add_problem(self, problem: RowProblem) -> None:
-        if problem.severity == "rejected":
-            self.rows_rejected += 1
-        else:
-            self.warnings += 1
-        if len(self.problems) < MAX_LISTED_PROBLEMS:
-            self.problems.append(problem)
 
     @property
     def edges(self) -> int:
@@ -152,7 +144,7 @@ class BehaviourReport:
             "edges": self.edges,
             "edges_by_kind": dict(sorted(self.edges_by_kind.items())),
             "problems": [p.as_dict() for p in self.problems],
-            "problems_not_listed": max(0, self.rows_rejected + self.warnings - len(self.problems)),
+            "problems_not_listed": self.problems_not_listed,
         }
 
 

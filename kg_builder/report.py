@@ -15,8 +15,29 @@ MAX_LISTED_PROBLEMS = 1000
 """Problems beyond this many are counted but not listed, so a report stays readable."""
 
 
+class ProblemTally:
+    """Counts rejected rows and warnings and lists the first problems; mixed into the reports
+    of a catalog build and of a behaviour pairs file (their dataclasses hold the fields)."""
+
+    rows_rejected: int
+    warnings: int
+    problems: list[RowProblem]
+
+    def add_problem(self, problem: RowProblem) -> None:
+        if problem.severity == "rejected":
+            self.rows_rejected += 1
+        else:
+            self.warnings += 1
+        if len(self.problems) < MAX_LISTED_PROBLEMS:
+            self.problems.append(problem)
+
+    @property
+    def problems_not_listed(self) -> int:
+        return max(0, self.rows_rejected + self.warnings - len(self.problems))
+
+
 @dataclass
-class BuildReport:
+class BuildReport(ProblemTally):
     """Figures of one `kgmm build-kg` run; ``as_dict`` is the JSON written with ``--report``."""
 
     catalog: str
@@ -37,14 +58,6 @@ class BuildReport:
     seconds: float = 0.0
     behaviour: list["BehaviourReport"] = field(default_factory=list)
     """One report per pairs file loaded after the catalog (``--behaviour``)."""
-
-    def add_problem(self, problem: RowProblem) -> None:
-        if problem.severity == "rejected":
-            self.rows_rejected += 1
-        else:
-            self.warnings += 1
-        if len(self.problems) < MAX_LISTED_PROBLEMS:
-            self.problems.append(problem)
 
     @property
     def any_rejected(self) -> bool:
@@ -79,6 +92,6 @@ class BuildReport:
             "seconds": round(self.seconds, 3),
             "triples_per_second": round(self.triples_per_second, 1),
             "problems": [p.as_dict() for p in self.problems],
-            "problems_not_listed": max(0, self.rows_rejected + self.warnings - len(self.problems)),
+            "problems_not_listed": self.problems_not_listed,
             "behaviour": [b.as_dict() for b in self.behaviour],
         }

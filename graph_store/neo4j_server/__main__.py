@@ -13,15 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
-from . import (
-    DEFAULT_HEAP,
-    DEFAULT_PAGECACHE,
-    PASSWORD_ENV,
-    Neo4jLauncherError,
-    Neo4jServer,
-    _tail,
-    build_launcher,
-)
+from .launcher import DEFAULT_HEAP, DEFAULT_PAGECACHE, PASSWORD_ENV, Neo4jLauncherError, _tail, build_launcher
+from .server import Neo4jServer
 
 
 def main(argv: list[str] | None = None) -> int:

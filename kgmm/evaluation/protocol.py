@@ -25,7 +25,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 
 from graph_store import Snapshot
@@ -34,7 +33,6 @@ from .. import __version__
 from ..completion.calibration import calibrate, expected_calibration_error, precision_at, reliability, top1
 from ..config import Config
 from ..data.split import training_snapshot
-from ..data.views import ModalityView
 from ..text import train_wordpiece
 from ..training.distributed import choose_device, default_cpu_threads
 from ..training.evaluation import encode_products

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).parents[1]))
 sys.path.insert(0, str(Path(__file__).parents[1] / "kgmm" / "completion"))
 from conftest import BACKENDS, fresh_neo4j_store  # noqa: E402
 from trained_model import trained_model  # noqa: E402
-from helpers import ROOT, kgmm  # noqa: E402
+from helpers import kgmm  # noqa: E402
 from test_pretrain_cli import one_line_error, readme_first_command  # noqa: E402
 
 from graph_store import open_store  # noqa: E402

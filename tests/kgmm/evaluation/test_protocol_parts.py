@@ -22,7 +22,6 @@ from kgmm.evaluation.k3m_variants import VARIANTS  # noqa: E402
 from kgmm.evaluation.kge import training_triples  # noqa: E402
 from kgmm.evaluation.probe import LinearProbe  # noqa: E402
 from kgmm.evaluation.protocol import ProtocolOptions, prepare  # noqa: E402
-from kgmm.evaluation.ranking import RankingTask  # noqa: E402
 from kgmm.evaluation.splits import held_out_split  # noqa: E402
 from kgmm.text import train_wordpiece  # noqa: E402
 
