@@ -1,10 +1,10 @@
-"""Benchmark kgmm's NeighborSampler against a k_hop_subgraph loop.
+"""Benchmark kgmm's TypedNeighborSampler against a k_hop_subgraph loop.
 
 Builds a synthetic heterogeneous product graph (products -> values of each
 attribute, plus reverse edges, Zipf-like value popularity), then on the same
 seed batches measures:
 
-* ``kgmm.sampling.NeighborSampler.sample_from_nodes`` (2 hops, fan-out
+* ``kgmm.sampling.TypedNeighborSampler.sample_from_nodes`` (2 hops, fan-out
   [10, 5], batch 1,024), and the same through PyG's ``NodeLoader`` (which also
   slices features into a ``HeteroData`` batch);
 * ``torch_geometric.utils.k_hop_subgraph`` on the homogeneous view, called
@@ -13,7 +13,7 @@ seed batches measures:
 
 Every measurement is the best of a few repeats (the machine is shared, noise
 only slows runs down) and k_hop_subgraph gets its best thread count.  The
-sampler pins one intra-op thread per call (``NeighborSampler(num_threads=1)``)
+sampler pins one intra-op thread per call (``TypedNeighborSampler(num_threads=1)``)
 because OpenMP fork/join on its many small ops costs more than it saves; the
 "inheriting" row shows the sampler at the global thread count.
 
@@ -66,7 +66,7 @@ from torch_geometric.sampler import NodeSamplerInput  # noqa: E402
 from torch_geometric.utils import k_hop_subgraph  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from kgmm.sampling import NeighborSampler  # noqa: E402
+from kgmm.sampling import TypedNeighborSampler  # noqa: E402
 
 FANOUT = [10, 5]
 BATCH_SIZE = 1024
@@ -238,7 +238,7 @@ def measure_store_graph(db_path: str, seed: int = 0) -> dict[str, Any]:
         gc.collect()
     rss_after = _proc_status_mib("VmRSS")
     t0 = time.perf_counter()
-    sampler = NeighborSampler(data, FANOUT, seed=seed)
+    sampler = TypedNeighborSampler(data, FANOUT, seed=seed)
     sampler_s = time.perf_counter() - t0
     nbytes = tensor_bytes(data)
     return {
@@ -277,7 +277,7 @@ def print_catalog_memory(m: dict[str, Any]) -> None:
 # Measurements #############################################################
 
 
-def time_sampler(sampler: NeighborSampler, batches: list[torch.Tensor]) -> dict[str, Any]:
+def time_sampler(sampler: TypedNeighborSampler, batches: list[torch.Tensor]) -> dict[str, Any]:
     for b in batches[:2]:  # warm-up (allocator, lazy init)
         sampler.sample_from_nodes(NodeSamplerInput(None, b, input_type="product"))
     nodes = edges = 0
@@ -312,7 +312,7 @@ def time_sampler(sampler: NeighborSampler, batches: list[torch.Tensor]) -> dict[
     }
 
 
-def time_loader(data: HeteroData, sampler: NeighborSampler, seeds: torch.Tensor) -> dict[str, Any]:
+def time_loader(data: HeteroData, sampler: TypedNeighborSampler, seeds: torch.Tensor) -> dict[str, Any]:
     loader = NodeLoader(data, sampler, input_nodes=("product", seeds), batch_size=BATCH_SIZE)
     n = 0
     with PeakRSS() as mem:
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "--sampler-threads",
         type=int,
         default=1,
-        help="NeighborSampler(num_threads=...) used inside each sampling call; 0 = inherit",
+        help="TypedNeighborSampler(num_threads=...) used inside each sampling call; 0 = inherit",
     )
     parser.add_argument(
         "--repeats", type=int, default=None, help="best of N runs per measurement (2 quick, 3 full)"
@@ -457,7 +457,7 @@ def run_graph(data: HeteroData, source: str, build_graph_s: float, rss_start: fl
     """Measure the sampler, the NodeLoader and k_hop_subgraph loops on one graph."""
     num_edges = sum(int(data[et].edge_index.size(1)) for et in data.edge_types)
     t0 = time.perf_counter()
-    sampler = NeighborSampler(data, FANOUT, seed=args.seed, num_threads=sampler_threads)
+    sampler = TypedNeighborSampler(data, FANOUT, seed=args.seed, num_threads=sampler_threads)
     build_csc_s = time.perf_counter() - t0
     csc_bytes = sampler.nbytes()
     max_in_degree = max(group.max_in_degree() for group in sampler.relation_groups)
@@ -477,7 +477,7 @@ def run_graph(data: HeteroData, source: str, build_graph_s: float, rss_start: fl
     )
     loader_res = best_of(rep, lambda: time_loader(data, sampler, seeds))
     # The sampler inheriting the global thread count, to show why it pins 1.
-    inherit = NeighborSampler(data, FANOUT, seed=args.seed, num_threads=None)
+    inherit = TypedNeighborSampler(data, FANOUT, seed=args.seed, num_threads=None)
     inherit_res = dict(
         best_of(rep, lambda: time_sampler(inherit, batches[: max(4, num_batches // 5)])),
         sampler_threads=args.threads,

@@ -1,6 +1,6 @@
 """The sampled neighbourhood of a batch's products, as one edge list for the GNN.
 
-:class:`kgmm.sampling.NeighborSampler` walks the training graph's typed edges (one edge
+:class:`kgmm.sampling.TypedNeighborSampler` walks the training graph's typed edges (one edge
 type per attribute) into the seed products; :class:`SubgraphSampler` turns its output
 into the homogeneous ``(node kind, node key, edge_index, edge kind, edge attribute)``
 layout of :meth:`kgmm.model.knowledge.KnowledgeEncoder.graph_tokens`, and drops every
@@ -24,16 +24,16 @@ from torch_geometric.data import HeteroData
 from torch_geometric.sampler import NodeSamplerInput
 
 from ..model.knowledge import NODE_CATEGORY, NODE_PRODUCT, NODE_VALUE
-from ..sampling import NeighborSampler
+from ..sampling import TypedNeighborSampler
 from .hetero import CATEGORY, CHILD_OF, IN_CATEGORY, PRODUCT, VALUE
 
 _NODE_KIND = {PRODUCT: NODE_PRODUCT, VALUE: NODE_VALUE, CATEGORY: NODE_CATEGORY}
 
 
-class BatchSeededSampler(NeighborSampler):
-    """A NeighborSampler that draws from the generator of the batch being built.
+class BatchSeededSampler(TypedNeighborSampler):
+    """A TypedNeighborSampler that draws from the generator of the batch being built.
 
-    NeighborSampler reseeds itself per DataLoader worker; a batch built in a worker
+    TypedNeighborSampler reseeds itself per DataLoader worker; a batch built in a worker
     would then depend on which worker built it. Here the batch builder sets
     :attr:`batch_generator` before sampling, so the subgraph depends only on the run's
     seed and the batch's position, in any process.

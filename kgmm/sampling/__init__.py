@@ -1,6 +1,6 @@
 """Neighbour and negative sampling in pure PyTorch.
 
-``NeighborSampler`` implements PyG's ``BaseSampler`` contract without pyg-lib
+``TypedNeighborSampler`` implements PyG's ``BaseSampler`` contract without pyg-lib
 or torch-sparse, so PyG's ``NodeLoader``/``LinkLoader`` (and ``NeighborLoader``
 via ``neighbor_sampler=``) work on this platform.  ``AttributeNegativeSampler``
 draws type-constrained negatives for attribute completion.
@@ -12,7 +12,7 @@ Importing this package imports torch and torch_geometric; the top-level
 from .csr import CSC, build_csc
 from .dedup import merge_first_seen
 from .negative import AttributeNegativeSampler, NegativeSample, sample_attribute_negatives
-from .neighbor import NeighborSampler
+from .neighbor import TypedNeighborSampler
 from .relations import RelationGroup, build_relation_group
 from .select import sample_in_edges, sample_offsets
 
@@ -20,7 +20,7 @@ __all__ = [
     "CSC",
     "AttributeNegativeSampler",
     "NegativeSample",
-    "NeighborSampler",
+    "TypedNeighborSampler",
     "RelationGroup",
     "build_csc",
     "build_relation_group",

@@ -81,7 +81,7 @@ def link_seeds(
         generator: randomness for the negatives.
     """
     if inputs.time is not None:
-        raise NotImplementedError("temporal link sampling is not supported by kgmm.NeighborSampler")
+        raise NotImplementedError("temporal link sampling is not supported by kgmm.sampling.TypedNeighborSampler")
     input_id = inputs.input_id
     src = inputs.row.to(torch.long)  # [P]
     dst = inputs.col.to(torch.long)  # [P]

@@ -1,7 +1,7 @@
 """A pure-PyTorch neighbour sampler that plugs into PyG's loaders.
 
 PyG's own ``NeighborSampler`` needs ``pyg-lib`` or ``torch-sparse``; neither
-has wheels for our platform, so :class:`NeighborSampler` re-implements the
+has wheels for our platform, so :class:`TypedNeighborSampler` re-implements the
 same contract (:class:`torch_geometric.sampler.BaseSampler`) with batched
 tensor ops only.  Semantics follow pyg-lib's ``neighbor_sample``:
 
@@ -97,11 +97,11 @@ def intra_op_threads(num_threads: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-class NeighborSampler(BaseSampler):
+class TypedNeighborSampler(BaseSampler):
     """Vectorised uniform neighbour sampler for ``Data`` and ``HeteroData``.
 
     Example:
-        >>> sampler = NeighborSampler(hetero_data, [10, 5], seed=0)
+        >>> sampler = TypedNeighborSampler(hetero_data, [10, 5], seed=0)
         >>> loader = NodeLoader(hetero_data, sampler, input_nodes=("product", None),
         ...                     batch_size=1024)
 

@@ -12,7 +12,7 @@ from torch_geometric.sampler import NodeSamplerInput
 from graph_store import GraphStore
 from kg_builder import build_graph, open_catalog
 from kgmm.data import CATEGORY, PRODUCT, VALUE, relation_name, snapshot_to_heterodata
-from kgmm.sampling import NeighborSampler
+from kgmm.sampling import TypedNeighborSampler
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_relation_names_are_pyg_safe() -> None:
 
 def test_sampler_walks_from_products_to_values_and_back(snapshot) -> None:
     data = snapshot_to_heterodata(snapshot)
-    sampler = NeighborSampler(data, [5, 3], seed=0)
+    sampler = TypedNeighborSampler(data, [5, 3], seed=0)
     out = sampler.sample_from_nodes(NodeSamplerInput(None, torch.arange(8), input_type=PRODUCT))
     assert out.node[PRODUCT][:8].tolist() == list(range(8))
     assert out.node[VALUE].numel() > 0 and out.node[CATEGORY].numel() > 0
@@ -114,7 +114,7 @@ def test_a_products_behaviour_neighbours_are_sampled(behaviour_snapshot) -> None
     seed = int(snap.behaviour_src[snap.behaviour_kind == kind][0])
     expected = set(snap.behaviour_dst[(snap.behaviour_src == seed) & (snap.behaviour_kind == kind)].tolist())
     expected |= set(snap.behaviour_src[(snap.behaviour_dst == seed) & (snap.behaviour_kind == kind)].tolist())
-    out = NeighborSampler(data, [-1], seed=0).sample_from_nodes(NodeSamplerInput(None, torch.tensor([seed]), input_type=PRODUCT))
+    out = TypedNeighborSampler(data, [-1], seed=0).sample_from_nodes(NodeSamplerInput(None, torch.tensor([seed]), input_type=PRODUCT))
     edge_type = (PRODUCT, "co_view", PRODUCT)
     neighbours = set(out.node[PRODUCT][out.row[edge_type]].tolist())
     assert neighbours == expected and (out.node[PRODUCT][out.col[edge_type]] == seed).all()

@@ -1,4 +1,4 @@
-"""Correctness tests for kgmm.sampling.NeighborSampler (not just shapes)."""
+"""Correctness tests for kgmm.sampling.TypedNeighborSampler (not just shapes)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from torch_geometric.sampler import (  # noqa: E402
 )
 from torch_geometric.utils import coalesce, k_hop_subgraph  # noqa: E402
 
-from kgmm.sampling import NeighborSampler, merge_first_seen  # noqa: E402
+from kgmm.sampling import TypedNeighborSampler, merge_first_seen  # noqa: E402
 from kgmm.sampling.select import sample_offsets  # noqa: E402
 
 # chi2 0.999 quantiles (checked against torch.special.gammaincc).
@@ -102,7 +102,7 @@ def test_sampled_edges_exist_and_fanout_bounds(replace):
     data = random_graph()
     deg = in_degree(data.edge_index, data.num_nodes)
     fanout = [4, 3]
-    sampler = NeighborSampler(data, fanout, replace=replace, seed=0)
+    sampler = TypedNeighborSampler(data, fanout, replace=replace, seed=0)
     seeds = torch.tensor([3, 17, 42, 99, 150, 7])
     out = sampler.sample_from_nodes(node_input(seeds))
 
@@ -132,7 +132,7 @@ def test_sampled_edges_exist_and_fanout_bounds(replace):
 def test_without_replacement_never_repeats_neighbour():
     # Multigraph-free star plus random edges; many duplicate seeds => many draws.
     data = random_graph(num_nodes=60, num_edges=900, seed=3)
-    sampler = NeighborSampler(data, [5], seed=1)
+    sampler = TypedNeighborSampler(data, [5], seed=1)
     seeds = torch.arange(60).repeat(20)  # 1200 independent draws
     out = sampler.sample_from_nodes(node_input(seeds))
     pairs = out.col * data.num_nodes + out.node[out.row]
@@ -145,7 +145,7 @@ def test_without_replacement_never_repeats_neighbour():
 def test_full_fanout_matches_k_hop_subgraph(num_hops):
     data = random_graph(num_nodes=300, num_edges=700, seed=5)
     seeds = torch.tensor([0, 11, 222])
-    sampler = NeighborSampler(data, [-1] * num_hops, seed=0)
+    sampler = TypedNeighborSampler(data, [-1] * num_hops, seed=0)
     out = sampler.sample_from_nodes(node_input(seeds))
     subset, _, _, _ = k_hop_subgraph(
         seeds, num_hops, data.edge_index, num_nodes=data.num_nodes, flow="source_to_target"
@@ -160,7 +160,7 @@ def test_full_fanout_matches_k_hop_subgraph(num_hops):
 def test_hetero_full_fanout_matches_k_hop_on_homogeneous_view():
     data = product_graph()
     seeds = torch.tensor([0, 5, 77])
-    sampler = NeighborSampler(data, [-1, -1], seed=0)
+    sampler = TypedNeighborSampler(data, [-1, -1], seed=0)
     out = sampler.sample_from_nodes(node_input(seeds, "product"))
     homo = data.to_homogeneous()
     offset = {nt: int((homo.node_type == i).nonzero()[0]) for i, nt in enumerate(data.node_types)}
@@ -181,7 +181,7 @@ def test_chi_square_uniform_over_neighbours(degree, k, replace):
     src = torch.arange(1, degree + 1)
     data = Data(edge_index=torch.stack([src, torch.zeros_like(src)]), num_nodes=degree + 1)
     draws = 3000
-    sampler = NeighborSampler(data, [k], replace=replace, seed=123)
+    sampler = TypedNeighborSampler(data, [k], replace=replace, seed=123)
     out = sampler.sample_from_nodes(node_input(torch.zeros(draws, dtype=torch.long)))
     assert out.edge.numel() == draws * k
     counts = torch.bincount(out.edge, minlength=degree)
@@ -216,7 +216,7 @@ def test_same_seed_same_batch_different_seed_different_batch():
     seeds = torch.arange(0, 200, 7)
 
     def run(seed):
-        return NeighborSampler(data, [5, 5], seed=seed).sample_from_nodes(node_input(seeds))
+        return TypedNeighborSampler(data, [5, 5], seed=seed).sample_from_nodes(node_input(seeds))
 
     a, b, c = run(7), run(7), run(8)
     for field in ("node", "row", "col", "edge"):
@@ -224,7 +224,7 @@ def test_same_seed_same_batch_different_seed_different_batch():
     assert a.num_sampled_nodes == b.num_sampled_nodes
     assert not torch.equal(a.edge.sort().values, c.edge.sort().values)
     # The stream advances: a second call on the same sampler differs too.
-    s = NeighborSampler(data, [5, 5], seed=7)
+    s = TypedNeighborSampler(data, [5, 5], seed=7)
     first, second = s.sample_from_nodes(node_input(seeds)), s.sample_from_nodes(node_input(seeds))
     assert not torch.equal(first.edge, second.edge)
 
@@ -238,25 +238,25 @@ def test_isolated_nodes_and_high_degree_hub():
     data = Data(edge_index=ei, num_nodes=num_nodes)
     isolated = torch.tensor([num_nodes - 1, num_nodes - 2])
 
-    out = NeighborSampler(data, [10, 10], seed=0).sample_from_nodes(node_input(isolated))
+    out = TypedNeighborSampler(data, [10, 10], seed=0).sample_from_nodes(node_input(isolated))
     assert torch.equal(out.node, isolated)
     assert out.edge.numel() == 0 and out.num_sampled_nodes == [2, 0, 0]
 
-    out = NeighborSampler(data, [10, 10], seed=0).sample_from_nodes(node_input([1]))
+    out = TypedNeighborSampler(data, [10, 10], seed=0).sample_from_nodes(node_input([1]))
     assert_edges_exist(out, ei)
     assert out.num_sampled_edges == [1, 10]  # 1 <- 0, then 10 of the hub's 100k
     hub_edges = out.edge[1:]
     assert hub_edges.unique().numel() == 10
     assert out.node.numel() == 12
 
-    full = NeighborSampler(data, [-1], seed=0).sample_from_nodes(node_input([0]))
+    full = TypedNeighborSampler(data, [-1], seed=0).sample_from_nodes(node_input([0]))
     assert full.edge.numel() == hub_degree
 
 
 def test_disjoint_subtrees():
     data = random_graph()
     seeds = torch.tensor([1, 2, 1])  # the repeated seed gets its own subtree
-    out = NeighborSampler(data, [3, 2], disjoint=True, seed=0).sample_from_nodes(node_input(seeds))
+    out = TypedNeighborSampler(data, [3, 2], disjoint=True, seed=0).sample_from_nodes(node_input(seeds))
     assert torch.equal(out.batch[:3], torch.arange(3))
     assert torch.equal(out.batch[out.row], out.batch[out.col])
     assert_edges_exist(out, data.edge_index)
@@ -281,7 +281,7 @@ def test_hetero_direction_and_edges_exist():
     data = product_graph()
     fanout = {et: [2, 3] for et in data.edge_types}
     fanout[("product", "material", "value")] = [0, 4]
-    sampler = NeighborSampler(data, fanout, seed=0)
+    sampler = TypedNeighborSampler(data, fanout, seed=0)
     seeds = torch.tensor([4, 8, 15])
     out = sampler.sample_from_nodes(node_input(seeds, "product"))
     assert isinstance(out, HeteroSamplerOutput)
@@ -308,7 +308,7 @@ def test_hetero_link_sampling_triplet_metadata():
     data = product_graph()
     et = ("product", "color", "value")
     ei = data[et].edge_index[:, :6]
-    sampler = NeighborSampler(data, [2, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [2, 2], seed=0)
     out = sampler.sample_from_edges(
         EdgeSamplerInput(None, ei[0], ei[1], input_type=et), NegativeSampling("triplet", 3)
     )
@@ -324,7 +324,7 @@ def test_hetero_link_sampling_triplet_metadata():
 
 def test_node_loader_homogeneous():
     data = random_graph()
-    sampler = NeighborSampler(data, [4, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [4, 2], seed=0)
     loader = NodeLoader(data, sampler, input_nodes=torch.arange(50, 150), batch_size=32)
     batches = list(loader)
     assert len(batches) == 4
@@ -344,7 +344,7 @@ def test_node_loader_homogeneous():
 
 def test_node_loader_heterogeneous():
     data = product_graph()
-    sampler = NeighborSampler(data, [3, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [3, 2], seed=0)
     loader = NodeLoader(data, sampler, input_nodes=("product", torch.arange(40)), batch_size=16)
     batch = next(iter(loader))
     assert isinstance(batch, HeteroData)
@@ -365,7 +365,7 @@ def test_node_loader_heterogeneous():
 
 def test_link_loader_homogeneous_binary():
     data = random_graph()
-    sampler = NeighborSampler(data, [3, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [3, 2], seed=0)
     label_index = data.edge_index[:, :40]
     loader = LinkLoader(
         data,
@@ -385,7 +385,7 @@ def test_link_loader_homogeneous_binary():
 def test_link_loader_heterogeneous_triplet_and_binary():
     data = product_graph()
     et = ("product", "color", "value")
-    sampler = NeighborSampler(data, [2, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [2, 2], seed=0)
     loader = LinkLoader(
         data,
         sampler,
@@ -416,7 +416,7 @@ def test_link_loader_heterogeneous_triplet_and_binary():
 
 def test_link_sampling_disjoint_batch_wraps_to_positive_index():
     data = random_graph()
-    sampler = NeighborSampler(data, [2], disjoint=True, seed=0)
+    sampler = TypedNeighborSampler(data, [2], disjoint=True, seed=0)
     ei = data.edge_index[:, :5]
     out = sampler.sample_from_edges(EdgeSamplerInput(None, ei[0], ei[1]))
     assert bool((out.batch < 5).all())
@@ -426,7 +426,7 @@ def test_link_sampling_disjoint_batch_wraps_to_positive_index():
 
 def test_dataloader_workers_draw_distinct_reproducible_streams():
     data = random_graph()
-    sampler = NeighborSampler(data, [4, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [4, 2], seed=0)
 
     def epoch():
         torch.manual_seed(0)  # governs the DataLoader's per-worker seeds
@@ -445,7 +445,7 @@ def test_pickle_roundtrip_and_thread_setting_restored():
 
     data = random_graph()
     before = torch.get_num_threads()
-    sampler = NeighborSampler(data, [3, 3], seed=11)
+    sampler = TypedNeighborSampler(data, [3, 3], seed=11)
     clone = pickle.loads(pickle.dumps(sampler))  # e.g. spawn-started DataLoader workers
     a = sampler.sample_from_nodes(node_input([1, 2, 3]))
     b = clone.sample_from_nodes(node_input([1, 2, 3]))

@@ -23,7 +23,7 @@ from torch_geometric.loader import NodeLoader  # noqa: E402
 from torch_geometric.sampler import NodeSamplerInput  # noqa: E402
 from torch_geometric.utils import coalesce  # noqa: E402
 
-from kgmm.sampling import NeighborSampler, build_csc  # noqa: E402
+from kgmm.sampling import TypedNeighborSampler, build_csc  # noqa: E402
 from kgmm.sampling.relations import stable_argsort  # noqa: E402
 from kgmm.sampling.select import sample_offsets  # noqa: E402
 
@@ -126,7 +126,7 @@ def chi_square(counts: Tensor) -> float:
 def test_full_fanout_matches_per_edge_type_reference_exactly(num_hops):
     data = multi_relation_graph()
     seeds = [4, 99, 17, 4000 % 150, 123]
-    out = NeighborSampler(data, [-1] * num_hops, seed=0).sample_from_nodes(
+    out = TypedNeighborSampler(data, [-1] * num_hops, seed=0).sample_from_nodes(
         seeds_of(seeds, "product")
     )
     nodes, edges = reference_full_fanout(data, "product", seeds, num_hops)
@@ -143,7 +143,7 @@ def test_full_fanout_matches_per_edge_type_reference_exactly(num_hops):
 def test_neighbour_sets_equal_sampling_each_relation_separately(seed_type):
     data = multi_relation_graph(seed=1)
     seeds = torch.arange(0, data[seed_type].num_nodes, 3)
-    out = NeighborSampler(data, [-1], seed=0).sample_from_nodes(seeds_of(seeds, seed_type))
+    out = TypedNeighborSampler(data, [-1], seed=0).sample_from_nodes(seeds_of(seeds, seed_type))
     for et in data.edge_types:
         alone = HeteroData()
         for nt in (et[0], et[-1]):
@@ -152,7 +152,7 @@ def test_neighbour_sets_equal_sampling_each_relation_separately(seed_type):
         if et[-1] != seed_type:
             assert out.edge[et].numel() == 0
             continue
-        ref = NeighborSampler(alone, [-1], seed=0).sample_from_nodes(seeds_of(seeds, seed_type))
+        ref = TypedNeighborSampler(alone, [-1], seed=0).sample_from_nodes(seeds_of(seeds, seed_type))
         assert torch.equal(out.edge[et], ref.edge[et]), et
         # Same (source, destination) pairs in global ids.
         assert torch.equal(out.node[et[0]][out.row[et]], ref.node[et[0]][ref.row[et]])
@@ -161,7 +161,7 @@ def test_neighbour_sets_equal_sampling_each_relation_separately(seed_type):
 
 def test_edge_type_csc_matches_build_csc():
     data = multi_relation_graph()
-    sampler = NeighborSampler(data, [2], seed=0)
+    sampler = TypedNeighborSampler(data, [2], seed=0)
     for et in data.edge_types:
         ref = build_csc(data[et].edge_index, data[et[0]].num_nodes, data[et[-1]].num_nodes)
         got = sampler.csc(et)
@@ -185,7 +185,7 @@ def test_per_relation_fanout_bounds(replace):
     data = multi_relation_graph(seed=2)
     fanouts = per_relation_fanouts(data)
     seeds = torch.arange(0, 150, 2)
-    out = NeighborSampler(data, fanouts, replace=replace, seed=0).sample_from_nodes(
+    out = TypedNeighborSampler(data, fanouts, replace=replace, seed=0).sample_from_nodes(
         seeds_of(seeds, "product")
     )
     assert_edges_exist(data, out)
@@ -261,7 +261,7 @@ def test_chi_square_uniform_per_relation_in_one_group(replace):
             fanouts[("product", f"a{r}", "value")] = [r % 4]
         data["product", f"a{r}", "value"].edge_index = ei
     draws = 3000
-    sampler = NeighborSampler(data, fanouts, replace=replace, seed=123)
+    sampler = TypedNeighborSampler(data, fanouts, replace=replace, seed=123)
     out = sampler.sample_from_nodes(seeds_of(torch.zeros(draws, dtype=torch.long), "value"))
     for r, (degree, k) in enumerate(zip(degrees, ks, strict=True)):
         et = ("product", f"a{r}", "value")
@@ -279,9 +279,9 @@ def test_same_seed_same_batch_on_multi_relation_graph():
     data = multi_relation_graph()
     fanouts = per_relation_fanouts(data)
     seeds = seeds_of(torch.arange(0, 150, 5), "product")
-    a = NeighborSampler(data, fanouts, seed=3).sample_from_nodes(seeds)
-    b = NeighborSampler(data, fanouts, seed=3).sample_from_nodes(seeds)
-    c = NeighborSampler(data, fanouts, seed=4).sample_from_nodes(seeds)
+    a = TypedNeighborSampler(data, fanouts, seed=3).sample_from_nodes(seeds)
+    b = TypedNeighborSampler(data, fanouts, seed=3).sample_from_nodes(seeds)
+    c = TypedNeighborSampler(data, fanouts, seed=4).sample_from_nodes(seeds)
     for field in ("node", "row", "col", "edge"):
         for key, value in getattr(a, field).items():
             assert torch.equal(value, getattr(b, field)[key])
@@ -292,7 +292,7 @@ def test_same_seed_same_batch_on_multi_relation_graph():
 def test_disjoint_on_multi_relation_graph():
     data = multi_relation_graph()
     seeds = torch.tensor([3, 8, 3])
-    out = NeighborSampler(data, [3, 2], disjoint=True, seed=0).sample_from_nodes(
+    out = TypedNeighborSampler(data, [3, 2], disjoint=True, seed=0).sample_from_nodes(
         seeds_of(seeds, "product")
     )
     assert_edges_exist(data, out)
@@ -306,7 +306,7 @@ def test_node_loader_on_multi_relation_graph():
     data = multi_relation_graph()
     for nt in data.node_types:
         data[nt].x = torch.arange(data[nt].num_nodes).float().view(-1, 1)
-    sampler = NeighborSampler(data, [4, 2], seed=0)
+    sampler = TypedNeighborSampler(data, [4, 2], seed=0)
     loader = NodeLoader(data, sampler, input_nodes=("product", torch.arange(64)), batch_size=32)
     for batch in loader:
         for et in data.edge_types:
