@@ -1,8 +1,10 @@
 """The GraphStore contract that every backend implements.
 
 Public methods validate their arguments and then call a ``_method`` that does the
-I/O (the PyG storage-adapter habit): a backend implements only the underscored
-methods, and callers get the same checks whichever backend they talk to.
+I/O (the PyG storage-adapter habit): a backend implements every abstract ``_method``
+hook, plus its own constructor and ``close`` when it holds a connection, and leaves the
+contract's public methods alone, so callers get the same checks whichever backend they
+talk to.
 """
 
 from __future__ import annotations

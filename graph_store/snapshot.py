@@ -94,10 +94,6 @@ class Snapshot:
         """Catalog id -> product index."""
         return {pid: i for i, pid in enumerate(self.product_ids)}
 
-    def value_index(self) -> dict[tuple[str, str], int]:
-        """(attribute, value) -> value index."""
-        return {key: i for i, key in enumerate(self.values)}
-
     def content_hash(self) -> str:
         """SHA-256 over ids, edges and modalities; checkpoints use it to refuse a mismatch."""
         digest = hashlib.sha256()

@@ -130,10 +130,6 @@ class Neo4jServer:
         return self._log_path
 
     @property
-    def debug_log_path(self) -> Path:
-        return self.data_dir / "logs" / "debug.log"
-
-    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc is not None else None
 

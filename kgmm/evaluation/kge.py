@@ -62,9 +62,6 @@ class KGEResult:
     best_val_mrr: float
     curve: list[tuple[int, float]] = field(default_factory=list)
 
-    def value_entity(self, value: Tensor) -> Tensor:
-        return value + self.num_products
-
     @torch.no_grad()
     def scores(self, task: RankingTask) -> list[Tensor]:
         """One score vector per triple of ``task`` over its candidates."""

@@ -1,7 +1,7 @@
-"""From three streams to one product vector: modality pooling, then structure aggregation.
+"""From the modality streams to one product vector: modality pooling, then structure aggregation.
 
-1. **Modality pooling.** Each stream is pooled (text: its first token; image: the mean of
-   its patches; knowledge: the graph token) and the three are mixed with importance
+1. **Modality pooling.** Each stream is pooled (text: its first token; knowledge: the graph
+   token; image and any extra modality: the mean of its tokens) and all are mixed with importance
    weights computed from the pooled vectors themselves (as SCALE learns modality
    importance). An absent modality gets weight exactly zero: its placeholder informs the
    other streams through attention, but is never passed off as content.

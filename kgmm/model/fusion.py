@@ -1,10 +1,11 @@
 """Initial-interactive fusion (K3M): co-attention between streams that stay separate.
 
-Each of the three streams (text, image, knowledge; plus any extra modality) keeps its own tokens and parameters.
+Each stream (K3M's text, image and knowledge, then every extra modality of
+``model.extra_modalities``) keeps its own tokens and parameters.
 In every interaction layer a stream
 
 1. attends to itself (its *own* features),
-2. attends to the tokens of the other two streams (its *cross-modal* features), and
+2. attends to the tokens of every other stream (its *cross-modal* features), and
 3. combines the two with a fusion strategy: ``mean``, ``gated`` (a learned sigmoid gate
    per feature) or ``gumbel`` (a hard, straight-through Gumbel-softmax choice per token
    between own and cross features, so a noisy modality can be ignored outright).
@@ -95,7 +96,7 @@ class StreamBlock(nn.Module):
 
 
 class InteractionLayer(nn.Module):
-    """Co-attention across the three streams; each stream has its own block.
+    """Co-attention across all streams (K3M's three plus any extra modality); each has its own block.
 
     Args:
         hidden: width ``d``.

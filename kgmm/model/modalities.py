@@ -127,9 +127,3 @@ class AudioEncoder(ModalityEncoder):
         for _ in range(2):  # the two stride-2 convolutions (kernel 3, padding 1)
             mask = mask[..., ::2]  # output column i is centred on input column 2i
         return mask.squeeze(1) > 0
-
-
-def pooled(tokens: Tensor, pad: Tensor) -> Tensor:
-    """Masked mean [B, d] of a stream's tokens (a placeholder row pools to the placeholder)."""
-    keep = (~pad).unsqueeze(-1).to(tokens.dtype)
-    return (tokens * keep).sum(1) / keep.sum(1)
