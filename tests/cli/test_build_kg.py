@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import ROOT, kgmm  # noqa: E402
+from tests.cli.helpers import ROOT, kgmm
 
 
 def jsonl(path: Path, lines: list[str | dict]) -> Path:

@@ -4,20 +4,16 @@ every backend: what the commands print agrees with the store, and undo undoes.""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1]))
-sys.path.insert(0, str(Path(__file__).parents[1] / "kgmm" / "completion"))
-from conftest import BACKENDS, fresh_neo4j_store  # noqa: E402
-from trained_model import trained_model  # noqa: E402
-from helpers import kgmm  # noqa: E402
-from test_pretrain_cli import one_line_error, readme_first_command  # noqa: E402
+from tests.conftest import BACKENDS, fresh_neo4j_store
+from tests.kgmm.completion.trained_model import trained_model
+from tests.cli.helpers import kgmm
+from tests.cli.test_pretrain_cli import one_line_error, readme_first_command
 
-from graph_store import open_store  # noqa: E402
+from graph_store import open_store
 
 PRODUCT = "64d5d4a258243731dc7bbb1eef49ad74"  # the README's towel set
 

@@ -10,8 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import ROOT, kgmm  # noqa: E402
+from tests.cli.helpers import ROOT, kgmm
 
 from graph_store import open_store
 from kg_builder.synthetic import write_synthetic_catalog

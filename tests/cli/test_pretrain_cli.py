@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import ROOT, kgmm  # noqa: E402
+from tests.cli.helpers import ROOT, kgmm
 
 TINY = str(ROOT / "examples" / "tiny.yaml")
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parents[1] / "kgmm"))
-from helpers import ROOT, kgmm  # noqa: E402
-from k3m_testing import build_store, example_snapshot  # noqa: E402
+from tests.cli.helpers import ROOT, kgmm
+from tests.kgmm.k3m_testing import build_store, example_snapshot
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +39,7 @@ def test_each_example_switch_trains_from_the_cli(store: str, tmp_path: Path, exa
 def test_video_and_audio_from_a_media_table_train_from_the_cli(store: str, tmp_path: Path) -> None:
     from PIL import Image
 
-    sys.path.insert(0, str(ROOT / "tests" / "kgmm" / "model"))
-    from test_modalities import write_wav  # noqa: E402
+    from tests.kgmm.model.test_modalities import write_wav
 
     rows = ["product_id,modality,path"]
     for i, product in enumerate(example_snapshot().product_ids[:40]):

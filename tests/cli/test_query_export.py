@@ -5,14 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from helpers import kgmm  # noqa: E402
+from tests.cli.helpers import kgmm
 
 from graph_store import AttributeEdge, RunInfo, open_store
 

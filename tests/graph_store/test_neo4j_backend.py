@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 import time
 from pathlib import Path
@@ -27,8 +26,7 @@ from kg_builder import build_graph, open_catalog  # noqa: E402
 from kg_builder.normalize import normalize_attribute, normalize_value  # noqa: E402
 from kg_builder.synthetic import write_synthetic_catalog  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
-from helpers import ROOT, kgmm  # noqa: E402
+from tests.cli.helpers import ROOT, kgmm  # noqa: E402
 
 DUPLICATES = {
     "Product": "MATCH (p:Product) WITH p.id AS key, count(*) AS n WHERE n > 1 RETURN count(*)",

@@ -6,24 +6,21 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from k3m_testing import TINY, one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import TINY, one_thread, tiny_config, tiny_setup
 
-from kgmm.config import ADDED_FIELDS, load_config  # noqa: E402
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.objectives import (  # noqa: E402
+from kgmm.config import ADDED_FIELDS, load_config
+from kgmm.data.batches import batch_generator
+from kgmm.objectives import (
     compute_losses,
     contrastive_loss,
     importance_scales,
     kl_to_teacher,
 )
-from kgmm.training.optim import build_optimizer  # noqa: E402
+from kgmm.training.optim import build_optimizer
 
 NO_NOISE = {"drop_text": 0.0, "drop_image": 0.0, "drop_knowledge": 0.0, "swap_title": 0.0, "swap_image": 0.0}
 

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-from k3m_testing import one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import one_thread, tiny_config, tiny_setup
 
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.objectives import IGNORE, compute_losses, lpm_loss, mask_patches, mask_tokens  # noqa: E402
-from kgmm.training.optim import build_optimizer  # noqa: E402
+from kgmm.data.batches import batch_generator
+from kgmm.objectives import IGNORE, compute_losses, lpm_loss, mask_patches, mask_tokens
+from kgmm.training.optim import build_optimizer
 
 
 def test_mask_tokens_follows_80_10_10_and_spares_special_tokens() -> None:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from k3m_testing import EXAMPLES  # noqa: E402
+from tests.kgmm.k3m_testing import EXAMPLES
 
-from kgmm.config import Config, load_config, save_config  # noqa: E402
-from kgmm.errors import ConfigError  # noqa: E402
+from kgmm.config import Config, load_config, save_config
+from kgmm.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", ["tiny.yaml", "base.yaml"])

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from k3m_testing import example_snapshot  # noqa: E402
+from tests.kgmm.k3m_testing import example_snapshot
 
-from kgmm.errors import CheckpointError  # noqa: E402
-from kgmm.text import (  # noqa: E402
+from kgmm.errors import CheckpointError
+from kgmm.text import (
     MASK,
     SpecialIds,
     learn_wordpiece_vocab,

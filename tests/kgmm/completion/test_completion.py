@@ -5,27 +5,24 @@ are never touched, a model's own facts are hidden when it judges them."""
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-sys.path.insert(0, str(Path(__file__).parent))
-from k3m_testing import EXAMPLES, example_snapshot, one_thread  # noqa: E402
-from trained_model import trained_model  # noqa: E402
+from tests.kgmm.k3m_testing import EXAMPLES, example_snapshot, one_thread
+from tests.kgmm.completion.trained_model import trained_model
 
-from graph_store import AttributeEdge, GraphStore, ProductNode, RunInfo, open_store  # noqa: E402
-from kg_builder import build_graph, open_catalog  # noqa: E402
-from kgmm.completion import CompletionOptions, complete_store, load_calibration  # noqa: E402
-from kgmm.completion.alignment import align_snapshot  # noqa: E402
-from kgmm.completion.applicability import Applicability  # noqa: E402
-from kgmm.completion.hiding import hide_facts  # noqa: E402
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.data.views import ViewData  # noqa: E402
-from kgmm.model import K3M  # noqa: E402
+from graph_store import AttributeEdge, GraphStore, ProductNode, RunInfo, open_store
+from kg_builder import build_graph, open_catalog
+from kgmm.completion import CompletionOptions, complete_store, load_calibration
+from kgmm.completion.alignment import align_snapshot
+from kgmm.completion.applicability import Applicability
+from kgmm.completion.hiding import hide_facts
+from kgmm.data.batches import batch_generator
+from kgmm.data.views import ViewData
+from kgmm.model import K3M
 
 OPTIONS = CompletionOptions(top_k=2, min_score=0.05, batch_size=64, check_noise=False)
 

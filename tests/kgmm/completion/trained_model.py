@@ -9,12 +9,10 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import build_store, one_thread, tiny_config  # noqa: E402
+from tests.kgmm.k3m_testing import build_store, one_thread, tiny_config
 
 
 @functools.cache

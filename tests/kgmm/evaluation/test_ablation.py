@@ -4,19 +4,16 @@ full K3M on the same splits and reported side by side with each modality alone."
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "cli"))
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from helpers import kgmm  # noqa: E402
-from k3m_testing import TINY  # noqa: E402
+from tests.cli.helpers import kgmm
+from tests.kgmm.k3m_testing import TINY
 
-from kgmm.config import load_config  # noqa: E402
-from kgmm.errors import ConfigError  # noqa: E402
-from kgmm.evaluation.ablation import load_ablation  # noqa: E402
+from kgmm.config import load_config
+from kgmm.errors import ConfigError
+from kgmm.evaluation.ablation import load_ablation
 
 
 def write(tmp_path: Path, text: str) -> Path:

@@ -3,27 +3,23 @@ training, filtered ranking, damage, the majority rule, calibration and the probe
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import example_snapshot, one_thread, tiny_config  # noqa: E402
+from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config
 
-from kgmm.completion.calibration import calibrate, expected_calibration_error, fit_temperature, top1  # noqa: E402
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.data.views import ModalityView, ViewData  # noqa: E402
-from kgmm.evaluation.baselines import MajorityPerCategory, _lexicographic_rank  # noqa: E402
-from kgmm.evaluation.corruption import CONDITIONS, corrupt, touches  # noqa: E402
-from kgmm.evaluation.k3m_variants import VARIANTS  # noqa: E402
-from kgmm.evaluation.kge import training_triples  # noqa: E402
-from kgmm.evaluation.probe import LinearProbe  # noqa: E402
-from kgmm.evaluation.protocol import ProtocolOptions, prepare  # noqa: E402
-from kgmm.evaluation.splits import held_out_split  # noqa: E402
-from kgmm.text import train_wordpiece  # noqa: E402
+from kgmm.completion.calibration import calibrate, expected_calibration_error, fit_temperature, top1
+from kgmm.data.batches import batch_generator
+from kgmm.data.views import ModalityView, ViewData
+from kgmm.evaluation.baselines import MajorityPerCategory, _lexicographic_rank
+from kgmm.evaluation.corruption import CONDITIONS, corrupt, touches
+from kgmm.evaluation.k3m_variants import VARIANTS
+from kgmm.evaluation.kge import training_triples
+from kgmm.evaluation.probe import LinearProbe
+from kgmm.evaluation.protocol import ProtocolOptions, prepare
+from kgmm.evaluation.splits import held_out_split
+from kgmm.text import train_wordpiece
 
 
 @pytest.fixture(scope="module")

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import one_thread, tiny_config, tiny_setup
 
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.errors import CheckpointError  # noqa: E402
-from kgmm.model import K3M  # noqa: E402
-from kgmm.model.knowledge import NODE_VALUE  # noqa: E402
-from kgmm.objectives import IGNORE, compute_losses  # noqa: E402
+from kgmm.data.batches import batch_generator
+from kgmm.errors import CheckpointError
+from kgmm.model import K3M
+from kgmm.model.knowledge import NODE_VALUE
+from kgmm.objectives import IGNORE, compute_losses
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -7,7 +7,6 @@ built on it saves and loads exactly. The default backbone stays what it was.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,16 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup
 
-from kgmm.config import load_config  # noqa: E402
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.data.images import ImageStore  # noqa: E402
-from kgmm.errors import ConfigError  # noqa: E402
-from kgmm.model import K3M  # noqa: E402
-from kgmm.model.image_encoder import PIXEL_PATCH, ImageEncoder, LightCNN  # noqa: E402
-from kgmm.objectives import compute_losses, mom_pixel_loss  # noqa: E402
-from kgmm.registry import check_image_backbone  # noqa: E402
+from kgmm.config import load_config
+from kgmm.data.batches import batch_generator
+from kgmm.data.images import ImageStore
+from kgmm.errors import ConfigError
+from kgmm.model import K3M
+from kgmm.model.image_encoder import PIXEL_PATCH, ImageEncoder, LightCNN
+from kgmm.objectives import compute_losses, mom_pixel_loss
+from kgmm.registry import check_image_backbone
 
 LIGHT = EXAMPLES / "light.yaml"
 

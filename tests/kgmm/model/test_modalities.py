@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import struct
-import sys
 import wave
 from pathlib import Path
 
@@ -14,11 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup
 
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.data.media import (  # noqa: E402
+from kgmm.data.batches import batch_generator
+from kgmm.data.media import (
     MEL_BINS,
     SAMPLE_RATE,
     load_frames,
@@ -26,9 +24,9 @@ from kgmm.data.media import (  # noqa: E402
     log_mel,
     read_media_table,
 )
-from kgmm.errors import ConfigError, DataError  # noqa: E402
-from kgmm.model import K3M  # noqa: E402
-from kgmm.objectives import compute_losses  # noqa: E402
+from kgmm.errors import ConfigError, DataError
+from kgmm.model import K3M
+from kgmm.objectives import compute_losses
 
 
 @pytest.fixture(autouse=True, scope="module")

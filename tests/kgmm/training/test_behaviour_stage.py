@@ -4,22 +4,19 @@ the contrastive stage 1, on the example catalog with its (synthetic) behaviour p
 from __future__ import annotations
 
 import functools
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-sys.path.insert(0, str(Path(__file__).parents[2] / "cli"))
-from k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup
 
-from graph_store import Snapshot, open_store  # noqa: E402
-from kg_builder import build_graph, open_catalog, open_pairs  # noqa: E402
-from kgmm.data.batches import batch_generator  # noqa: E402
-from kgmm.model.knowledge import BEHAVIOUR_EDGE_KIND  # noqa: E402
-from kgmm.training.behaviour import behaviour_infonce, behaviour_pairs, run_behaviour_stage, sample_pairs  # noqa: E402
+from graph_store import Snapshot, open_store
+from kg_builder import build_graph, open_catalog, open_pairs
+from kgmm.data.batches import batch_generator
+from kgmm.model.knowledge import BEHAVIOUR_EDGE_KIND
+from kgmm.training.behaviour import behaviour_infonce, behaviour_pairs, run_behaviour_stage, sample_pairs
 
 
 @functools.cache
@@ -95,7 +92,7 @@ def test_stage_one_pulls_linked_products_together_and_zero_steps_change_nothing(
 
 @pytest.mark.slow
 def test_pretrain_runs_stage_one_then_the_objectives(tmp_path: Path) -> None:
-    from helpers import kgmm
+    from tests.cli.helpers import kgmm
 
     store = str(tmp_path / "g.db")
     built = kgmm("build-kg", "examples/catalog.jsonl", "--behaviour", "examples/behaviour.csv", "--store", store, "-q")

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import one_thread, tiny_setup  # noqa: E402
+from tests.kgmm.k3m_testing import one_thread, tiny_setup
 
-from kgmm.training.evaluation import LinkEvaluator, missing_attribute_examples  # noqa: E402
+from kgmm.training.evaluation import LinkEvaluator, missing_attribute_examples
 
 
 def test_filtered_ranks_and_baselines() -> None:

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
-sys.path.insert(0, str(Path(__file__).parents[1]))
-from k3m_testing import EXAMPLES, build_store, one_thread, tiny_config  # noqa: E402
+from tests.kgmm.k3m_testing import EXAMPLES, build_store, one_thread, tiny_config
 
-from graph_store import open_store  # noqa: E402
-from kgmm.errors import CheckpointError, DataError, TrainingError  # noqa: E402
-from kgmm.model import K3M  # noqa: E402
-from kgmm.training import pretrain  # noqa: E402
+from graph_store import open_store
+from kgmm.errors import CheckpointError, DataError, TrainingError
+from kgmm.model import K3M
+from kgmm.training import pretrain
 
 
 @pytest.fixture(autouse=True, scope="module")
