@@ -32,11 +32,31 @@ _KEEP_AT_EDGES = set("%#+&°")  # meaningful at the edges: "100%", "#1", "c++"
 def _strip_punctuation(text: str) -> str:
     """Drop punctuation and spaces (any script's: “ ” « » ・) from both ends."""
     start, end = 0, len(text)
-    while start < end and _is_edge_junk(text[start]):
+    while start < end and _is_edge_junk(text[start]) and not _starts_number(text, start):
         start += 1
-    while end > start and _is_edge_junk(text[end - 1]):
+    while end > start and _is_edge_junk(text[end - 1]) and not _closes(text, start, end - 1):
         end -= 1
     return text[start:end]
+
+
+def _starts_number(text: str, index: int) -> bool:
+    """A sign or a decimal point that belongs to the number after it ("-20 °c", ".5 m")."""
+    char = text[index]
+    if char not in "-.\u2212":
+        return False
+    rest = text[index + 1 : index + 3]
+    return rest[:1].isdigit() or (char != "." and rest[:1] == "." and rest[1:2].isdigit())
+
+
+_PAIRS = {")": "(", "]": "[", "}": "{"}
+
+
+def _closes(text: str, start: int, index: int) -> bool:
+    """A closing bracket whose opener is kept, or a foot/inch mark after a digit ("4'x6'")."""
+    char = text[index]
+    if char in _PAIRS:
+        return _PAIRS[char] in text[start:index]
+    return char in "'\"" and index > start and text[index - 1].isdigit()
 
 
 def _is_edge_junk(char: str) -> bool:
@@ -60,7 +80,7 @@ def normalize_value(raw: str) -> str:
 
     Examples: " Multi-Color " -> "multi-color", "0.8 KG" -> "800 g", "800gm" -> "800 g".
     """
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw).casefold()).strip()
+    text = _fold(raw)
     measurement = parse_measurement(text)  # before stripping: 5" is five inches
     if measurement is not None:
         return measurement[1]
@@ -71,6 +91,12 @@ def normalize_value(raw: str) -> str:
     if measurement is not None:
         return measurement[1]
     return canonicalise_measurements(text)
+
+
+def _fold(text: str) -> str:
+    """NFKC, case-folded, single-spaced; NFKC again because case folding can undo it."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    return _SPACES.sub(" ", folded).strip()
 
 
 def split_category(path: str, separator: str = ">") -> tuple[str, ...]:

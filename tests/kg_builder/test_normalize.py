@@ -44,7 +44,7 @@ def test_ambiguous_units_are_left_alone_inside_text() -> None:
 def test_format_number_has_no_float_noise() -> None:
     assert format_number(0.1 + 0.2) == "0.3"
     assert format_number(800.0) == "800"
-    assert format_number(1e-7) == "0"
+    assert format_number(1e-7) == "0.0000001"  # a small number never becomes zero
     assert format_number(123456789.0) == "123456789"
 
 
