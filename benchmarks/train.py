@@ -121,7 +121,7 @@ def count_flops(model_dir: Path, store: str, config) -> float:
     batch = data.build(torch.arange(size), batch_generator(0, 0), train=True)
     model.train()
     with FlopCounterMode(display=False) as counter:
-        compute_losses(model(batch), batch, config.objectives)["loss"].backward()
+        compute_losses(model, model(batch), batch, config)["loss"].backward()
     return counter.get_total_flops() / size
 
 

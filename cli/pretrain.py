@@ -76,7 +76,9 @@ class ProgressBar:
         self.progress.update(self.task, completed=step)
 
     def on_log(self, record: dict) -> None:
-        self.terms = "  ".join(f"{k} {record[k]:.3f}" for k in ("loss", "mlm", "mom", "lpm") if k in record)
+        from kgmm.training.metrics import loss_terms  # the objectives' terms, whatever they are
+
+        self.terms = "  ".join(f"{k} {record[k]:.3f}" for k in loss_terms(record))
         self.progress.update(self.task, terms=self.terms + self.mrr)
 
     def on_eval(self, record: dict) -> None:
@@ -138,7 +140,7 @@ def report(result) -> None:
     )
     if result.first_terms and result.last_terms:
         terms = ", ".join(
-            f"{k} {result.first_terms[k]:.3f} -> {result.last_terms[k]:.3f}" for k in ("mlm", "mom", "lpm") if k in result.first_terms and k in result.last_terms
+            f"{k} {result.first_terms[k]:.3f} -> {result.last_terms[k]:.3f}" for k in result.last_terms if k != "loss" and k in result.first_terms
         )
         console.print(f"  losses (first -> last logged)  {terms}", markup=False)
     link = result.link

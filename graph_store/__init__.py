@@ -10,7 +10,7 @@ import os
 
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
-from .models import BEHAVIOUR_KIND, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import BEHAVIOUR_KIND, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, SourceCode, StoreStats
 from .snapshot import Snapshot
 
 DEFAULT_STORE = "kgmm.db"
@@ -27,6 +27,7 @@ __all__ = [
     "RunInfo",
     "SOURCES",
     "Snapshot",
+    "SourceCode",
     "StoreError",
     "StoreStats",
     "StoreUnavailableError",

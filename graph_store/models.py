@@ -8,11 +8,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from enum import IntEnum
 from typing import Any, Literal, Mapping, NamedTuple
 
 Source = Literal["catalog", "text", "model"]
 SOURCES: tuple[Source, ...] = ("catalog", "text", "model")
 """Edge provenance, from most to least trusted."""
+
+
+class SourceCode(IntEnum):
+    """The int8 code of each source in ``Snapshot.edge_source``: its position in :data:`SOURCES`."""
+
+    CATALOG = 0
+    TEXT = 1
+    MODEL = 2
 
 CATEGORY_SEPARATOR = " > "
 

@@ -17,10 +17,10 @@ from typing import Iterable
 
 import numpy as np
 
-from .models import CATEGORY_SEPARATOR, SOURCES
+from .models import CATEGORY_SEPARATOR, SOURCES, SourceCode
 
-SOURCE_CODES = {name: code for code, name in enumerate(SOURCES)}
-"""Edge source name -> int8 code stored in ``Snapshot.edge_source`` (catalog=0, text=1, model=2)."""
+SOURCE_CODES = {name: int(SourceCode[name.upper()]) for name in SOURCES}
+"""Edge source name -> int8 code stored in ``Snapshot.edge_source`` (:class:`SourceCode`)."""
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,16 @@
 
 Each registry maps a name to ``"module:attribute"`` and imports it only when asked:
 checking a config does not import the model. An unknown name is a
-:class:`~kgmm.errors.ConfigError` that lists the known ones.
+:class:`~kgmm.errors.ConfigError` that lists the known ones. Code outside kgmm (a plugin,
+a test) adds a part with :meth:`Registry.register`, giving the object itself.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .errors import ConfigError
@@ -24,7 +27,7 @@ class Registry:
 
     def __init__(self, kind: str, entries: dict[str, str]) -> None:
         self.kind = kind
-        self._entries = dict(entries)
+        self._entries: dict[str, Any] = dict(entries)
 
     @property
     def names(self) -> list[str]:
@@ -38,8 +41,29 @@ class Registry:
 
     def get(self, name: str) -> Any:
         """The registered component (a class or function)."""
-        module, _, attribute = self._entries[self.check(name)].partition(":")
+        entry = self._entries[self.check(name)]
+        if not isinstance(entry, str):
+            return entry
+        module, _, attribute = entry.partition(":")
         return getattr(importlib.import_module(module, __package__), attribute)
+
+    def register(self, name: str, component: Any) -> None:
+        """Add ``component`` (the object, or ``"module:attribute"``) under a new ``name``."""
+        if name in self._entries:
+            raise ConfigError(f"{self.kind} {name!r} is registered already")
+        self._entries[name] = component
+
+    def unregister(self, name: str) -> None:
+        self._entries.pop(self.check(name))
+
+    @contextmanager
+    def registered(self, name: str, component: Any) -> Iterator[None]:
+        """``component`` registered as ``name`` for the duration of a ``with`` block."""
+        self.register(name, component)
+        try:
+            yield
+        finally:
+            self.unregister(name)
 
 
 TEXT_ENCODERS = Registry(
@@ -68,7 +92,18 @@ MODALITIES = Registry(
     "extra modality",
     {"table": ".model.modalities:TableEncoder", "video": ".model.modalities:VideoEncoder", "audio": ".model.modalities:AudioEncoder"},
 )
-MOM_TARGETS = Registry("masked-image target", {"pixels": ".objectives:mom_pixel_loss", "nce": ".objectives:mom_nce_loss"})
+MOM_TARGETS = Registry("masked-image target", {"pixels": ".objectives.mom:pixel_loss", "nce": ".objectives.mom:nce_loss"})
+OBJECTIVES = Registry(
+    "objective",
+    {
+        "mlm": ".objectives.mlm:MaskedLanguageModelling",
+        "mom": ".objectives.mom:MaskedImageModelling",
+        "lpm": ".objectives.lpm:LinkPrediction",
+        "distill": ".objectives.distill:SelfDistillation",
+        "contrastive": ".objectives.contrastive:ModalityContrast",
+    },
+)
+"""Training objectives (:class:`kgmm.objectives.base.Objective`), in the order their terms are summed."""
 
 LIGHT_CNN = "light"
 """The built-in latency-sized backbone (:class:`kgmm.model.image_encoder.LightCNN`), not a timm name."""

@@ -1,12 +1,12 @@
 """Completing a product graph with a trained model: values for missing attributes, noise flags.
 
 ``complete_store`` is the function behind ``kgmm complete``; the pieces are small modules:
-which attributes apply to a product (``applicability``), hiding a product's own facts
-(``hiding``), calibrated probabilities (``calibration``), a model's id maps over a changed
-store (``alignment``) and the per-batch scoring (``engine``).
+hiding a product's own facts (``hiding``), a model's id maps over a changed store
+(``alignment``) and the per-batch scoring (``engine``). Which attributes apply, the scores
+and their calibration are :mod:`kgmm.ranking`'s, shared with training and evaluation.
 """
 
-from .calibration import Calibration, load_calibration
+from ..ranking.calibration import Calibration, load_calibration
 from .complete import CompletionReport, complete_store
 from .engine import CompletionOptions, NoiseFlag, Prediction
 

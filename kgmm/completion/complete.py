@@ -31,11 +31,9 @@ from graph_store import AttributeEdge, GraphStore, RunInfo, Snapshot
 from ..data.split import split_edges, training_snapshot
 from ..data.views import ViewData
 from ..errors import DataError
-from ..evaluation.k3m_variants import fact_scores
-from ..evaluation.ranking import RankingTask
+from ..ranking import Calibration, RankingTask, calibrate, fact_scores, load_calibration
 from ..model import K3M
 from .alignment import align_snapshot
-from .calibration import Calibration, calibrate, load_calibration
 from .engine import Completer, CompletionOptions, NoiseFlag, Prediction
 
 SAMPLE = 1000  # predictions kept in the report (a dry run prints them)

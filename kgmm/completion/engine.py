@@ -22,16 +22,14 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from graph_store import Snapshot
+from graph_store import Snapshot, SourceCode
 
 from ..data.batches import batch_generator
 from ..data.views import ViewData
 from ..model import K3M
-from .applicability import Applicability
-from .calibration import Calibration
-from .hiding import hide_facts
+from ..ranking import Applicability, Calibration, value_scores
+from .hiding import HiddenFacts
 
-CATALOG, TEXT = 0, 1  # graph_store.snapshot.SOURCE_CODES
 
 
 @dataclass(frozen=True)
@@ -109,17 +107,15 @@ class Completer:
     @torch.no_grad()
     def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> Tensor:
         """Product vectors [len(rows), d]; ``hidden``: batch row -> value ids withheld."""
-        batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False)
-        if hidden:
-            hide_facts(batch, hidden, len(self.snapshot.values))
+        transforms = (HiddenFacts(hidden, len(self.snapshot.values)),) if hidden else ()
+        batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False, transforms=transforms)
         return self.model(batch.to(self.device), heads=False).product.float()
 
     @torch.no_grad()
     def _probabilities(self, vector: Tensor, attribute: int) -> Tensor:
         """Calibrated probabilities [M] over ``data.candidates[attribute]``."""
-        candidates = self.data.candidates[attribute]
-        scores = self.model.score(vector.view(1, -1), torch.tensor([attribute], device=self.device), candidates.view(1, -1).to(self.device))
-        return self.calibration.probabilities(scores[0].cpu())
+        scores = value_scores(self.model, vector, attribute, self.data.candidates[attribute], self.device)
+        return self.calibration.probabilities(scores.cpu())
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
         """Top values for the applicable attributes each product lacks; also the pair count."""
@@ -150,7 +146,7 @@ class Completer:
         jobs: dict[int, list[int]] = {}
         for p in products:
             attributes = [a for a, facts in self.facts[p].items()
-                          if self.applicability.predictable[a] and any(s == CATALOG for _, s in facts)]
+                          if self.applicability.predictable[a] and any(s == SourceCode.CATALOG for _, s in facts)]
             if attributes:
                 jobs[p] = sorted(attributes)
         out, checked = [], 0
@@ -169,7 +165,7 @@ class Completer:
                     continue
                 best_prob, best = max(others)
                 for v, source in self.facts[p][a]:
-                    if source != CATALOG:
+                    if source != SourceCode.CATALOG:
                         continue
                     checked += 1
                     prob = probs[candidates.index(v)]

@@ -3,22 +3,31 @@
 :class:`PretrainData` derives, once per run, every table a batch needs from the snapshot:
 token ids of titles and descriptions, the photo store, the training facts per product,
 the negative sampler and the subgraph sampler. :meth:`PretrainData.build` then makes a
-batch, drawing every random choice from the generator it is given:
+batch in stages, drawing every random choice from the generator it is given:
 
-1. modality dropout (text, image, knowledge) and noise (title or photo swapped with
-   another product's), never dropping the last modality a product has;
-2. text: "[CLS] title [SEP] description [SEP]", title first when truncating, MLM masking;
-3. image: decoded, augmented, MOM patches chosen;
-4. link prediction: up to ``lpm_positives`` facts per product held out of the input
-   (pair tokens *and* subgraph), with same-attribute negatives that are never known facts;
-5. knowledge: the remaining (attribute, value) pairs and the sampled subgraph;
-6. extra modalities (``model.extra_modalities``, :mod:`kgmm.data.modal_inputs`): the table
-   serialised from those remaining pairs, video frames, audio spectrograms.
+1. ``robustness``: modality dropout (text, image, knowledge) and noise (title or photo
+   swapped with another product's), never dropping the last modality a product has;
+2. ``knowledge``: up to ``lpm_positives`` facts per product held out of the input for link
+   prediction (pair tokens *and* subgraph), with same-attribute negatives that are never
+   known facts; the remaining (attribute, value) pairs and the sampled subgraph;
+3. ``text``: "[CLS] title [SEP] description [SEP]", title first when truncating;
+4. ``image``: decoded and augmented photos;
+5. ``extras``: the extra modalities (``model.extra_modalities``, :mod:`kgmm.data.modal_inputs`):
+   the table serialised from the visible pairs, video frames, audio spectrograms.
+
+After each stage, the transforms of that stage run on the named fields built so far
+(:class:`BatchTransform`): the objectives' masking (MLM after ``text``, MOM after
+``image``), a modality view withholding knowledge, facts hidden by ``kgmm complete``. The
+order of the stages is the order of the random draws, so it is part of reproducibility.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from types import SimpleNamespace
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -27,9 +36,9 @@ from torch import Tensor
 from graph_store import Snapshot
 
 from ..config import Config
-from ..model.knowledge import BEHAVIOUR_EDGE_KIND
-from ..objectives import IGNORE, mask_patches, mask_tokens
+from ..objectives import IGNORE, build_objectives
 from ..sampling import AttributeNegativeSampler
+from ..schema import EdgeKind, pair_key
 from ..text import SpecialIds
 from .batch import Batch, ExtraInputs
 from .hetero import snapshot_to_heterodata
@@ -37,6 +46,30 @@ from .images import ImageStore
 from .modal_inputs import input_builders
 from .split import EdgeSplit, training_snapshot
 from .subgraph import SubgraphSampler
+
+
+ROBUSTNESS, KNOWLEDGE, TEXT, IMAGE, EXTRAS = "robustness", "knowledge", "text", "image", "extras"
+STAGES = (ROBUSTNESS, KNOWLEDGE, TEXT, IMAGE, EXTRAS)
+"""The stages of building a batch, in order (a transform names the one it follows)."""
+
+
+class BatchTransform(Protocol):
+    """Changes a batch's named fields in place after one stage of :meth:`PretrainData.build`."""
+
+    stage: str | None
+
+    def transform(self, parts: SimpleNamespace, data: PretrainData, generator: torch.Generator) -> None: ...
+
+
+@dataclass
+class LinkTargets:
+    """Facts held out of a batch's input for link prediction (``lpm_*`` of :class:`Batch`)."""
+
+    row: Tensor  # [T] batch row of the fact's product
+    attribute: Tensor  # [T]
+    value: Tensor  # [T]
+    negatives: Tensor  # [T, k] same-attribute values (-1 where none)
+    negative_mask: Tensor  # [T, k] bool
 
 
 def batch_generator(seed: int, *keys: int) -> torch.Generator:
@@ -56,8 +89,12 @@ class PretrainData:
         num_patches: patches per image (from the model's image encoder).
     """
 
+    transforms: tuple[BatchTransform, ...] = ()
+    """Transforms this builder applies to every batch, training or not (e.g. a modality view)."""
+
     def __init__(self, snapshot: Snapshot, split: EdgeSplit, tokenizer, config: Config, num_patches: int) -> None:
         self.snapshot, self.split, self.config = snapshot, split, config
+        self.objective_transforms = tuple(o for o in build_objectives(config) if o.stage is not None)  # training only
         self.num_products = snapshot.num_products
         self.num_patches = num_patches
         self.special = SpecialIds.of(tokenizer)
@@ -88,75 +125,44 @@ class PretrainData:
         self.extra_inputs = input_builders(snapshot, tokenizer, config)  # model.extra_modalities, usually none
         self.subgraphs = SubgraphSampler(
             snapshot_to_heterodata(train), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64)),
-            behaviour_edge_kind=BEHAVIOUR_EDGE_KIND if config.knowledge.behaviour else None,
+            behaviour_edge_kind=EdgeKind.BEHAVIOUR if config.knowledge.behaviour else None,
         )
 
     # -- building ------------------------------------------------------------------------
 
-    def build(self, indices: list[int] | Tensor, generator: torch.Generator, train: bool = True) -> Batch:
-        """The batch of products ``indices``; ``train=False``: no masking, dropout, noise or hold-out."""
+    def build(self, indices: list[int] | Tensor, generator: torch.Generator, train: bool = True,
+              transforms: Sequence[BatchTransform] = ()) -> Batch:
+        """The batch of products ``indices``; ``train=False``: no masking, dropout, noise or hold-out.
+
+        The batch is built in stages (:data:`STAGES`); after each stage the transforms of that
+        stage run on the named fields built so far: the active objectives' (masking, while
+        training), this builder's own (:attr:`transforms`, e.g. a modality view) and the
+        call's ``transforms`` (e.g. facts hidden to ask the model about them).
+        """
         products = torch.as_tensor(indices, dtype=torch.long).view(-1)
-        rows = products.tolist()
-        size = len(rows)
-        cfg = self.config
-        has_text = torch.tensor([bool(self.titles[p] or self.descriptions[p]) for p in rows], dtype=torch.bool)
-        has_image = torch.tensor([self.images.has_image(p) for p in rows], dtype=torch.bool)
-        has_facts = (self.train_ptr[products + 1] > self.train_ptr[products]) if size else has_text
-        drop_text, drop_image, drop_facts, swap_title, swap_image, partners = self._robustness(
-            rows, has_text, has_image, has_facts, generator, train
-        )
+        parts = SimpleNamespace(products=products, rows=products.tolist(), train=train)
+        steps = [*(self.objective_transforms if train else ()), *self.transforms, *transforms]
+        for stage, make in ((ROBUSTNESS, self._robustness), (KNOWLEDGE, self._knowledge), (TEXT, self._text),
+                            (IMAGE, self._image), (EXTRAS, self._extras)):
+            make(parts, generator)
+            for step in steps:
+                if step.stage == stage:
+                    step.transform(parts, self, generator)
+        return Batch(**{f.name: getattr(parts, f.name) for f in fields(Batch)})
 
-        # Link prediction: facts held out of the input.
-        held_out, lpm = self._hold_out(rows, generator) if train and cfg.objectives.lpm > 0 else ({}, None)
-        # Knowledge: the remaining pairs, capped.
-        kv_attribute, kv_value, kv_mask, hidden = self._pairs(rows, held_out, drop_facts, generator, train)
-        subgraph = self.subgraphs.sample(products, hidden, generator)
-
-        text = self._text(rows, has_text & ~drop_text, swap_title, partners[:, 0], generator, train)
-        sources = [
-            None if not present or dropped else (int(partners[i, 1]) if swapped else rows[i])
-            for i, (present, dropped, swapped) in enumerate(zip(has_image.tolist(), drop_image.tolist(), swap_image.tolist()))
-        ]
-        pixels, image_present = self._pixels(sources, generator, train and cfg.image.augment)
-        if train and cfg.objectives.mom > 0:
-            patch_mask = mask_patches(image_present, self.num_patches, cfg.objectives.mom_probability, generator)
-        else:
-            patch_mask = torch.zeros(size, self.num_patches, dtype=torch.bool)
-
-        empty = torch.zeros(0, dtype=torch.long)
-        k = cfg.objectives.lpm_negatives
-        return Batch(
-            products=products,
-            **text,
-            pixels=pixels,
-            image_present=image_present,
-            patch_mask=patch_mask,
-            kv_attribute=kv_attribute,
-            kv_value=kv_value,
-            kv_mask=kv_mask,
-            node_kind=subgraph.node_kind,
-            node_key=subgraph.node_key,
-            node_attribute=subgraph.node_attribute,
-            edge_index=subgraph.edge_index,
-            edge_kind=subgraph.edge_kind,
-            edge_attribute=subgraph.edge_attribute,
-            lpm_row=lpm[0] if lpm else empty,
-            lpm_attribute=lpm[1] if lpm else empty,
-            lpm_value=lpm[2] if lpm else empty,
-            lpm_negatives=lpm[3] if lpm else torch.zeros(0, k, dtype=torch.long),
-            lpm_negative_mask=lpm[4] if lpm else torch.zeros(0, k, dtype=torch.bool),
-            title_swapped=swap_title,
-            image_swapped=swap_image & (image_present),
-            extra=ExtraInputs({name: builder.build(rows, kv_value, kv_mask) for name, builder in self.extra_inputs.items()}),
-        )
-
-    def _robustness(self, rows, has_text, has_image, has_facts, generator, train):
-        """Per-row dropout and swap decisions, and swap partners [B, 2] (title, image)."""
-        size = len(rows)
+    def _robustness(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
+        """Per-row dropout and swap decisions (``drop_*``, ``title_swapped``, ``image_swapped``)
+        and swap partners (``partners`` [B, 2]: title, image)."""
+        rows, size = parts.rows, len(parts.rows)
+        parts.has_text = torch.tensor([bool(self.titles[p] or self.descriptions[p]) for p in rows], dtype=torch.bool)
+        parts.has_image = torch.tensor([self.images.has_image(p) for p in rows], dtype=torch.bool)
+        has_text, has_image = parts.has_text, parts.has_image
+        has_facts = (self.train_ptr[parts.products + 1] > self.train_ptr[parts.products]) if size else has_text
         none = torch.zeros(size, dtype=torch.bool)
-        partners = torch.zeros(size, 2, dtype=torch.long)
-        if not train or size == 0:
-            return none, none, none, none, none, partners
+        parts.partners = torch.zeros(size, 2, dtype=torch.long)
+        parts.drop_text = parts.drop_image = parts.drop_facts = parts.title_swapped = parts.image_swapped = none
+        if not parts.train or size == 0:
+            return
         m = self.config.modality
         u = torch.rand(size, 6, generator=generator)
         drop_text = (u[:, 0] < m.drop_text) & has_text
@@ -167,19 +173,35 @@ class PretrainData:
         drop_text &= ~(lost_all & has_text)
         drop_image &= ~(lost_all & ~has_text & has_image)
         drop_facts &= ~(lost_all & ~has_text & ~has_image)
-        swap_title = (u[:, 3] < m.swap_title) & has_text & ~drop_text & (self.with_title.numel() > 1)
-        swap_image = (u[:, 4] < m.swap_image) & has_image & ~drop_image & (self.with_image.numel() > 1)
+        parts.drop_text, parts.drop_image, parts.drop_facts = drop_text, drop_image, drop_facts
+        parts.title_swapped = (u[:, 3] < m.swap_title) & has_text & ~drop_text & (self.with_title.numel() > 1)
+        parts.image_swapped = (u[:, 4] < m.swap_image) & has_image & ~drop_image & (self.with_image.numel() > 1)
         for column, pool in ((0, self.with_title), (1, self.with_image)):
             if pool.numel() > 1:
                 pick = torch.randint(pool.numel(), (size,), generator=generator)
                 chosen = pool[pick]
                 same = chosen == torch.as_tensor(rows)
                 chosen[same] = pool[(pick[same] + 1) % pool.numel()]  # another product's, never its own
-                partners[:, column] = chosen
-        return drop_text, drop_image, drop_facts, swap_title, swap_image, partners
+                parts.partners[:, column] = chosen
 
-    def _hold_out(self, rows: list[int], generator: torch.Generator):
-        """Choose LPM facts per row; returns ({row: edge positions}, LPM tensors or None)."""
+    def _knowledge(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
+        """Link-prediction facts held out of the input (``lpm_*``), the remaining pairs
+        (``kv_*``) and the sampled subgraph without any held-out or dropped fact."""
+        k = self.config.objectives.lpm_negatives
+        held_out, lpm = self._hold_out(parts.rows, generator) if parts.train and self.config.objectives.lpm > 0 else ({}, None)
+        empty = torch.zeros(0, dtype=torch.long)
+        parts.lpm_row = lpm.row if lpm else empty
+        parts.lpm_attribute = lpm.attribute if lpm else empty
+        parts.lpm_value = lpm.value if lpm else empty
+        parts.lpm_negatives = lpm.negatives if lpm else torch.zeros(0, k, dtype=torch.long)
+        parts.lpm_negative_mask = lpm.negative_mask if lpm else torch.zeros(0, k, dtype=torch.bool)
+        hidden = self._pairs(parts, held_out, generator)
+        subgraph = self.subgraphs.sample(parts.products, hidden, generator)
+        for name in ("node_kind", "node_key", "node_attribute", "edge_index", "edge_kind", "edge_attribute"):
+            setattr(parts, name, getattr(subgraph, name))
+
+    def _hold_out(self, rows: list[int], generator: torch.Generator) -> tuple[dict[int, Tensor], LinkTargets | None]:
+        """Choose LPM facts per row: ({row: training-edge positions}, their targets or None)."""
         if self.negatives is None:
             return {}, None
         held: dict[int, Tensor] = {}
@@ -195,73 +217,75 @@ class PretrainData:
         edges = torch.cat(list(held.values()))
         positives = torch.stack([self.train_product[edges], self.train_attribute[edges], self.train_value[edges]], 1)  # [T, 3]
         negatives = self.negatives.sample(positives, self.config.objectives.lpm_negatives, generator=generator)
-        return held, (lpm_row, positives[:, 1], positives[:, 2], negatives.value, negatives.mask)
+        return held, LinkTargets(lpm_row, positives[:, 1], positives[:, 2], negatives.value, negatives.mask)
 
-    def _pairs(self, rows, held_out, drop_facts, generator, train):
-        """Pair tokens [B, K] (+ mask) and the hidden (product, value) keys for the subgraph."""
+    def _pairs(self, parts: SimpleNamespace, held_out: dict[int, Tensor], generator: torch.Generator) -> Tensor:
+        """Pair tokens ``kv_*`` [B, K]; returns the hidden (product, value) keys for the subgraph."""
         limit = self.config.knowledge.max_pairs
         chosen, hidden = [], []
-        for i, p in enumerate(rows):
+        for i, p in enumerate(parts.rows):
             edges = torch.arange(int(self.train_ptr[p]), int(self.train_ptr[p + 1]))
-            if bool(drop_facts[i]):
+            if bool(parts.drop_facts[i]):
                 hidden.append(edges)
                 edges = edges[:0]
             elif i in held_out:
                 hidden.append(held_out[i])
                 edges = edges[~torch.isin(edges, held_out[i])]
             if edges.numel() > limit:
-                keep = torch.randperm(edges.numel(), generator=generator)[:limit] if train else torch.arange(limit)
+                keep = torch.randperm(edges.numel(), generator=generator)[:limit] if parts.train else torch.arange(limit)
                 edges = edges[keep.sort().values]
             chosen.append(edges)
         width = max([1] + [e.numel() for e in chosen])
-        kv_attribute = torch.zeros(len(rows), width, dtype=torch.long)
-        kv_value = torch.zeros(len(rows), width, dtype=torch.long)
-        kv_mask = torch.zeros(len(rows), width, dtype=torch.bool)
+        parts.kv_attribute = torch.zeros(len(parts.rows), width, dtype=torch.long)
+        parts.kv_value = torch.zeros(len(parts.rows), width, dtype=torch.long)
+        parts.kv_mask = torch.zeros(len(parts.rows), width, dtype=torch.bool)
         for i, edges in enumerate(chosen):
             n = edges.numel()
-            kv_attribute[i, :n] = self.train_attribute[edges]
-            kv_value[i, :n] = self.train_value[edges]
-            kv_mask[i, :n] = True
+            parts.kv_attribute[i, :n] = self.train_attribute[edges]
+            parts.kv_value[i, :n] = self.train_value[edges]
+            parts.kv_mask[i, :n] = True
         hidden_edges = torch.cat(hidden) if hidden else torch.zeros(0, dtype=torch.long)
-        hidden_keys = self.train_product[hidden_edges] * self.subgraphs.num_values + self.train_value[hidden_edges]
-        return kv_attribute, kv_value, kv_mask, hidden_keys
+        return pair_key(self.train_product[hidden_edges], self.train_value[hidden_edges], self.subgraphs.num_values)
 
-    def _text(self, rows, present, swap_title, partners, generator, train) -> dict[str, Tensor]:
-        """Token tensors of "[CLS] title [SEP] description [SEP]" with MLM masking."""
+    def _text(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
+        """Token tensors of "[CLS] title [SEP] description [SEP]" (masking is MLM's transform)."""
         s, cfg = self.special, self.config
+        present = parts.has_text & ~parts.drop_text
         budget = cfg.text.max_length - 3
         sequences, types = [], []
-        for i, p in enumerate(rows):
+        for i, p in enumerate(parts.rows):
             if not bool(present[i]):
                 sequences.append([s.cls, s.sep])
                 types.append([0, 0])
                 continue
-            title = self.titles[int(partners[i])] if bool(swap_title[i]) else self.titles[p]
+            title = self.titles[int(parts.partners[i, 0])] if bool(parts.title_swapped[i]) else self.titles[p]
             title = title[:budget]
             description = self.descriptions[p][: budget - len(title)]
             sequences.append([s.cls, *title, s.sep, *description, s.sep])
             types.append([0] * (len(title) + 2) + [1] * (len(description) + 1))
         length = max(len(q) for q in sequences) if sequences else 2
-        input_ids = torch.full((len(rows), length), s.pad, dtype=torch.long)
-        token_type_ids = torch.zeros(len(rows), length, dtype=torch.long)
-        attention_mask = torch.zeros(len(rows), length, dtype=torch.long)
+        parts.input_ids = torch.full((len(parts.rows), length), s.pad, dtype=torch.long)
+        parts.token_type_ids = torch.zeros(len(parts.rows), length, dtype=torch.long)
+        parts.attention_mask = torch.zeros(len(parts.rows), length, dtype=torch.long)
         for i, (q, t) in enumerate(zip(sequences, types)):
-            input_ids[i, : len(q)] = torch.tensor(q)
-            token_type_ids[i, : len(t)] = torch.tensor(t)
-            attention_mask[i, : len(q)] = 1
-        labels = torch.full_like(input_ids, IGNORE)
-        if train and cfg.objectives.mlm > 0:
-            maskable = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids) & present.unsqueeze(1)
-            input_ids, labels = mask_tokens(
-                input_ids, maskable, cfg.objectives.mlm_probability, s.mask, s.vocab_size, self.special_ids, generator
-            )
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "token_type_ids": token_type_ids,
-            "text_present": present.clone(),
-            "mlm_labels": labels,
-        }
+            parts.input_ids[i, : len(q)] = torch.tensor(q)
+            parts.token_type_ids[i, : len(t)] = torch.tensor(t)
+            parts.attention_mask[i, : len(q)] = 1
+        parts.text_present = present.clone()
+        parts.mlm_labels = torch.full_like(parts.input_ids, IGNORE)
 
-    def _pixels(self, sources: list[int | None], generator: torch.Generator, augment: bool) -> tuple[Tensor, Tensor]:
-        return self.images.batch(sources, generator, augment)
+    def _image(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
+        """Decoded (and, while training, augmented) photos; no patch hidden (that is MOM's transform)."""
+        sources = [
+            None if not present or dropped else (int(parts.partners[i, 1]) if swapped else parts.rows[i])
+            for i, (present, dropped, swapped) in enumerate(zip(parts.has_image.tolist(), parts.drop_image.tolist(),
+                                                                parts.image_swapped.tolist()))
+        ]
+        parts.pixels, parts.image_present = self.images.batch(sources, generator, parts.train and self.config.image.augment)
+        parts.image_swapped = parts.image_swapped & parts.image_present
+        parts.patch_mask = torch.zeros(len(parts.rows), self.num_patches, dtype=torch.bool)
+
+    def _extras(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
+        """Inputs of the extra modalities (``model.extra_modalities``), from the visible pairs."""
+        parts.extra = ExtraInputs({name: builder.build(parts.rows, parts.kv_value, parts.kv_mask)
+                                   for name, builder in self.extra_inputs.items()})

@@ -23,11 +23,11 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from torch_geometric.sampler import NodeSamplerInput
 
-from ..model.knowledge import NODE_CATEGORY, NODE_PRODUCT, NODE_VALUE
+from ..schema import FACT_EDGE_KINDS, KNOWLEDGE_EDGE_KINDS, EdgeKind, NodeKind, pair_key
 from ..sampling import TypedNeighborSampler
 from .hetero import CATEGORY, CHILD_OF, IN_CATEGORY, PRODUCT, VALUE
 
-_NODE_KIND = {PRODUCT: NODE_PRODUCT, VALUE: NODE_VALUE, CATEGORY: NODE_CATEGORY}
+_NODE_KIND = {PRODUCT: NodeKind.PRODUCT, VALUE: NodeKind.VALUE, CATEGORY: NodeKind.CATEGORY}
 
 
 class BatchSeededSampler(TypedNeighborSampler):
@@ -81,8 +81,8 @@ class SubgraphSampler:
         behaviour_edge_kind: int | None = None,
     ) -> None:
         behaviour = [t for t in data.edge_types if t[0] == PRODUCT and t[2] == PRODUCT]
-        if behaviour_edge_kind is not None and behaviour_edge_kind < 6:
-            raise ValueError(f"behaviour_edge_kind {behaviour_edge_kind}: kinds 0-5 are the knowledge graph's")
+        if behaviour_edge_kind is not None and behaviour_edge_kind < KNOWLEDGE_EDGE_KINDS:
+            raise ValueError(f"behaviour_edge_kind {behaviour_edge_kind}: kinds below {KNOWLEDGE_EDGE_KINDS} are the knowledge graph's")
         if behaviour and behaviour_edge_kind is None:
             data = copy.copy(data)  # a shallow copy: the caller's graph keeps its behaviour types
             for edge_type in behaviour:
@@ -94,12 +94,12 @@ class SubgraphSampler:
         relations = list(data.relations)
         self.kinds: dict[tuple, tuple[int, int]] = {}  # edge type -> (edge kind, attribute or -1)
         for attribute, relation in enumerate(relations):
-            self.kinds[(VALUE, f"rev_{relation}", PRODUCT)] = (0, attribute)
-            self.kinds[(PRODUCT, relation, VALUE)] = (1, attribute)
-        self.kinds[(CATEGORY, f"rev_{IN_CATEGORY}", PRODUCT)] = (2, -1)
-        self.kinds[(PRODUCT, IN_CATEGORY, CATEGORY)] = (3, -1)
-        self.kinds[(CATEGORY, CHILD_OF, CATEGORY)] = (4, -1)
-        self.kinds[(CATEGORY, f"rev_{CHILD_OF}", CATEGORY)] = (5, -1)
+            self.kinds[(VALUE, f"rev_{relation}", PRODUCT)] = (EdgeKind.VALUE_TO_PRODUCT, attribute)
+            self.kinds[(PRODUCT, relation, VALUE)] = (EdgeKind.PRODUCT_TO_VALUE, attribute)
+        self.kinds[(CATEGORY, f"rev_{IN_CATEGORY}", PRODUCT)] = (EdgeKind.CATEGORY_TO_PRODUCT, -1)
+        self.kinds[(PRODUCT, IN_CATEGORY, CATEGORY)] = (EdgeKind.PRODUCT_TO_CATEGORY, -1)
+        self.kinds[(CATEGORY, CHILD_OF, CATEGORY)] = (EdgeKind.CHILD_TO_PARENT, -1)
+        self.kinds[(CATEGORY, f"rev_{CHILD_OF}", CATEGORY)] = (EdgeKind.PARENT_TO_CHILD, -1)
         if behaviour_edge_kind is not None:
             self.kinds.update({edge_type: (behaviour_edge_kind, -1) for edge_type in behaviour})
 
@@ -123,20 +123,20 @@ class SubgraphSampler:
             col = out.col[edge_type]
             kind, attribute = self.kinds[edge_type]
             src_type, _, dst_type = edge_type
-            if kind in (0, 1) and hidden_pairs.numel():
-                product_local, value_local = (col, row) if kind == 0 else (row, col)
-                keys = nodes[PRODUCT][product_local] * self.num_values + nodes[VALUE][value_local]
+            if kind in FACT_EDGE_KINDS and hidden_pairs.numel():
+                product_local, value_local = (col, row) if kind == EdgeKind.VALUE_TO_PRODUCT else (row, col)
+                keys = pair_key(nodes[PRODUCT][product_local], nodes[VALUE][value_local], self.num_values)
                 keep = ~torch.isin(keys, hidden_pairs)
                 row, col = row[keep], col[keep]
             sources.append(row + offset[src_type])
             targets.append(col + offset[dst_type])
-            kinds.append(torch.full((row.numel(),), kind, dtype=torch.long))
+            kinds.append(torch.full((row.numel(),), int(kind), dtype=torch.long))
             attributes.append(torch.full((row.numel(),), attribute, dtype=torch.long))
 
         empty = torch.zeros(0, dtype=torch.long)
         edge_index = torch.stack([torch.cat(sources) if sources else empty, torch.cat(targets) if targets else empty])
         product_nodes, value_nodes = nodes[PRODUCT], nodes[VALUE]
-        node_kind = torch.cat([torch.full((nodes[t].numel(),), _NODE_KIND[t], dtype=torch.long) for t in (PRODUCT, VALUE, CATEGORY)])
+        node_kind = torch.cat([torch.full((nodes[t].numel(),), int(_NODE_KIND[t]), dtype=torch.long) for t in (PRODUCT, VALUE, CATEGORY)])
         node_key = torch.cat([self.product_category[product_nodes], value_nodes, nodes[CATEGORY]])
         node_attribute = torch.cat(
             [torch.full_like(product_nodes, -1), self.value_attribute[value_nodes], torch.full_like(nodes[CATEGORY], -1)]

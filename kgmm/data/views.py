@@ -9,7 +9,9 @@ from the full model in exactly one respect:
   zero importance, and no time is spent decoding photos the model may not read;
 * knowledge withheld: every batch loses its (attribute, value) pair tokens and its
   subgraph (only the seed products remain, without their category), while the
-  link-prediction targets stay, because predicting values is the task.
+  link-prediction targets stay, because predicting values is the task. The view is a
+  batch transform after the ``knowledge`` stage, so nothing built later (the table
+  modality) sees what it withholds.
 
 ``kgmm complete`` reads products through the full view (:data:`FULL`), with every fact of
 the store visible.
@@ -20,14 +22,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from graph_store import Snapshot
 
+from ..schema import EdgeKind
 from .batch import Batch
-from .batches import PretrainData
+from .batches import KNOWLEDGE, PretrainData
 from .split import EdgeSplit
 
 
@@ -53,11 +57,17 @@ class ModalityView:
             changes.update(images=[None] * snapshot.num_products)
         return dataclasses.replace(snapshot, **changes) if changes else snapshot
 
-    def apply(self, batch: Batch) -> Batch:
-        """Withhold knowledge (and the own category) from a built batch."""
+    stage = KNOWLEDGE
+
+    def transform(self, parts, data, generator) -> None:
+        """Batch transform: withhold knowledge (and the own category) once it is built."""
+        self.apply(parts)
+
+    def apply(self, batch: Batch | SimpleNamespace) -> Batch | SimpleNamespace:
+        """Withhold knowledge (and the own category) from a batch's fields."""
         if self.knowledge and not self.hide_category:
             return batch
-        size = batch.size
+        size = batch.kv_mask.shape[0]
         if not self.knowledge:
             batch.kv_mask = torch.zeros_like(batch.kv_mask)
             batch.node_kind = batch.node_kind[:size]
@@ -70,8 +80,9 @@ class ModalityView:
         batch.node_key = batch.node_key.clone()
         batch.node_key[:size] = -1  # seeds 0..B-1 are the batch's products
         src, dst = batch.edge_index
-        category_edge = (batch.edge_kind == 2) | (batch.edge_kind == 3)  # category <-> product
-        touches_seed = ((batch.edge_kind == 2) & (dst < size)) | ((batch.edge_kind == 3) & (src < size))
+        to_product, to_category = batch.edge_kind == EdgeKind.CATEGORY_TO_PRODUCT, batch.edge_kind == EdgeKind.PRODUCT_TO_CATEGORY
+        category_edge = to_product | to_category
+        touches_seed = (to_product & (dst < size)) | (to_category & (src < size))
         keep = ~(category_edge & touches_seed)
         batch.edge_index = batch.edge_index[:, keep]
         batch.edge_kind = batch.edge_kind[keep]
@@ -95,9 +106,7 @@ class ViewData(PretrainData):
         everything = EdgeSplit(np.ones(snapshot.num_edges, dtype=bool), np.zeros((0, 3), dtype=np.int64))
         super().__init__(view.snapshot(snapshot), everything, tokenizer, config, num_patches)
         self.view = view
-
-    def build(self, indices, generator: torch.Generator, train: bool = True) -> Batch:
-        return self.view.apply(super().build(indices, generator, train))
+        self.transforms = (view,)
 
     def with_view(self, view: ModalityView) -> ViewData:
         """The same tables read through another view (knowledge and category only)."""
@@ -105,4 +114,5 @@ class ViewData(PretrainData):
             raise ValueError("with_view changes knowledge and category visibility only")
         other = copy.copy(self)
         other.view = view
+        other.transforms = (view,)
         return other

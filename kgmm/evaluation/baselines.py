@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graph_store import Snapshot
 
-from .ranking import RankingTask
+from ..ranking import RankingTask
 
 
 class MajorityPerCategory:

@@ -8,29 +8,26 @@ early-stopping choice; validation triples are ranked exactly like the test tripl
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor
 
 from graph_store import Snapshot
 
 from ..config import Config
 from ..model import K3M
 from ..model.factory import new_model
+from ..data.views import ModalityView, ViewData
+from ..ranking import RankingTask, Validator
 from ..training import distributed
 from ..training.behaviour import run_behaviour_stage
 from ..training.checkpoint import TrainingState
-from ..training.evaluation import encode_products
 from ..training.metrics import MetricsLog
 from ..training.optim import build_optimizer, build_scheduler
 from ..training.pipeline import seed_everything
 from ..training.plot import plot_losses
 from ..training.trainer import Callback, Trainer
-from .ranking import RankingTask
-from ..data.views import ModalityView, ViewData
 
 VARIANTS: dict[str, ModalityView] = {
     "k3m": ModalityView(text=True, image=True, knowledge=True),
@@ -55,45 +52,6 @@ class TrainedVariant:
     best_step: int
     best_val_mrr: float
     extra: dict = field(default_factory=dict)  # stage 1 (behaviour) figures, when it ran
-
-
-class _TaskMetrics:
-    """What the trainer's early stopping reads: ``mrr`` and ``as_dict()``."""
-
-    def __init__(self, metrics: dict[str, float]) -> None:
-        self.mrr = metrics["mrr"]
-        self._metrics = metrics
-
-    def as_dict(self) -> dict[str, float]:
-        return {f"val_{k}": v for k, v in self._metrics.items() if k != "count"} | {"val_facts": self._metrics["count"]}
-
-
-class TaskEvaluator:
-    """Ranks a :class:`RankingTask` with a model during training (validation)."""
-
-    def __init__(self, data: ViewData, task: RankingTask) -> None:
-        self.data, self.task = data, task
-
-    def evaluate(self, model: K3M, device: torch.device, batch_size: int, autocast=None) -> _TaskMetrics:
-        return _TaskMetrics(self.task.metrics(fact_scores(model, self.data, self.task, device, batch_size, autocast)))
-
-
-@torch.no_grad()
-def fact_scores(model: K3M, data, task: RankingTask, device: torch.device, batch_size: int, autocast=None,
-                modalities: tuple[str, ...] | None = None) -> list[Tensor]:
-    """One score vector per triple of ``task`` over its candidates, products read from ``data``
-    (through ``modalities`` only, when given: each modality alone)."""
-    products = task.products
-    if not products:
-        return []
-    position = {p: i for i, p in enumerate(products)}
-    vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # [n, d]
-    scores = []
-    for (p, a, _), cand in zip(task.facts.tolist(), task.candidates):
-        with autocast() if autocast else nullcontext():
-            row = model.score(vectors[position[p]].view(1, -1), torch.tensor([a], device=device), cand.view(1, -1).to(device))
-        scores.append(row[0].float().cpu())
-    return scores
 
 
 def train_variant(
@@ -130,7 +88,7 @@ def train_variant(
         log = MetricsLog(run_dir / "metrics.jsonl")
         stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, TrainingState(), log,
-                          TaskEvaluator(data, val_task) if len(val_task) else None, callbacks)
+                          Validator(data, val_task) if len(val_task) else None, callbacks)
         fit = trainer.fit()
         model.save_pretrained(run_dir / "model")
         plot_losses(run_dir / "metrics.jsonl", run_dir / "loss.png")

@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from graph_store import Snapshot
 
 from ..sampling import AttributeNegativeSampler
-from .ranking import RankingTask
+from ..ranking import RankingTask
 
 KGE_MODELS = ("transe", "distmult", "complex", "rotate")
 

@@ -10,7 +10,7 @@
    A model that does not read the damaged modality gets the clean numbers (it cannot
    notice); KGE models and the rule read neither text nor photos.
 4. Fit a temperature on the validation triples and measure calibration on the test
-   triples (:mod:`kgmm.completion.calibration`); the temperature is saved next to each
+   triples (:mod:`kgmm.ranking.calibration`); the temperature is saved next to each
    K3M model, so ``kgmm complete --model DIR/models/k3m/best`` uses it.
 
 The result is one JSON-serialisable dict (see :mod:`.report` for its tables and plots).
@@ -30,19 +30,18 @@ import torch
 from graph_store import Snapshot
 
 from .. import __version__
-from ..completion.calibration import calibrate, expected_calibration_error, precision_at, reliability, top1
+from ..ranking import RankingTask, calibrate, encode_products, fact_scores
+from ..ranking.calibration import expected_calibration_error, precision_at, reliability, top1
 from ..config import Config
 from ..data.split import training_snapshot
 from ..text import train_wordpiece
 from ..training.distributed import choose_device, default_cpu_threads
-from ..training.evaluation import encode_products
 from .ablation import AblationRow
 from .baselines import MajorityPerCategory
 from .corruption import CONDITIONS, corrupt, touches
-from .k3m_variants import VARIANTS, TrainedVariant, fact_scores, train_variant
+from .k3m_variants import VARIANTS, TrainedVariant, train_variant
 from .kge import KGE_MODELS, KGEConfig, train_kge
 from .probe import LinearProbe, ProbeSplit, probe_split
-from .ranking import RankingTask
 from .splits import HeldOutSplit, held_out_split
 
 RATIOS = (0.0, 0.2, 0.5, 0.8, 1.0)

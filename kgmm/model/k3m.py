@@ -15,13 +15,15 @@ placeholder token plus an attention mask; its encoder does not run on that row.
 Beyond K3M, each off by default (off: K3M's parameters and outputs, bit for bit):
 ``model.extra_modalities`` adds streams through :mod:`kgmm.model.modalities` (table,
 video, audio); ``forward(batch, modalities=("text",))`` reads one modality alone (the
-others shown as absent), which is also what the self-distillation students compute
-(``objectives.distill``); ``objectives.contrastive`` adds a projected view per stream.
+others shown as absent). The forward computes the model only; objectives
+(:mod:`kgmm.objectives`) read its output, and the ones that need more ask for it through
+:meth:`K3M.branch` (one stream alone, the distillation students) and
+:meth:`K3M.stream_vector`, and add their own parameters (``make_head``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -30,15 +32,18 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data.batch import Batch
+from ..objectives import IGNORE, build_objectives
 from ..registry import FUSIONS, GNNS, SCORES, TEXT_ENCODERS
 from ..registry import MODALITIES as EXTRA_MODALITIES
 from .aggregation import ModalityPooling, StructureAggregation
 from .fusion import InteractionLayer
 from .image_encoder import PIXEL_PATCH, ImageEncoder
-from .knowledge import NUM_EDGE_KINDS, KnowledgeEncoder
+from ..schema import num_edge_kinds
+from .knowledge import KnowledgeEncoder
 from .text_encoder import TextEncoder
 
 MODALITIES = ("text", "image", "knowledge")
+HEADS = ("mlm", "mom", "lpm")
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,7 @@ class K3MOutput:
     mom_target: Tensor | None  # [Q, 48] their normalised pixels
     lpm_scores: Tensor | None  # [T, 1+k] held-out fact, then its negatives
     present: Tensor | None = None  # [B, M] bool, which streams each row read (M = 3 + extra modalities)
-    branches: dict[str, K3MOutput] | None = None  # objectives.distill: each stream alone (the students)
-    views: dict[str, tuple[Tensor, Tensor]] | None = None  # objectives.contrastive: name -> (view [B, d], present [B])
+    encoded: tuple | None = None  # training forward of every stream: (streams, present, pairs, kv_mask) before interaction
 
 
 class K3M(nn.Module):
@@ -92,7 +96,7 @@ class K3M(nn.Module):
             text_transformer = TEXT_ENCODERS.get(config.text.encoder)(config.text, dims.vocab_size, dims.pad_id)
         self.text = TextEncoder(text_transformer, d)
         self.image = ImageEncoder(config.image.backbone, d, config.image.size, config.image.weights)
-        kinds = NUM_EDGE_KINDS + 1 if config.knowledge.behaviour else NUM_EDGE_KINDS  # + behaviour edges
+        kinds = num_edge_kinds(config.knowledge.behaviour)
         gnn = GNNS.get(config.knowledge.gnn)(d, config.knowledge.gnn_layers, m.heads, m.dropout, kinds=kinds)
         self.knowledge = KnowledgeEncoder(dims.num_attributes, dims.num_values, dims.num_categories, d, gnn, kinds)
         self.text_missing = nn.Parameter(torch.randn(d) * 0.02)  # placeholder token of an absent text
@@ -110,9 +114,10 @@ class K3M(nn.Module):
         self.value_bias = nn.Parameter(torch.zeros(max(dims.num_values, 1)))  # how common a value is, a prior
         self.mlm_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, dims.vocab_size))
         self.mom_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, 3 * PIXEL_PATCH**2))
-        # objectives.contrastive: a projection per modality view (none when off: K3M's parameters)
-        contrastive = config.objectives.contrastive > 0
-        self.contrast = nn.ModuleDict({name: nn.Linear(d, d) for name in streams} if contrastive else {})
+        for objective in build_objectives(config):  # parameters of active objectives (none for K3M's three)
+            head = objective.make_head(self)
+            if head is not None:
+                self.add_module(objective.head_name, head)
 
     @property
     def num_patches(self) -> int:
@@ -125,29 +130,34 @@ class K3M(nn.Module):
         """K3M's three streams, then the configured extra modalities."""
         return MODALITIES + tuple(self.extras)
 
-    def forward(self, batch: Batch, heads: bool = True, modalities: Sequence[str] | None = None) -> K3MOutput:
-        """Encode a batch; ``heads=False`` skips the MLM, MOM and LPM heads (evaluation, completion).
+    def forward(self, batch: Batch, heads: bool | Collection[str] = True, modalities: Sequence[str] | None = None) -> K3MOutput:
+        """Encode a batch and compute the heads asked for, where the batch has their targets.
 
-        ``modalities`` reads only those streams (e.g. ``("text",)``: each modality alone);
-        the others are shown as absent, exactly as a product that lacks them. ``None`` reads all.
-        While training with ``objectives.distill`` the output also carries each modality's
-        single-stream branch (the students); with ``objectives.contrastive``, the projected
-        per-modality views.
+        ``heads``: True for every head (:data:`HEADS`), False for none (evaluation,
+        completion), or the names of some. ``modalities`` reads only those streams (e.g.
+        ``("text",)``: each modality alone); the others are shown as absent, exactly as a
+        product that lacks them. ``None`` reads all; a training forward of all streams keeps
+        the encoded streams in ``output.encoded`` for the objectives.
         """
         read = self.stream_names if modalities is None else tuple(modalities)
         unknown = sorted(set(read) - set(self.stream_names))
         if unknown:
             raise ValueError(f"unknown modality {', '.join(unknown)}; this model reads {', '.join(self.stream_names)}")
+        wanted = frozenset(HEADS if heads is True else heads or ())
         streams, present, pairs, kv_mask = self._encode(batch, read)
-        out = self._decode(batch, streams, present, pairs, kv_mask, heads)
-        o = self.config.objectives
-        if heads and self.training and modalities is None:
-            if o.distill > 0:
-                out.branches = {name: self._decode(batch, *self._alone(batch, name, streams, present, pairs, kv_mask), heads=True)
-                                for name in self.stream_names}
-            if o.contrastive > 0:
-                out.views = {name: (self.contrast[name](pooled_stream(name, *streams[name])), present[name]) for name in self.stream_names}
+        out = self._decode(batch, streams, present, pairs, kv_mask, wanted)
+        if self.training and modalities is None:
+            out.encoded = (streams, present, pairs, kv_mask)
         return out
+
+    def branch(self, batch: Batch, output: K3MOutput, name: str) -> K3MOutput:
+        """Stream ``name`` alone, from a training output's already encoded streams (every
+        head): the same as ``forward(batch, modalities=(name,))`` without re-encoding."""
+        return self._decode(batch, *self._alone(batch, name, *output.encoded), frozenset(HEADS))
+
+    def stream_vector(self, name: str, tokens: Tensor, pad: Tensor) -> Tensor:
+        """A stream's pooled vector [B, d] (see :func:`pooled_stream`)."""
+        return pooled_stream(name, tokens, pad)
 
     def _encode(self, batch: Batch, read: Sequence[str]) -> tuple[dict, dict, Tensor, Tensor]:
         """Each stream's tokens before interaction: (streams, present [B] per stream, pairs, kv_mask).
@@ -210,7 +220,7 @@ class K3M(nn.Module):
             token = self.extras[name].missing
         return token.view(1, 1, d).expand(size, 1, d), pad
 
-    def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: bool) -> K3MOutput:
+    def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: frozenset) -> K3MOutput:
         """Interaction, modality pooling, structure aggregation and the heads."""
         for layer in self.interaction:
             streams = layer(streams)
@@ -221,18 +231,18 @@ class K3M(nn.Module):
         product = self.structure(fused, pairs, kv_mask)  # [B, d]
 
         mlm_logits = mom_prediction = mom_target = lpm_scores = None
-        if heads:
-            selected = (batch.mlm_labels != -100) & present["text"].unsqueeze(1)  # [B, L]; only rows with text have labels
+        if "mlm" in heads:
+            selected = (batch.mlm_labels != IGNORE) & present["text"].unsqueeze(1)  # [B, L]; only rows with text have labels
             if selected.any():
                 mlm_logits = self.mlm_head(text[selected])  # [M, vocab]
-            if batch.patch_mask.any() and present["image"].any():
-                rows = batch.image_present.nonzero().squeeze(1)
-                masked = batch.patch_mask[rows]  # [p, N]
-                mom_prediction = self.mom_head(image[rows][masked])  # [Q, 48]
-                mom_target = self.image.patch_pixels(batch.pixels[rows])[masked]  # [Q, 48]
-            if batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
-                candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
-                lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates)
+        if "mom" in heads and batch.patch_mask.any() and present["image"].any():
+            rows = batch.image_present.nonzero().squeeze(1)
+            masked = batch.patch_mask[rows]  # [p, N]
+            mom_prediction = self.mom_head(image[rows][masked])  # [Q, 48]
+            mom_target = self.image.patch_pixels(batch.pixels[rows])[masked]  # [Q, 48]
+        if "lpm" in heads and batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
+            candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
+            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates)
         return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags)
 
     def _text_stream(self, batch: Batch) -> tuple[Tensor, Tensor]:

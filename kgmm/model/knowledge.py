@@ -22,12 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-NODE_PRODUCT, NODE_VALUE, NODE_CATEGORY = 0, 1, 2
-NUM_EDGE_KINDS = 6
-"""value->product, product->value, category->product, product->category, child->parent, parent->child."""
-BEHAVIOUR_EDGE_KIND = NUM_EDGE_KINDS
-"""product<->product behaviour edges (co-view, co-purchase, ...): a seventh kind, only in
-models configured with ``knowledge.behaviour`` (so K3M models keep their six)."""
+from ..schema import KNOWLEDGE_EDGE_KINDS, NodeKind
 
 
 class KnowledgeEncoder(nn.Module):
@@ -39,11 +34,11 @@ class KnowledgeEncoder(nn.Module):
         num_categories: category count.
         hidden: the model's width ``d``.
         gnn: a module ``(x [n, d], edge_index [2, E], edge_kind [E], edge_feature [E, d]) -> [n, d]``.
-        num_edge_kinds: 6, or 7 with behaviour edges (:data:`BEHAVIOUR_EDGE_KIND`).
+        num_edge_kinds: 6, or 7 with behaviour edges (:func:`kgmm.schema.num_edge_kinds`).
     """
 
     def __init__(self, num_attributes: int, num_values: int, num_categories: int, hidden: int, gnn: nn.Module,
-                 num_edge_kinds: int = NUM_EDGE_KINDS) -> None:
+                 num_edge_kinds: int = KNOWLEDGE_EDGE_KINDS) -> None:
         super().__init__()
         self.attribute = nn.Embedding(num_attributes + 1, hidden)  # last row: "no attribute" (category edges)
         self.value = nn.Embedding(max(num_values, 1), hidden)
@@ -79,18 +74,18 @@ class KnowledgeEncoder(nn.Module):
         """GNN state of the first ``num_seeds`` nodes (the batch's products).
 
         Args:
-            node_kind: [n] 0 product, 1 value, 2 category.
+            node_kind: [n] a :class:`~kgmm.schema.NodeKind`.
             node_key: [n] category id for products (-1: none), value id, category id.
             node_attribute: [n] attribute of value nodes, -1 otherwise.
             edge_index: [2, E] local source -> destination (towards the seeds).
-            edge_kind: [E] in ``[0, NUM_EDGE_KINDS)``.
+            edge_kind: [E] a :class:`~kgmm.schema.EdgeKind`.
             edge_attribute: [E] attribute of product-value edges, -1 otherwise.
             num_seeds: B; nodes ``0..B-1`` are the batch's products in batch order.
 
         Returns:
             [B, d]
         """
-        is_value = node_kind == NODE_VALUE
+        is_value = node_kind == NodeKind.VALUE
         no_category = self.num_categories
         category_id = torch.where(node_key >= 0, node_key, torch.full_like(node_key, no_category))
         x = self.node_type(node_kind)  # [n, d]
@@ -110,7 +105,7 @@ class KnowledgeEncoder(nn.Module):
 class RGCNStack(nn.Module):
     """Residual ``RGCNConv`` layers over the edge kinds (mean aggregation)."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = KNOWLEDGE_EDGE_KINDS) -> None:
         super().__init__()
         from torch_geometric.nn import RGCNConv
 
@@ -127,7 +122,7 @@ class RGCNStack(nn.Module):
 class TransformerStack(nn.Module):
     """Residual ``TransformerConv`` layers with the edge's kind + attribute as edge feature."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = KNOWLEDGE_EDGE_KINDS) -> None:
         super().__init__()
         from torch_geometric.nn import TransformerConv
 
@@ -146,7 +141,7 @@ class TransformerStack(nn.Module):
 class NoGNN(nn.Module):
     """No message passing: the graph token is the product's category and type only."""
 
-    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = NUM_EDGE_KINDS) -> None:
+    def __init__(self, hidden: int, layers: int, heads: int, dropout: float, kinds: int = KNOWLEDGE_EDGE_KINDS) -> None:
         super().__init__()
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_kind: Tensor, edge_feature: Tensor) -> Tensor:

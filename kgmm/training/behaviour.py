@@ -25,7 +25,7 @@ from torch import Tensor
 
 from ..config import Config
 from ..data.batches import PretrainData, batch_generator
-from ..objectives import symmetric_infonce
+from ..objectives.contrastive import symmetric_infonce
 from .metrics import MetricsLog
 
 STAGE1_KEY = 7  # batch_generator key of stage-1 batches (stage 2 uses 0 and 1)

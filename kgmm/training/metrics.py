@@ -1,6 +1,6 @@
 """Metrics of a run, one JSON object per line in ``metrics.jsonl``.
 
-Records are ``{"kind": "train", "step", "loss", "mlm", "mom", "lpm", "lr", ...}`` every
+Records are ``{"kind": "train", "step", "loss", <each objective's terms>, "lr", ...}`` every
 ``log_every`` steps and ``{"kind": "eval", "step", "val_mrr", ...}`` at each evaluation.
 A resumed run first drops the records after its checkpoint's step, so the file always
 describes one continuous run.
@@ -11,6 +11,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+
+BOOKKEEPING = frozenset({"kind", "step", "lr", "grad_norm", "samples_per_s", "seconds"})
+"""Keys of a train record that are not loss terms."""
+
+
+def loss_terms(record: dict[str, Any]) -> list[str]:
+    """The loss terms of a train record, in logged order (``loss`` first): whatever the
+    run's objectives returned, so a new objective shows up without a change here."""
+    return [key for key, value in record.items() if key not in BOOKKEEPING and isinstance(value, (int, float))]
 
 
 class MetricsLog:

@@ -30,6 +30,8 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..model import K3M
 from ..model.factory import new_model
 from ..model.io import read_meta
+from ..ranking import Applicability, RankingTask, Validator, example_gaps
+from ..ranking.scoring import top_values
 from ..text import load_tokenizer, train_wordpiece
 from . import distributed
 from .behaviour import run_behaviour_stage
@@ -41,11 +43,20 @@ from .checkpoint import (
     restore_rng,
     run_directory_of,
 )
-from .evaluation import Completion, LinkEvaluator, complete, missing_attribute_examples
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
 from .plot import plot_losses
 from .trainer import Callback, Trainer
+
+
+@dataclass
+class Completion:
+    """The model's top values for an attribute a product lacks (a taste of ``kgmm complete``)."""
+
+    product_id: str
+    title: str
+    attribute: str
+    values: list[tuple[str, float]]  # (value, probability among the attribute's values)
 
 
 @dataclass
@@ -173,7 +184,7 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
 
     split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
     data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
-    evaluator = LinkEvaluator(data, split.val) if split.num_val else None
+    evaluator = Validator(data, RankingTask.build(snapshot, split.val)) if split.num_val else None
     if evaluator is None and snapshot.num_edges:
         note("no fact could be held out for validation (no attribute has two values): no MRR, no early stopping")
 
@@ -216,8 +227,7 @@ def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from,
         for name in model.stream_names:  # how well each modality alone predicts (distillation's target)
             alone = evaluator.evaluate(model, runtime.device, config.train.eval_batch_size, autocast, (name,))
             link_alone[name] = {"val_mrr": alone.mrr, "val_hits@1": alone.hits1, "val_hits@10": alone.hits10}
-    pairs = missing_attribute_examples(data, 3, config.train.seed)
-    completions = complete(model, data, pairs, runtime.device, autocast=autocast)
+    completions = examples(model, data, runtime.device, config.train.seed, autocast)
     result = PretrainResult(
         run_dir=run_dir, model_dir=model_dir, steps=fit.state.step, seconds=fit.state.seconds,
         samples_per_second=fit.samples_per_second, device=runtime.describe(), resumed_from=resumed_from,
@@ -230,6 +240,15 @@ def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from,
         plot_losses(run_dir / "metrics.jsonl", run_dir / "loss.png")
         (run_dir / "summary.json").write_text(json.dumps(result.to_json(), indent=2, ensure_ascii=False), encoding="utf-8")
     return result
+
+
+def examples(model, data: PretrainData, device: torch.device, seed: int, autocast=None, count: int = 3) -> list[Completion]:
+    """The model's top values for ``count`` attributes that apply to a product that lacks them."""
+    snapshot = data.snapshot
+    pairs = example_gaps(Applicability(snapshot), count, seed)
+    ranked = top_values(model, data, pairs, device, autocast=autocast)
+    return [Completion(snapshot.product_ids[p], snapshot.titles[p], snapshot.attributes[a],
+                       [(snapshot.values[v][1], prob) for v, prob in best]) for (p, a), best in zip(pairs, ranked)]
 
 
 def _tokenizer(snapshot: Snapshot, config: Config):

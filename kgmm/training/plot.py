@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .metrics import read_metrics
-
-TERMS = ("loss", "mlm", "mom", "lpm")
+from .metrics import loss_terms, read_metrics
 
 
 def plot_losses(metrics_path: Path, out_path: Path) -> Path | None:
@@ -22,7 +20,8 @@ def plot_losses(metrics_path: Path, out_path: Path) -> Path | None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
-    for term in TERMS:
+    terms = list(dict.fromkeys(term for r in train for term in loss_terms(r)))  # every objective's, in logged order
+    for term in terms:
         points = [(r["step"], r[term]) for r in train if r.get(term) is not None]
         if points:
             ax.plot(*zip(*points), label=term, linewidth=2 if term == "loss" else 1.2)

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..config import Config
 from ..data.batches import PretrainData, batch_generator
 from ..errors import TrainingError
-from ..objectives import compute_losses
+from ..objectives import ObjectiveStep
 from .checkpoint import (
     CHECKPOINTS,
     TrainingState,
@@ -32,10 +32,7 @@ from .checkpoint import (
     save_model_atomically,
 )
 from .distributed import Runtime, barrier
-from .evaluation import LinkEvaluator
 from .metrics import MetricsLog
-
-TERMS = ("loss", "mlm", "mom", "lpm", "distill", "contrastive")
 
 
 class Callback(Protocol):
@@ -108,17 +105,19 @@ class Trainer:
         optimizer, scheduler: built (and restored when resuming) by the caller.
         state: counters to continue from.
         log: the metrics log.
-        evaluator: validation ranking, or None without validation facts.
+        evaluator: validation ranking (:class:`kgmm.ranking.Validator`), or None without validation facts.
         callbacks: progress hooks.
     """
 
     def __init__(self, model, data: PretrainData, config: Config, runtime: Runtime, run_dir: Path, optimizer, scheduler,
-                 state: TrainingState, log: MetricsLog, evaluator: LinkEvaluator | None, callbacks: list[Callback] | None = None) -> None:
+                 state: TrainingState, log: MetricsLog, evaluator, callbacks: list[Callback] | None = None) -> None:
         self.model, self.data, self.config, self.runtime = model, data, config, runtime
         self.run_dir, self.optimizer, self.scheduler = run_dir, optimizer, scheduler
         self.state, self.log, self.evaluator = state, log, evaluator
         self.callbacks = callbacks or []
         self.config_hash = config.hash(training_only=True)
+        self.step_module = ObjectiveStep(model, config)  # model + objectives: what DDP wraps
+        self.terms = self.step_module.terms  # the loss terms logged, whatever the objectives are
 
     def _loader(self, start_micro: int, end_micro: int) -> DataLoader:
         t = self.config.train
@@ -139,11 +138,11 @@ class Trainer:
     def fit(self) -> FitResult:
         """Train from ``state.step`` to ``train.max_steps`` (or an early stop)."""
         t, rt, state = self.config.train, self.runtime, self.state
-        model = self.model
+        model = self.step_module
         if rt.distributed:
             from torch.nn.parallel import DistributedDataParallel
 
-            model = DistributedDataParallel(self.model, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
+            model = DistributedDataParallel(self.step_module, device_ids=[rt.device.index] if rt.device.type == "cuda" else None,
                                             find_unused_parameters=True)
         model.train()
         accum = t.grad_accumulation
@@ -198,15 +197,16 @@ class Trainer:
 
     def _mean_terms(self, sums: dict[str, Tensor], counts: dict[str, int]) -> dict[str, float]:
         """Mean of each loss term since the last log, over micro-batches and ranks."""
-        present = [name for name in TERMS if counts.get(name)]
+        present = [name for name in self.terms if counts.get(name)]
         if not self.runtime.distributed:
             return {name: float(sums[name]) / counts[name] for name in present}
         import torch.distributed as dist
 
-        totals = torch.tensor([[float(sums[n]) if n in present else 0.0 for n in TERMS], [float(counts.get(n, 0)) for n in TERMS]],
+        terms = self.terms  # the same list on every rank, whatever terms each rank's batches had
+        totals = torch.tensor([[float(sums[n]) if n in present else 0.0 for n in terms], [float(counts.get(n, 0)) for n in terms]],
                               device=self.runtime.device)
         dist.all_reduce(totals)
-        return {name: float(totals[0, i] / totals[1, i]) for i, name in enumerate(TERMS) if totals[1, i] > 0}
+        return {name: float(totals[0, i] / totals[1, i]) for i, name in enumerate(terms) if totals[1, i] > 0}
 
     def _step(self, model, loader, accum: int, autocast, sums: dict[str, Tensor], counts: dict[str, int]) -> float:
         """One optimizer step over ``accum`` micro-batches; returns the gradient norm."""
@@ -216,8 +216,7 @@ class Trainer:
             sync = nullcontext() if not rt.distributed or micro == accum - 1 else model.no_sync()
             with sync:
                 with autocast():
-                    output = model(batch)
-                    losses = compute_losses(output, batch, self.config.objectives)
+                    _, losses = model(batch)
                 (losses["loss"] / accum).backward()
             for name, value in losses.items():
                 sums[name] = sums.get(name, 0) + value.detach().float()

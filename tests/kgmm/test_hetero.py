@@ -11,6 +11,7 @@ from torch_geometric.sampler import NodeSamplerInput
 
 from graph_store import GraphStore
 from kg_builder import build_graph, open_catalog
+from kgmm.schema import EdgeKind
 from kgmm.data import CATEGORY, PRODUCT, VALUE, relation_name, snapshot_to_heterodata
 from kgmm.sampling import TypedNeighborSampler
 
@@ -136,7 +137,7 @@ def test_subgraphs_leave_behaviour_out_unless_given_an_edge_kind(behaviour_snaps
         assert torch.equal(getattr(default, name), getattr(k3m, name)), name  # exactly K3M's subgraph
     assert (PRODUCT, "co_view", PRODUCT) in data.edge_types  # the caller's graph is untouched
     with_behaviour = SubgraphSampler(data, *args, behaviour_edge_kind=6).sample(seeds, hidden, torch.Generator().manual_seed(1))
-    chosen = with_behaviour.edge_kind == 6
+    chosen = with_behaviour.edge_kind == EdgeKind.BEHAVIOUR
     assert chosen.any() and (with_behaviour.edge_attribute[chosen] == -1).all()
     ends = with_behaviour.edge_index[:, chosen]
     assert (with_behaviour.node_kind[ends] == 0).all()  # product to product

@@ -8,7 +8,8 @@ import torch
 from tests.kgmm.k3m_testing import one_thread, tiny_config, tiny_setup
 
 from kgmm.data.batches import batch_generator
-from kgmm.objectives import IGNORE, compute_losses, lpm_loss, mask_patches, mask_tokens
+from kgmm.objectives import IGNORE, compute_losses, mask_patches, mask_tokens
+from kgmm.objectives.lpm import lpm_loss
 from kgmm.training.optim import build_optimizer
 
 
@@ -61,7 +62,7 @@ def test_each_loss_falls_when_overfitting_16_products() -> None:
         model.train()
         for step in range(30):
             batch = data.build(products, batch_generator(0, step % 2), train=True)  # two fixed maskings
-            losses = compute_losses(model(batch), batch, config.objectives)
+            losses = compute_losses(model, model(batch), batch, config)
             losses["loss"].backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -78,5 +79,5 @@ def test_a_zero_weight_turns_an_objective_off(objective: str) -> None:
     with one_thread():
         model, data, _ = tiny_setup(config)
         batch = data.build(torch.arange(8), batch_generator(0, 0), train=True)
-        losses = compute_losses(model(batch), batch, config.objectives)
+        losses = compute_losses(model, model(batch), batch, config)
     assert objective not in losses and torch.isfinite(losses["loss"])

@@ -16,9 +16,10 @@ from tests.kgmm.completion.trained_model import trained_model
 
 from graph_store import AttributeEdge, GraphStore, ProductNode, RunInfo, open_store
 from kg_builder import build_graph, open_catalog
+from kgmm.schema import EdgeKind
 from kgmm.completion import CompletionOptions, complete_store, load_calibration
 from kgmm.completion.alignment import align_snapshot
-from kgmm.completion.applicability import Applicability
+from kgmm.ranking import Applicability
 from kgmm.completion.hiding import hide_facts
 from kgmm.data.batches import batch_generator
 from kgmm.data.views import ViewData
@@ -130,9 +131,10 @@ def test_hidden_facts_leave_the_input_and_nothing_else(model_dir: Path) -> None:
     assert not removed & set(hidden.kv_value[2, hidden.kv_mask[2]].tolist())
     assert torch.equal(hidden.kv_mask[[0, 1, 3]], batch.kv_mask[[0, 1, 3]])
     src, dst = hidden.edge_index
-    product = torch.where(hidden.edge_kind == 0, dst, src)
-    value = torch.where(hidden.edge_kind == 0, src, dst)
-    fact = ((hidden.edge_kind == 0) | (hidden.edge_kind == 1)) & (product == 2)
+    inward = hidden.edge_kind == EdgeKind.VALUE_TO_PRODUCT
+    product = torch.where(inward, dst, src)
+    value = torch.where(inward, src, dst)
+    fact = (inward | (hidden.edge_kind == EdgeKind.PRODUCT_TO_VALUE)) & (product == 2)
     assert not removed & set(hidden.node_key[value[fact]].tolist())
     assert hidden.edge_index.shape[1] < batch.edge_index.shape[1]
     with torch.no_grad():

@@ -9,7 +9,7 @@ import torch
 
 from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config
 
-from kgmm.completion.calibration import calibrate, expected_calibration_error, fit_temperature, top1
+from kgmm.ranking.calibration import calibrate, expected_calibration_error, fit_temperature, top1
 from kgmm.data.batches import batch_generator
 from kgmm.data.views import ModalityView, ViewData
 from kgmm.evaluation.baselines import MajorityPerCategory, _lexicographic_rank
@@ -19,6 +19,7 @@ from kgmm.evaluation.kge import training_triples
 from kgmm.evaluation.probe import LinearProbe
 from kgmm.evaluation.protocol import ProtocolOptions, prepare
 from kgmm.evaluation.splits import held_out_split
+from kgmm.schema import EdgeKind
 from kgmm.text import train_wordpiece
 
 
@@ -61,7 +62,7 @@ def test_held_out_triples_never_reach_training(prepared, tokenizer) -> None:
                     assert not held & set(zip(products, batch.lpm_attribute.tolist(), batch.lpm_value.tolist()))
                     seen = {(rows[i], int(batch.kv_value[i, k])) for i, k in batch.kv_mask.nonzero().tolist()}
                     src, dst = batch.edge_index
-                    for kind, product, value in ((0, dst, src), (1, src, dst)):
+                    for kind, product, value in ((EdgeKind.VALUE_TO_PRODUCT, dst, src), (EdgeKind.PRODUCT_TO_VALUE, src, dst)):
                         edges = (batch.edge_kind == kind) & (product < len(rows))
                         seen |= {(rows[p], int(batch.node_key[v])) for p, v in zip(product[edges].tolist(), value[edges].tolist())}
                     assert not held_pairs & seen
@@ -130,7 +131,7 @@ def test_knowledge_and_category_views_hide_what_they_say(tokenizer) -> None:
         assert batch.kv_mask.any() and batch.edge_index.shape[1] > 0
         hidden = full.with_view(ModalityView(hide_category=True)).build(list(range(8)), batch_generator(0, 1), train=False)
         assert (hidden.node_key[:8] == -1).all() and hidden.kv_mask.equal(batch.kv_mask)
-        seeds = ((hidden.edge_kind == 2) & (hidden.edge_index[1] < 8)) | ((hidden.edge_kind == 3) & (hidden.edge_index[0] < 8))
+        seeds = ((hidden.edge_kind == EdgeKind.CATEGORY_TO_PRODUCT) & (hidden.edge_index[1] < 8)) | ((hidden.edge_kind == EdgeKind.PRODUCT_TO_CATEGORY) & (hidden.edge_index[0] < 8))
         assert not seeds.any()
         text_only = ViewData(snapshot, tokenizer, tiny_config(), 16, VARIANTS["text-only"]).build(list(range(8)), batch_generator(0, 1), train=False)
         assert not text_only.kv_mask.any() and text_only.edge_index.shape[1] == 0 and not text_only.image_present.any()

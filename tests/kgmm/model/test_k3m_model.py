@@ -14,7 +14,7 @@ from tests.kgmm.k3m_testing import one_thread, tiny_config, tiny_setup
 from kgmm.data.batches import batch_generator
 from kgmm.errors import CheckpointError
 from kgmm.model import K3M
-from kgmm.model.knowledge import NODE_VALUE
+from kgmm.schema import NodeKind
 from kgmm.objectives import IGNORE, compute_losses
 
 
@@ -58,7 +58,7 @@ def test_forward_shapes_and_losses(setup) -> None:
     assert out.mlm_logits.shape == (int((batch.mlm_labels != IGNORE).sum()), model.dims.vocab_size)
     assert out.mom_prediction.shape == out.mom_target.shape == (int(batch.patch_mask.sum()), 48)
     assert out.lpm_scores.shape == (batch.lpm_row.numel(), 1 + model.config.objectives.lpm_negatives)
-    losses = compute_losses(out, batch, model.config.objectives)
+    losses = compute_losses(model, out, batch, model.config)
     assert set(losses) == {"mlm", "mom", "lpm", "loss"} and all(torch.isfinite(v) for v in losses.values())
     losses["loss"].backward()
     assert model.image.backbone.conv_stem.weight.grad is not None
@@ -141,7 +141,7 @@ def test_held_out_facts_are_not_in_the_input(setup) -> None:
     _, data = setup
     batch = train_batch(data)
     assert batch.lpm_row.numel() > 0
-    value_nodes = (batch.node_kind == NODE_VALUE).nonzero().squeeze(1)
+    value_nodes = (batch.node_kind == NodeKind.VALUE).nonzero().squeeze(1)
     for row, value in zip(batch.lpm_row.tolist(), batch.lpm_value.tolist()):
         assert value not in batch.kv_value[row][batch.kv_mask[row]].tolist()
         nodes = value_nodes[batch.node_key[value_nodes] == value]
@@ -196,7 +196,7 @@ def test_every_component_trains(fusion: str, score: str, gnn: str, target: str) 
     config = config.replace("model", fusion=fusion, score=score).replace("knowledge", gnn=gnn).replace("objectives", mom_target=target)
     model, data, _ = tiny_setup(config)
     batch = train_batch(data)
-    losses = compute_losses(model.train()(batch), batch, config.objectives)
+    losses = compute_losses(model, model.train()(batch), batch, config)
     assert torch.isfinite(losses["loss"])
     losses["loss"].backward()
     assert model.scorer.relation.weight.grad is not None

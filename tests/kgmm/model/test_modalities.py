@@ -147,7 +147,7 @@ def test_a_model_with_every_extra_modality_trains_saves_and_loads_exactly(media_
     assert out.modality_weights.shape == (12, 6)
     absent = ~out.present
     assert torch.equal(out.modality_weights[absent], torch.zeros(int(absent.sum())))  # no media: weight exactly 0
-    losses = compute_losses(out, batch, config.objectives)
+    losses = compute_losses(model, out, batch, config)
     assert {"distill", "contrastive"} <= set(losses) and all(torch.isfinite(v) for v in losses.values())
     losses["loss"].backward()
     assert model.extras["audio"].proj.weight.grad is not None and model.extras["table"].proj.weight.grad is not None

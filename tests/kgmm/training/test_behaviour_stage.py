@@ -15,7 +15,7 @@ from tests.kgmm.k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup
 from graph_store import Snapshot, open_store
 from kg_builder import build_graph, open_catalog, open_pairs
 from kgmm.data.batches import batch_generator
-from kgmm.model.knowledge import BEHAVIOUR_EDGE_KIND
+from kgmm.schema import EdgeKind
 from kgmm.training.behaviour import behaviour_infonce, behaviour_pairs, run_behaviour_stage, sample_pairs
 
 
@@ -59,7 +59,7 @@ def test_behaviour_edges_reach_the_gnn_only_when_switched_on() -> None:
             model, data, _ = tiny_setup(config, snapshot)
             batch = data.build(linked, batch_generator(0, 0, 0), train=False)
             kinds = set(batch.edge_kind.tolist())
-            assert (BEHAVIOUR_EDGE_KIND in kinds) is on
+            assert (EdgeKind.BEHAVIOUR in kinds) is on
             assert model.knowledge.edge_kind.num_embeddings == (7 if on else 6)
             assert torch.isfinite(model(batch, heads=False).product).all()
 

@@ -4,7 +4,7 @@ A held-out triple (product, attribute, value) is ranked among all values of its 
 *filtered*: the product's other true values of that attribute (from any split) are taken
 out of the candidates, so a second colour is not counted as an error. Ties share the
 average rank (a model that scores everything equally gets the random MRR, not 1.0), as
-in :class:`kgmm.training.evaluation.LinkEvaluator`. Every model hands in one score vector
+everywhere in kgmm. Every model hands in one score vector
 per triple over :attr:`RankingTask.candidates`; the metrics are computed here only once.
 """
 

@@ -81,3 +81,19 @@ class Applicability:
     def missing(self, product: int) -> list[int]:
         """Attributes that apply to ``product`` and that it lacks, sorted by index."""
         return [a for a in self.applies(self.reference(product)) if a not in self.has[product]]
+
+
+def example_gaps(applicability: Applicability, count: int, seed: int) -> list[tuple[int, int]]:
+    """Up to ``count`` (product, attribute) pairs, each a different attribute, where the
+    attribute applies to the product and it lacks it: what a pretraining run shows as a
+    taste of completion. Products are visited in a seeded order."""
+    order = np.random.default_rng(seed).permutation(applicability.snapshot.num_products)
+    chosen, seen = [], set()
+    for p in order.tolist():
+        gaps = [a for a in applicability.missing(p) if a not in seen]
+        if gaps:
+            chosen.append((p, gaps[0]))
+            seen.add(gaps[0])
+        if len(chosen) == count:
+            break
+    return chosen

@@ -1,0 +1,80 @@
+"""A model's scores for candidate values: product vectors, per-fact score rows, top values.
+
+Every consumer of a model's link-prediction head goes through here: validation while
+training (:mod:`.validation`), ``kgmm evaluate`` and ``kgmm complete``. Products are
+encoded with full inputs (no masking, dropout or hold-out) by the batch builder they
+are read through, so a caller chooses what the model may see by the data it passes
+(a :class:`~kgmm.data.views.ViewData` with a modality view, or a training graph).
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+from torch import Tensor
+
+from ..data.batches import batch_generator
+from .task import RankingTask
+
+EVAL_SEED_KEY = -1
+"""``batch_generator`` key of evaluation batches (only the subgraph sample draws from it)."""
+
+
+@torch.no_grad()
+def encode_products(model, data, products: list[int], device: torch.device, batch_size: int, autocast=None,
+                    modalities: tuple[str, ...] | None = None) -> Tensor:
+    """Product vectors [len(products), d] with full inputs; ``modalities`` reads only those
+    streams (each modality alone), ``None`` all."""
+    was_training = model.training
+    model.eval()
+    chunks = []
+    try:
+        for start in range(0, len(products), batch_size):
+            chunk = products[start : start + batch_size]
+            batch = data.build(chunk, batch_generator(data.config.train.seed, EVAL_SEED_KEY, start), train=False).to(device)
+            with autocast() if autocast else nullcontext():
+                output = model(batch, heads=False) if modalities is None else model(batch, heads=False, modalities=modalities)
+                chunks.append(output.product.float())
+    finally:
+        model.train(was_training)
+    d = model.config.model.hidden
+    return torch.cat(chunks) if chunks else torch.zeros(0, d, device=device)
+
+
+@torch.no_grad()
+def value_scores(model, product: Tensor, attribute: int, candidates: Tensor, device: torch.device, autocast=None) -> Tensor:
+    """Scores [M] of ``candidates`` (value ids) for one product vector [d] and one attribute."""
+    with autocast() if autocast else nullcontext():
+        scores = model.score(product.view(1, -1), torch.tensor([attribute], device=device), candidates.view(1, -1).to(device))
+    return scores[0].float()
+
+
+@torch.no_grad()
+def fact_scores(model, data, task: RankingTask, device: torch.device, batch_size: int, autocast=None,
+                modalities: tuple[str, ...] | None = None) -> list[Tensor]:
+    """One score vector per triple of ``task`` over its candidates (on the CPU), products read
+    from ``data`` (through ``modalities`` only, when given)."""
+    products = task.products
+    if not products:
+        return []
+    position = {p: i for i, p in enumerate(products)}
+    vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # [n, d]
+    return [value_scores(model, vectors[position[p]], a, cand, device, autocast).cpu()
+            for (p, a, _), cand in zip(task.facts.tolist(), task.candidates)]
+
+
+@torch.no_grad()
+def top_values(model, data, pairs: list[tuple[int, int]], device: torch.device, top: int = 3, autocast=None) -> list[list[tuple[int, float]]]:
+    """Per (product, attribute) pair, its ``top`` value ids with softmax probabilities over
+    all values of the attribute (uncalibrated: a temperature is :mod:`.calibration`'s job)."""
+    if not pairs:
+        return []
+    vectors = encode_products(model, data, [p for p, _ in pairs], device, len(pairs), autocast)
+    out = []
+    for (_, a), vector in zip(pairs, vectors):
+        candidates = data.candidates[a]
+        probs = torch.softmax(value_scores(model, vector, a, candidates, device).cpu(), 0)
+        best = probs.topk(min(top, candidates.numel()))
+        out.append([(int(candidates[i]), float(prob)) for prob, i in zip(best.values, best.indices)])
+    return out
