@@ -11,8 +11,11 @@ not an hour into training.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -142,15 +145,12 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
 }
 
-ADDED_FIELDS = {
-    "model": {"extra_modalities"},
-    "objectives": {"distill", "distill_temperature", "contrastive", "contrastive_temperature", "importance_weighting", "behaviour_temperature"},
-    "modality": {"media"},
-    "knowledge": {"behaviour"},
-    "train": {"behaviour_steps"},
-}
-"""Fields added after K3M; at their defaults they are left out of :meth:`Config.hash`, so a
-config that does not use them keeps the hash it had (and old checkpoints still resume)."""
+HASH_VERSION = 2
+"""What :meth:`Config.hash` covers. Version 1 (kgmm 0.1 before this field) hashed every
+field except a hand-kept list of later additions; version 2 hashes only what differs from
+the defaults. Hashes carry it as a prefix (``v2-...``), so a checkpoint whose hash was
+computed another way is recognised and refused with a clear message, never mistaken for a
+config change (see :func:`hash_version_of`)."""
 
 RUN_ONLY_FIELDS = {
     "train": {"max_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "cpu_threads", "device", "patience"}
@@ -194,22 +194,42 @@ class Config:
         return Config.from_dict(data)
 
     def hash(self, training_only: bool = False) -> str:
-        """SHA-256 of the config; ``training_only`` leaves out run-length fields.
+        """``v2-`` and the SHA-256 of the fields that differ from their defaults.
 
-        Resuming compares the training-only hash, so ``--max-steps`` can extend a run
-        while any change to what a step computes is refused.
+        Only what differs from :class:`Config()` is hashed, so adding a field with a default
+        changes no existing hash (old checkpoints still resume) without any list to keep.
+        The flip side: changing a default changes the hash of every config that spells out
+        the old value, so a default is changed only with a new :data:`HASH_VERSION`.
+        ``training_only`` also leaves out the run-length fields (:data:`RUN_ONLY_FIELDS`):
+        resuming compares that hash, so ``--max-steps`` can extend a run while any change
+        to what a step computes is refused.
         """
-        data = self.to_dict()
-        defaults = Config().to_dict()
-        for section, names in ADDED_FIELDS.items():
-            for name in names:
-                if data[section][name] == defaults[section][name]:
-                    del data[section][name]
+        data, defaults = self.to_dict(), Config().to_dict()
+        differs = {
+            section: {name: value for name, value in values.items() if value != defaults[section][name]}
+            for section, values in data.items()
+        }
         if training_only:
             for section, names in RUN_ONLY_FIELDS.items():
                 for name in names:
-                    data[section].pop(name, None)
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+                    differs[section].pop(name, None)
+        differs = {section: values for section, values in differs.items() if values}
+        digest = hashlib.sha256(json.dumps(differs, sort_keys=True).encode()).hexdigest()
+        return f"v{HASH_VERSION}-{digest}"
+
+
+def hash_version_of(config_hash: str) -> int:
+    """The :data:`HASH_VERSION` a hash from :meth:`Config.hash` was made with (1: a bare digest)."""
+    version, sep, _ = config_hash.partition("-")
+    if sep and version[:1] == "v" and version[1:].isdigit():
+        return int(version[1:])
+    return 1
+
+
+@functools.cache
+def field_types(kind: type) -> dict[str, Any]:
+    """The real type of each field of a config section (its annotations are strings here)."""
+    return typing.get_type_hints(kind)
 
 
 def _section(kind: type, data: Any, where: str) -> Any:
@@ -222,40 +242,47 @@ def _section(kind: type, data: Any, where: str) -> Any:
     if unknown:
         raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; known: {', '.join(known)}")
     values = {}
+    hints = field_types(kind)
     for name, value in data.items():
-        values[name] = _coerce(value, known[name], f"{where}.{name}")
+        values[name] = _coerce(value, hints[name], f"{where}.{name}")
     return kind(**values)
 
 
-def _coerce(value: Any, spec: dataclasses.Field, where: str) -> Any:
-    default = spec.default if spec.default is not dataclasses.MISSING else spec.default_factory()  # type: ignore[misc]
+def _coerce(value: Any, kind: Any, where: str) -> Any:
+    """Check ``value`` against a field's type ``kind`` (bool, int, float, str, list[int],
+    list[str], or one of those ``| None``) and return it in that type."""
+    optional = typing.get_origin(kind) in (typing.Union, types.UnionType) and type(None) in typing.get_args(kind)
+    if optional:
+        (kind,) = [arg for arg in typing.get_args(kind) if arg is not type(None)]
     if value is None:
-        if default is None:
+        if optional:
             return None
         raise ConfigError(f"{where}: a value is required")
-    if isinstance(default, bool):
+    if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
         return value
-    if isinstance(default, int):
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value
-    if isinstance(default, float):
+    if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
-    if spec.type == "list[str]":
+    if kind == list[str]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: expected a list of names, got {value!r}")
         return list(value)
-    if isinstance(default, list):
+    if kind == list[int]:
         if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
             raise ConfigError(f"{where}: expected a list of integers, got {value!r}")
         return list(value)
-    if not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    return value
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{where}: config fields of type {kind!r} are not supported")
 
 
 def validate(config: Config, source: str = "config") -> None:
@@ -297,7 +324,7 @@ def validate(config: Config, source: str = "config") -> None:
         "model.extra_modalities 'video' / 'audio' need modality.media (a CSV of product_id,modality,path)",
     )
     for f in fields(ModalityConfig):
-        if f.type != "float":
+        if field_types(ModalityConfig)[f.name] is not float:
             continue
         rate = getattr(config.modality, f.name)
         need(0 <= rate < 1, f"modality.{f.name} must lie in [0, 1)")

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..config import HASH_VERSION, hash_version_of
 from ..errors import CheckpointError
 from ..model.io import read_meta
 
@@ -138,6 +139,12 @@ def load_training_state(directory: Path) -> dict[str, Any]:
     needed = {"state", "optimizer", "scheduler", "rng", "config_hash", "snapshot_hash"}
     if not isinstance(payload, dict) or not needed <= set(payload):
         raise CheckpointError(f"{directory}/{STATE_FILE} is not a kgmm training state")
+    version = hash_version_of(str(payload["config_hash"]))
+    if version != HASH_VERSION:
+        raise CheckpointError(
+            f"{directory} predates this version of kgmm (its config hash is version {version}, this kgmm's is "
+            f"{HASH_VERSION}), so its training state cannot resume: start a new run (the model in it still loads)"
+        )
     return payload
 
 
