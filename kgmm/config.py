@@ -318,6 +318,7 @@ def validate(config: Config, source: str = "config") -> None:
     need(o.behaviour_temperature > 0 and config.train.behaviour_steps >= 0, "objectives.behaviour_temperature must be > 0 and train.behaviour_steps >= 0")
     for name in m.extra_modalities:
         registry.MODALITIES.check(name)
+        need(name not in ("text", "image"), f"model.extra_modalities: {name!r} is read by every model; list only extra ones")
     need(len(set(m.extra_modalities)) == len(m.extra_modalities), "model.extra_modalities names a modality twice")
     need(
         not {"video", "audio"} & set(m.extra_modalities) or bool(config.modality.media),

@@ -68,7 +68,7 @@ class Registry:
 
 TEXT_ENCODERS = Registry(
     "text encoder",
-    {"bert": ".model.text_encoder:build_bert", "pretrained": ".model.text_encoder:load_pretrained_bert"},
+    {"bert": ".modalities.text:build_bert", "pretrained": ".modalities.text:load_pretrained_bert"},
 )
 GNNS = Registry(
     "knowledge GNN",
@@ -89,9 +89,16 @@ SCORES = Registry(
     },
 )
 MODALITIES = Registry(
-    "extra modality",
-    {"table": ".model.modalities:TableEncoder", "video": ".model.modalities:VideoEncoder", "audio": ".model.modalities:AudioEncoder"},
+    "modality",
+    {
+        "text": ".modalities.text:TEXT",
+        "image": ".modalities.image:IMAGE",
+        "table": ".modalities.table:TABLE",
+        "video": ".modalities.video:VIDEO",
+        "audio": ".modalities.audio:AUDIO",
+    },
 )
+"""Modalities (:class:`kgmm.modalities.Modality`): an input builder and an encoder each."""
 MOM_TARGETS = Registry("masked-image target", {"pixels": ".objectives.mom:pixel_loss", "nce": ".objectives.mom:nce_loss"})
 OBJECTIVES = Registry(
     "objective",
@@ -106,7 +113,7 @@ OBJECTIVES = Registry(
 """Training objectives (:class:`kgmm.objectives.base.Objective`), in the order their terms are summed."""
 
 LIGHT_CNN = "light"
-"""The built-in latency-sized backbone (:class:`kgmm.model.image_encoder.LightCNN`), not a timm name."""
+"""The built-in latency-sized backbone (:class:`kgmm.modalities.image.LightCNN`), not a timm name."""
 
 LIGHT_BACKBONES = ("mobilenetv3_small_050", "mobilenetv3_small_100", "resnet18", "resnet10t", "efficientnet_b0", LIGHT_CNN)
 """Image backbones known to train at a useful speed on a CPU; any timm CNN name works too."""

@@ -13,42 +13,7 @@ from dataclasses import dataclass, field, fields
 import torch
 from torch import Tensor
 
-
-@dataclass
-class ModalInput:
-    """One extra modality's input (see :mod:`kgmm.model.modalities`), batch-first.
-
-    ``data`` is whatever its encoder reads (token ids [B, T], frames [B, F, 3, S, S],
-    log-mel spectrograms [B, mels, T]); ``mask`` [B, T] marks its real positions
-    (tokens, frames, spectrogram columns); ``present`` [B] says which rows have it.
-    """
-
-    data: Tensor
-    mask: Tensor
-    present: Tensor
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> ModalInput:
-        return ModalInput(*(t.to(device, non_blocking=non_blocking) for t in (self.data, self.mask, self.present)))
-
-    def pin_memory(self) -> ModalInput:
-        return ModalInput(self.data.pin_memory(), self.mask.pin_memory(), self.present.pin_memory())
-
-    def clone(self) -> ModalInput:
-        return ModalInput(self.data.clone(), self.mask.clone(), self.present.clone())
-
-
-class ExtraInputs(dict):
-    """name -> :class:`ModalInput`, with the tensor methods (``to``, ``pin_memory``, ``clone``)
-    that code treating every :class:`Batch` field as a tensor calls."""
-
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> ExtraInputs:
-        return ExtraInputs({name: item.to(device, non_blocking=non_blocking) for name, item in self.items()})
-
-    def pin_memory(self) -> ExtraInputs:
-        return ExtraInputs({name: item.pin_memory() for name, item in self.items()})
-
-    def clone(self) -> ExtraInputs:
-        return ExtraInputs({name: item.clone() for name, item in self.items()})
+from ..modalities.base import ExtraInputs
 
 
 @dataclass

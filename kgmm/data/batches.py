@@ -12,8 +12,11 @@ batch in stages, drawing every random choice from the generator it is given:
    known facts; the remaining (attribute, value) pairs and the sampled subgraph;
 3. ``text``: "[CLS] title [SEP] description [SEP]", title first when truncating;
 4. ``image``: decoded and augmented photos;
-5. ``extras``: the extra modalities (``model.extra_modalities``, :mod:`kgmm.data.modal_inputs`):
+5. ``extras``: the extra modalities (``model.extra_modalities``, :mod:`kgmm.modalities`):
    the table serialised from the visible pairs, video frames, audio spectrograms.
+
+Text and image inputs are built by their modalities too (:mod:`kgmm.modalities.text`,
+:mod:`kgmm.modalities.image`), at their own stages.
 
 After each stage, the transforms of that stage run on the named fields built so far
 (:class:`BatchTransform`): the objectives' masking (MLM after ``text``, MOM after
@@ -36,14 +39,14 @@ from torch import Tensor
 from graph_store import Snapshot
 
 from ..config import Config
-from ..objectives import IGNORE, build_objectives
+from ..modalities import MODALITIES, ExtraInputs, input_builders
+from ..modalities.photos import ImageStore
+from ..objectives import build_objectives
 from ..sampling import AttributeNegativeSampler
 from ..schema import EdgeKind, pair_key
 from ..text import SpecialIds
-from .batch import Batch, ExtraInputs
+from .batch import Batch
 from .hetero import snapshot_to_heterodata
-from .images import ImageStore
-from .modal_inputs import input_builders
 from .split import EdgeSplit, training_snapshot
 from .subgraph import SubgraphSampler
 
@@ -122,7 +125,8 @@ class PretrainData:
         self.lpm_eligible = (
             self.negatives.num_valid(triples) > 0 if self.negatives is not None and triples.numel() else torch.zeros(0, dtype=torch.bool)
         )
-        self.extra_inputs = input_builders(snapshot, tokenizer, config)  # model.extra_modalities, usually none
+        self.inputs = input_builders(snapshot, tokenizer, config)  # text, image and model.extra_modalities
+        self.modalities = {name: MODALITIES.get(name) for name in self.inputs}
         self.subgraphs = SubgraphSampler(
             snapshot_to_heterodata(train), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64)),
             behaviour_edge_kind=EdgeKind.BEHAVIOUR if config.knowledge.behaviour else None,
@@ -142,8 +146,8 @@ class PretrainData:
         products = torch.as_tensor(indices, dtype=torch.long).view(-1)
         parts = SimpleNamespace(products=products, rows=products.tolist(), train=train)
         steps = [*(self.objective_transforms if train else ()), *self.transforms, *transforms]
-        for stage, make in ((ROBUSTNESS, self._robustness), (KNOWLEDGE, self._knowledge), (TEXT, self._text),
-                            (IMAGE, self._image), (EXTRAS, self._extras)):
+        for stage, make in ((ROBUSTNESS, self._robustness), (KNOWLEDGE, self._knowledge), (TEXT, self._modality_stage(TEXT)),
+                            (IMAGE, self._modality_stage(IMAGE)), (EXTRAS, self._modality_stage(EXTRAS))):
             make(parts, generator)
             for step in steps:
                 if step.stage == stage:
@@ -247,45 +251,14 @@ class PretrainData:
         hidden_edges = torch.cat(hidden) if hidden else torch.zeros(0, dtype=torch.long)
         return pair_key(self.train_product[hidden_edges], self.train_value[hidden_edges], self.subgraphs.num_values)
 
-    def _text(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
-        """Token tensors of "[CLS] title [SEP] description [SEP]" (masking is MLM's transform)."""
-        s, cfg = self.special, self.config
-        present = parts.has_text & ~parts.drop_text
-        budget = cfg.text.max_length - 3
-        sequences, types = [], []
-        for i, p in enumerate(parts.rows):
-            if not bool(present[i]):
-                sequences.append([s.cls, s.sep])
-                types.append([0, 0])
-                continue
-            title = self.titles[int(parts.partners[i, 0])] if bool(parts.title_swapped[i]) else self.titles[p]
-            title = title[:budget]
-            description = self.descriptions[p][: budget - len(title)]
-            sequences.append([s.cls, *title, s.sep, *description, s.sep])
-            types.append([0] * (len(title) + 2) + [1] * (len(description) + 1))
-        length = max(len(q) for q in sequences) if sequences else 2
-        parts.input_ids = torch.full((len(parts.rows), length), s.pad, dtype=torch.long)
-        parts.token_type_ids = torch.zeros(len(parts.rows), length, dtype=torch.long)
-        parts.attention_mask = torch.zeros(len(parts.rows), length, dtype=torch.long)
-        for i, (q, t) in enumerate(zip(sequences, types)):
-            parts.input_ids[i, : len(q)] = torch.tensor(q)
-            parts.token_type_ids[i, : len(t)] = torch.tensor(t)
-            parts.attention_mask[i, : len(q)] = 1
-        parts.text_present = present.clone()
-        parts.mlm_labels = torch.full_like(parts.input_ids, IGNORE)
+    def _modality_stage(self, stage: str):
+        """The step of ``stage``: every configured modality whose input belongs to it builds it."""
+        names = [name for name, modality in self.modalities.items() if modality.stage == stage]
 
-    def _image(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
-        """Decoded (and, while training, augmented) photos; no patch hidden (that is MOM's transform)."""
-        sources = [
-            None if not present or dropped else (int(parts.partners[i, 1]) if swapped else parts.rows[i])
-            for i, (present, dropped, swapped) in enumerate(zip(parts.has_image.tolist(), parts.drop_image.tolist(),
-                                                                parts.image_swapped.tolist()))
-        ]
-        parts.pixels, parts.image_present = self.images.batch(sources, generator, parts.train and self.config.image.augment)
-        parts.image_swapped = parts.image_swapped & parts.image_present
-        parts.patch_mask = torch.zeros(len(parts.rows), self.num_patches, dtype=torch.bool)
+        def build(parts: SimpleNamespace, generator: torch.Generator) -> None:
+            if stage == EXTRAS:
+                parts.extra = ExtraInputs()
+            for name in names:
+                self.inputs[name].build(parts, self, generator)
 
-    def _extras(self, parts: SimpleNamespace, generator: torch.Generator) -> None:
-        """Inputs of the extra modalities (``model.extra_modalities``), from the visible pairs."""
-        parts.extra = ExtraInputs({name: builder.build(parts.rows, parts.kv_value, parts.kv_mask)
-                                   for name, builder in self.extra_inputs.items()})
+        return build

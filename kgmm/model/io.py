@@ -84,7 +84,7 @@ def load_model(cls: type, directory: Path, map_location: str | torch.device = "c
 
     from ..text import load_tokenizer
     from .k3m import ModelDims
-    from .text_encoder import rebuild_encoder
+    from ..modalities.text import rebuild_encoder
 
     meta = read_meta(directory)
     try:

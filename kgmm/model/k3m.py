@@ -13,7 +13,7 @@ attribute, value) with a selectable score function. A missing text or image is a
 placeholder token plus an attention mask; its encoder does not run on that row.
 
 Beyond K3M, each off by default (off: K3M's parameters and outputs, bit for bit):
-``model.extra_modalities`` adds streams through :mod:`kgmm.model.modalities` (table,
+``model.extra_modalities`` adds streams through :mod:`kgmm.modalities` (table,
 video, audio); ``forward(batch, modalities=("text",))`` reads one modality alone (the
 others shown as absent). The forward computes the model only; objectives
 (:mod:`kgmm.objectives`) read its output, and the ones that need more ask for it through
@@ -32,17 +32,17 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data.batch import Batch
+from ..modalities import CORE
+from ..modalities.image import PIXEL_PATCH
 from ..objectives import IGNORE, build_objectives
-from ..registry import FUSIONS, GNNS, SCORES, TEXT_ENCODERS
-from ..registry import MODALITIES as EXTRA_MODALITIES
+from ..registry import FUSIONS, GNNS, MODALITIES, SCORES
+from ..schema import num_edge_kinds
 from .aggregation import ModalityPooling, StructureAggregation
 from .fusion import InteractionLayer
-from .image_encoder import PIXEL_PATCH, ImageEncoder
-from ..schema import num_edge_kinds
 from .knowledge import KnowledgeEncoder
-from .text_encoder import TextEncoder
 
-MODALITIES = ("text", "image", "knowledge")
+STREAMS = (*CORE, "knowledge")
+"""K3M's own streams; the configured extra modalities follow them."""
 HEADS = ("mlm", "mom", "lpm")
 
 
@@ -92,19 +92,19 @@ class K3M(nn.Module):
         self.id_maps: dict[str, list] = {}
         self.snapshot_hash: str | None = None
         m, d = config.model, config.model.hidden
-        if text_transformer is None:
-            text_transformer = TEXT_ENCODERS.get(config.text.encoder)(config.text, dims.vocab_size, dims.pad_id)
-        self.text = TextEncoder(text_transformer, d)
-        self.image = ImageEncoder(config.image.backbone, d, config.image.size, config.image.weights)
+        shared = {"transformer": text_transformer, "dims": dims}  # what a modality's encoder may build on
+        self.text = MODALITIES.get("text").encoder(d, config, shared)
+        self.image = MODALITIES.get("image").encoder(d, config, shared)
+        shared.update(text=self.text, image=self.image)
         kinds = num_edge_kinds(config.knowledge.behaviour)
         gnn = GNNS.get(config.knowledge.gnn)(d, config.knowledge.gnn_layers, m.heads, m.dropout, kinds=kinds)
         self.knowledge = KnowledgeEncoder(dims.num_attributes, dims.num_values, dims.num_categories, d, gnn, kinds)
         self.text_missing = nn.Parameter(torch.randn(d) * 0.02)  # placeholder token of an absent text
         self.image_missing = nn.Parameter(torch.randn(d) * 0.02)  # ... of an absent image
         # further modalities (model.extra_modalities): one encoder each, sharing the backbones above
-        self.extras = nn.ModuleDict({name: EXTRA_MODALITIES.get(name)(d, config, self.text, self.image) for name in m.extra_modalities})
+        self.extras = nn.ModuleDict({name: MODALITIES.get(name).encoder(d, config, shared) for name in m.extra_modalities})
         fusion = FUSIONS.get(m.fusion)
-        streams = MODALITIES + tuple(m.extra_modalities)
+        streams = STREAMS + tuple(m.extra_modalities)
         self.interaction = nn.ModuleList(
             InteractionLayer(d, m.heads, m.dropout, fusion, m.gumbel_tau, streams) for _ in range(m.interaction_layers)
         )
@@ -128,7 +128,7 @@ class K3M(nn.Module):
     @property
     def stream_names(self) -> tuple[str, ...]:
         """K3M's three streams, then the configured extra modalities."""
-        return MODALITIES + tuple(self.extras)
+        return STREAMS + tuple(self.extras)
 
     def forward(self, batch: Batch, heads: bool | Collection[str] = True, modalities: Sequence[str] | None = None) -> K3MOutput:
         """Encode a batch and compute the heads asked for, where the batch has their targets.
@@ -162,21 +162,25 @@ class K3M(nn.Module):
     def _encode(self, batch: Batch, read: Sequence[str]) -> tuple[dict, dict, Tensor, Tensor]:
         """Each stream's tokens before interaction: (streams, present [B] per stream, pairs, kv_mask).
 
-        An unread stream is its placeholder (:meth:`_placeholder`) and counts as absent.
+        Every modality's stream comes from its encoder (:mod:`kgmm.modalities`); an unread
+        stream is its placeholder (:meth:`_placeholder`) and counts as absent.
         """
         size = batch.size
         streams: dict[str, tuple[Tensor, Tensor]] = {}
         present: dict[str, Tensor] = {}
         none = torch.zeros(size, dtype=torch.bool, device=batch.text_present.device)
-        streams["text"] = self._text_stream(batch) if "text" in read else self._placeholder("text", size)  # [B, L, d], [B, L]
-        present["text"] = batch.text_present if "text" in read else none
-        streams["image"] = self._image_stream(batch) if "image" in read else self._placeholder("image", size)  # [B, N, d], [B, N]
-        present["image"] = batch.image_present if "image" in read else none
+
+        def encode(name: str) -> None:
+            encoder = self.stream_encoder(name)
+            streams[name] = encoder.stream(batch, self.missing_token(name)) if name in read else self._placeholder(name, size)
+            present[name] = encoder.present(batch) if name in read else none
+
+        for name in CORE:
+            encode(name)  # [B, L, d] text, [B, N, d] image, with [B, L] / [B, N] padding
         pairs = self.knowledge.pair_tokens(batch.kv_attribute, batch.kv_value)  # [B, K, d]
         kv_mask = batch.kv_mask if "knowledge" in read else torch.zeros_like(batch.kv_mask)
-        for name, encoder in self.extras.items():
-            streams[name] = encoder(batch.extra[name]) if name in read else self._placeholder(name, size)
-            present[name] = batch.extra[name].present if name in read else none
+        for name in self.extras:
+            encode(name)
         if "knowledge" in read:
             graph = self.knowledge.graph_tokens(
                 batch.node_kind, batch.node_key, batch.node_attribute, batch.edge_index, batch.edge_kind, batch.edge_attribute, batch.size
@@ -189,6 +193,15 @@ class K3M(nn.Module):
             streams["knowledge"] = self._placeholder("knowledge", size)
             present["knowledge"] = ~torch.stack([p for n, p in present.items() if n != "knowledge"], 1).any(1)
         return {name: streams[name] for name in self.stream_names}, present, pairs, kv_mask
+
+    def stream_encoder(self, name: str) -> nn.Module:
+        """The encoder of modality ``name`` (``text``, ``image`` or an extra one)."""
+        return {"text": self.text, "image": self.image}.get(name) or self.extras[name]
+
+    def missing_token(self, name: str) -> Tensor:
+        """The learned [d] token an absent modality ``name`` shows the other streams."""
+        token = {"text": self.text_missing, "image": self.image_missing}.get(name)
+        return token if token is not None else self.extras[name].missing
 
     def _alone(self, batch: Batch, name: str, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor):
         """The inputs of stream ``name`` alone, from already encoded streams (a distillation
@@ -215,10 +228,7 @@ class K3M(nn.Module):
             none = torch.zeros(0, dtype=torch.long, device=device)
             graph = self.knowledge.graph_tokens(empty, empty - 1, empty - 1, none.view(2, 0), none, none, size)  # [B, d]
             return graph.unsqueeze(1), pad
-        token = {"text": self.text_missing, "image": self.image_missing}.get(name)
-        if token is None:
-            token = self.extras[name].missing
-        return token.view(1, 1, d).expand(size, 1, d), pad
+        return self.missing_token(name).view(1, 1, d).expand(size, 1, d), pad
 
     def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: frozenset) -> K3MOutput:
         """Interaction, modality pooling, structure aggregation and the heads."""
@@ -244,35 +254,6 @@ class K3M(nn.Module):
             candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
             lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates)
         return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags)
-
-    def _text_stream(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """BERT states for rows with text; the placeholder (one valid token) for the rest."""
-        size, length = batch.input_ids.shape
-        d = self.config.model.hidden
-        rows = batch.text_present.nonzero().squeeze(1)  # [p]
-        pad = torch.ones(size, length, dtype=torch.bool, device=batch.input_ids.device)
-        pad[:, 0] = False
-        if rows.numel() == 0:
-            return self.text_missing.view(1, 1, d).expand(size, length, d), pad
-        states = self.text(batch.input_ids[rows], batch.attention_mask[rows], batch.token_type_ids[rows])  # [p, L, d]
-        tokens = self.text_missing.to(states.dtype).view(1, 1, d).expand(size, length, d).clone()
-        tokens[rows] = states
-        pad[rows] = batch.attention_mask[rows] == 0
-        return tokens, pad
-
-    def _image_stream(self, batch: Batch) -> tuple[Tensor, Tensor]:
-        """Patch tokens for rows with an image; the placeholder for the rest."""
-        size, patches, d = batch.size, self.num_patches, self.config.model.hidden
-        rows = batch.image_present.nonzero().squeeze(1)  # [p]
-        pad = torch.ones(size, patches, dtype=torch.bool, device=batch.pixels.device)
-        pad[:, 0] = False
-        if rows.numel() == 0:
-            return self.image_missing.view(1, 1, d).expand(size, patches, d), pad
-        states = self.image(batch.pixels[rows], batch.patch_mask[rows])  # [p, N, d]
-        tokens = self.image_missing.to(states.dtype).view(1, 1, d).expand(size, patches, d).clone()
-        tokens[rows] = states
-        pad[rows] = False
-        return tokens, pad
 
     # -- link prediction ---------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """MOM (masked image modelling): a share of the image patches is hidden (pixels and token,
-see :class:`~kgmm.model.image_encoder.ImageEncoder`) and the model either reconstructs each
+see :class:`~kgmm.modalities.image.ImageEncoder`) and the model either reconstructs each
 hidden patch's pixels (``pixels``: regression on the normalised 4x4 RGB cells) or picks it
 out among all hidden patches of the batch (``nce``: classification, InfoNCE)."""
 

@@ -18,10 +18,10 @@ from tests.kgmm.k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup
 
 from kgmm.config import load_config
 from kgmm.data.batches import batch_generator
-from kgmm.data.images import ImageStore
+from kgmm.modalities.photos import ImageStore
 from kgmm.errors import ConfigError
 from kgmm.model import K3M
-from kgmm.model.image_encoder import PIXEL_PATCH, ImageEncoder, LightCNN
+from kgmm.modalities.image import PIXEL_PATCH, ImageEncoder, LightCNN
 from kgmm.objectives import compute_losses
 from kgmm.objectives.mom import pixel_loss as mom_pixel_loss
 from kgmm.registry import check_image_backbone

@@ -16,7 +16,7 @@ from PIL import Image
 from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup
 
 from kgmm.data.batches import batch_generator
-from kgmm.data.media import (
+from kgmm.modalities.media import (
     MEL_BINS,
     SAMPLE_RATE,
     load_frames,
@@ -84,14 +84,14 @@ def test_media_table_reads_paths_and_refuses_unknown_modalities(tmp_path: Path) 
         read_media_table(tmp_path / "bad.csv", ["a"])
     with pytest.raises(ConfigError, match="need modality.media"):
         tiny_config().replace("model", extra_modalities=["video"])
-    with pytest.raises(ConfigError, match="unknown extra modality 'smell'"):
+    with pytest.raises(ConfigError, match="unknown modality 'smell'"):
         tiny_config().replace("model", extra_modalities=["smell"])
 
 
 def test_table_sequence_holds_exactly_the_visible_pairs_never_a_held_out_fact() -> None:
     config = tiny_config().replace("model", extra_modalities=["table"])
     _, data, _ = tiny_setup(config)
-    table = data.extra_inputs["table"]
+    table = data.inputs["table"]
     sep = data.special.sep
     for seed in range(3):
         batch = data.build(torch.arange(seed * 16, seed * 16 + 16), batch_generator(0, seed), train=True)

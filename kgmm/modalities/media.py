@@ -22,7 +22,7 @@ from PIL import Image, ImageSequence
 from torch import Tensor
 
 from ..errors import DataError
-from .images import MEAN, STD
+from .photos import MEAN, STD
 
 MEDIA_KINDS = ("video", "audio")
 FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")

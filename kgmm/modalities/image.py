@@ -1,4 +1,8 @@
-"""Image encoder: a timm CNN whose last feature map is read as a sequence of patch tokens.
+"""The image modality: product photos and a CNN whose last feature map is read as patch tokens.
+
+The input (:class:`ImageInput`) is built at the ``image`` stage of a batch: the photo
+(another product's where the robustness noise swaps it), decoded and, while training,
+augmented; hiding patches is the MOM objective's transform.
 
 A light CNN (the default is MobileNetV3-Small 0.5) instead of an object detector, as in
 MBSD: a ``g_h x g_w`` feature map gives ``N = g_h * g_w`` patch tokens with learned 2-D
@@ -15,13 +19,16 @@ from __future__ import annotations
 
 from itertools import pairwise
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..config import Config
 from ..errors import ConfigError
 from ..registry import LIGHT_CNN
+from .base import Modality, padded_stream
 
 PIXEL_PATCH = 4
 """Masked patches are reconstructed as ``PIXEL_PATCH x PIXEL_PATCH`` RGB averages (48 values)."""
@@ -72,6 +79,20 @@ class ImageEncoder(nn.Module):
         if patch_mask is not None:
             tokens = torch.where(patch_mask.unsqueeze(-1), self.mask_token.to(tokens.dtype), tokens)
         return tokens
+
+    def present(self, batch) -> Tensor:
+        return batch.image_present
+
+    def stream(self, batch, missing: Tensor) -> tuple[Tensor, Tensor]:
+        """Patch tokens for rows with an image [B, N, d] (no padding); ``missing`` elsewhere."""
+        size, patches = batch.image_present.shape[0], self.num_patches
+        rows = batch.image_present.nonzero().squeeze(1)  # [p]
+        if rows.numel() == 0:
+            pad = torch.ones(size, patches, dtype=torch.bool, device=batch.pixels.device)
+            pad[:, 0] = False
+            return missing.view(1, 1, -1).expand(size, patches, missing.shape[0]), pad
+        states = self(batch.pixels[rows], batch.patch_mask[rows])  # [p, N, d]
+        return padded_stream(states, rows, size, patches, missing, None)
 
     def pixel_mask(self, patch_mask: Tensor) -> Tensor:
         """[n, N] patch mask -> [n, 1, S, S] float pixel mask (1 = hidden)."""
@@ -172,3 +193,28 @@ def load_backbone_weights(model: nn.Module, path: str | Path, name: str) -> None
         raise ConfigError(f"image.weights {path} do not fit backbone {name!r}: {str(err).splitlines()[0]}") from None
     if missing:
         raise ConfigError(f"image.weights {path} do not fit backbone {name!r}: {len(missing)} of {len(own)} tensors missing (first: {missing[0]})")
+
+
+def make_image_encoder(hidden: int, config: Config, shared: dict[str, Any]) -> ImageEncoder:
+    return ImageEncoder(config.image.backbone, hidden, config.image.size, config.image.weights)
+
+
+class ImageInput:
+    """Builds ``pixels``, ``image_present`` and an empty ``patch_mask`` from the builder's
+    photo store; ``image_swapped`` keeps only rows whose swapped photo decoded."""
+
+    def __init__(self, snapshot, tokenizer, config: Config, media: dict | None = None) -> None:
+        self.augment = config.image.augment
+
+    def build(self, parts, data, generator: torch.Generator) -> None:
+        sources = [
+            None if not present or dropped else (int(parts.partners[i, 1]) if swapped else parts.rows[i])
+            for i, (present, dropped, swapped) in enumerate(zip(parts.has_image.tolist(), parts.drop_image.tolist(),
+                                                                parts.image_swapped.tolist()))
+        ]
+        parts.pixels, parts.image_present = data.images.batch(sources, generator, parts.train and self.augment)
+        parts.image_swapped = parts.image_swapped & parts.image_present
+        parts.patch_mask = torch.zeros(len(parts.rows), data.num_patches, dtype=torch.bool)
+
+
+IMAGE = Modality("image", ImageInput, make_image_encoder, stage="image")

@@ -1,4 +1,9 @@
-"""Text encoder: a BERT-family transformer, built from a config or loaded from a directory.
+"""The text modality: "[CLS] title [SEP] description [SEP]" and a BERT-family encoder.
+
+The input (:class:`TextInput`) is built at the ``text`` stage of a batch from the builder's
+token tables, with the title swapped for another product's where the batch's robustness
+noise says so; masking is the MLM objective's transform. The encoder is a BERT-family
+transformer, built from a config or loaded from a directory.
 
 The default is a small BERT trained from scratch on the catalog (its WordPiece vocabulary
 comes from :mod:`kgmm.text`); ``text.encoder: pretrained`` loads a local directory such as
@@ -10,11 +15,16 @@ without the original directory.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import Tensor, nn
 
-from ..config import TextConfig
+from ..config import Config, TextConfig
 from ..errors import ConfigError
+from ..objectives.masking import IGNORE
+from ..registry import TEXT_ENCODERS
+from .base import Modality, padded_stream
 
 BERT_FAMILY = ("bert", "roberta", "xlm-roberta", "camembert", "distilbert", "electra", "albert", "mpnet", "deberta", "deberta-v2")
 """Encoder-only model types whose output is a sequence of token states."""
@@ -116,3 +126,65 @@ class TextEncoder(nn.Module):
     def hf_config(self):
         return self.transformer.config
 
+
+    def present(self, batch) -> Tensor:
+        return batch.text_present
+
+    def stream(self, batch, missing: Tensor) -> tuple[Tensor, Tensor]:
+        """BERT states for rows with text [B, L, d] (pad [B, L]); ``missing``, one valid token, elsewhere."""
+        size, length = batch.input_ids.shape
+        rows = batch.text_present.nonzero().squeeze(1)  # [p]
+        if rows.numel() == 0:
+            pad = torch.ones(size, length, dtype=torch.bool, device=batch.input_ids.device)
+            pad[:, 0] = False
+            return missing.view(1, 1, -1).expand(size, length, missing.shape[0]), pad
+        states = self(batch.input_ids[rows], batch.attention_mask[rows], batch.token_type_ids[rows])  # [p, L, d]
+        return padded_stream(states, rows, size, length, missing, batch.attention_mask[rows] == 0)
+
+
+def make_text_encoder(hidden: int, config: Config, shared: dict[str, Any]) -> TextEncoder:
+    """The model's text encoder: ``shared["transformer"]`` (restored from a checkpoint) or a
+    transformer built by ``text.encoder`` for the vocabulary in ``shared["dims"]``."""
+    transformer = shared.get("transformer")
+    if transformer is None:
+        dims = shared["dims"]
+        transformer = TEXT_ENCODERS.get(config.text.encoder)(config.text, dims.vocab_size, dims.pad_id)
+    return TextEncoder(transformer, hidden)
+
+
+class TextInput:
+    """Builds ``input_ids``, ``attention_mask``, ``token_type_ids``, ``text_present`` and
+    ``mlm_labels`` (all ignored: masking is MLM's) from the builder's ``titles`` and
+    ``descriptions`` token tables; the title comes first when truncating."""
+
+    def __init__(self, snapshot, tokenizer, config: Config, media: dict | None = None) -> None:
+        self.max_length = config.text.max_length
+
+    def build(self, parts, data, generator: torch.Generator) -> None:
+        s = data.special
+        present = parts.has_text & ~parts.drop_text
+        budget = self.max_length - 3
+        sequences, types = [], []
+        for i, p in enumerate(parts.rows):
+            if not bool(present[i]):
+                sequences.append([s.cls, s.sep])
+                types.append([0, 0])
+                continue
+            title = data.titles[int(parts.partners[i, 0])] if bool(parts.title_swapped[i]) else data.titles[p]
+            title = title[:budget]
+            description = data.descriptions[p][: budget - len(title)]
+            sequences.append([s.cls, *title, s.sep, *description, s.sep])
+            types.append([0] * (len(title) + 2) + [1] * (len(description) + 1))
+        length = max(len(q) for q in sequences) if sequences else 2
+        parts.input_ids = torch.full((len(parts.rows), length), s.pad, dtype=torch.long)
+        parts.token_type_ids = torch.zeros(len(parts.rows), length, dtype=torch.long)
+        parts.attention_mask = torch.zeros(len(parts.rows), length, dtype=torch.long)
+        for i, (q, t) in enumerate(zip(sequences, types)):
+            parts.input_ids[i, : len(q)] = torch.tensor(q)
+            parts.token_type_ids[i, : len(t)] = torch.tensor(t)
+            parts.attention_mask[i, : len(q)] = 1
+        parts.text_present = present.clone()
+        parts.mlm_labels = torch.full_like(parts.input_ids, IGNORE)
+
+
+TEXT = Modality("text", TextInput, make_text_encoder, stage="text")
