@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from enum import Enum
 from typing import Annotated, Optional
 
@@ -33,6 +35,21 @@ def export(
 ) -> None:
     """Export the whole graph, with each value's source (catalog, text, model) and score."""
     with open_store(store, user=user, password=password, database=database) as graph:
-        count = export_store(graph, format.value, out)
+        try:
+            count = export_store(graph, format.value, out)
+        except BrokenPipeError:
+            _reader_went_away()
+            return
     if out not in (None, "-"):
         stderr.print(f"wrote {count:,} {'rows' if format is ExportFormat.csv else 'products'} to {out}", markup=False)
+
+
+def _reader_went_away() -> None:
+    """`kgmm export | head`: the reader closed the pipe, which is how such a pipeline ends.
+
+    Point stdout at /dev/null so that the interpreter's final flush does not raise again,
+    and end quietly, as `cat` does.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)

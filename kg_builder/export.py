@@ -7,34 +7,26 @@ bounded for large graphs, except GraphML, which networkx builds in memory.
 from __future__ import annotations
 
 import csv
-import itertools
 import json
-from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
-from graph_store import AttributeEdge, GraphStore, ProductNode
-from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import XSD
+from graph_store import AttributeEdge, GraphStore
 
-SCHEMA = Namespace("https://schema.org/")
-KGMM = Namespace("https://kgmm.dev/ns#")
+from .export_common import csv_safe, image_reference, products_with_edges, storable, xml_safe
+from .export_rdf import write_rdf
+
 EXPORT_FORMATS = ("jsonl", "csv", "ttl", "nt", "graphml")
 
-
-def products_with_edges(store: GraphStore) -> Iterator[tuple[ProductNode, list[AttributeEdge]]]:
-    """Each product with its edges, both streams ordered by product id."""
-    triples = itertools.groupby(store.iter_triples(), key=lambda e: e.product_id)
-    pending = next(triples, None)
-    for product in store.iter_products():
-        edges: list[AttributeEdge] = []
-        if pending is not None and pending[0] == product.id:
-            edges = list(pending[1])
-            pending = next(triples, None)
-        yield product, edges
+__all__ = ["EXPORT_FORMATS", "export", "products_with_edges", "write_csv", "write_graphml", "write_jsonl", "write_rdf"]
 
 
 def write_jsonl(store: GraphStore, out: IO[str]) -> int:
-    """Canonical JSONL; ``attributes`` holds catalog facts (raw spellings), derived values sit apart."""
+    """Canonical JSONL; ``attributes`` holds catalog facts (raw spellings), derived values sit apart.
+
+    Image paths are relative to the catalog's folder, so the export rebuilds the same graph
+    when it is written next to the catalog (and names no folder of the building machine).
+    """
+    folder = (store.last_build() or {}).get("catalog_folder") or None
     count = 0
     for product, edges in products_with_edges(store):
         record: dict = {"id": product.id, "title": product.title}
@@ -42,8 +34,9 @@ def write_jsonl(store: GraphStore, out: IO[str]) -> int:
             record["description"] = product.description
         if product.category_path:
             record["category"] = product.category_path
-        if product.image:
-            record["image"] = product.image
+        image = image_reference(product, folder) if product.image_status == "ok" else product.image
+        if image:
+            record["image"] = image
         attributes: dict[str, list[str]] = {}
         for edge in edges:
             if edge.source == "catalog":
@@ -57,7 +50,7 @@ def write_jsonl(store: GraphStore, out: IO[str]) -> int:
             record["predicted"] = predicted
         for key, value in product.properties.items():
             record.setdefault(key, value)
-        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.write(storable(json.dumps(record, ensure_ascii=False)) + "\n")
         count += 1
     return count
 
@@ -74,102 +67,65 @@ def _derived(edge: AttributeEdge) -> dict:
 
 
 def write_csv(store: GraphStore, out: IO[str]) -> int:
-    """One row per triple: product_id, attribute, value, raw, source, score, run_id."""
+    """One row per triple: product_id, attribute, value, raw, source, score, run_id.
+
+    Cells that a spreadsheet would run as formulas (``=``, ``+``, ``-``, ``@``) start with ``'``.
+    """
     writer = csv.writer(out)
     writer.writerow(["product_id", "attribute", "value", "raw", "source", "score", "run_id"])
     count = 0
     for edge in store.iter_triples():
-        writer.writerow([edge.product_id, edge.attribute, edge.value, edge.raw or "", edge.source,
-                         "" if edge.score is None else edge.score, edge.run_id or ""])
+        writer.writerow([csv_safe(cell) for cell in (edge.product_id, edge.attribute, edge.value, edge.raw or "",
+                         edge.source, "" if edge.score is None else edge.score, edge.run_id or "")])
         count += 1
     return count
-
-
-def write_rdf(store: GraphStore, out: IO[str], fmt: str) -> int:
-    """schema.org Products; derived values carry ``kgmm:source`` (and score, run) so readers can tell."""
-    count = 0
-    graph = _new_graph()
-    for product, edges in products_with_edges(store):
-        _add_product(graph, product, edges)
-        count += 1
-        if fmt == "nt" and len(graph) > 100_000:  # N-Triples is line based: flush in chunks
-            out.write(graph.serialize(format="nt"))
-            graph = _new_graph()
-    out.write(graph.serialize(format="turtle" if fmt == "ttl" else "nt"))
-    return count
-
-
-def _new_graph() -> Graph:
-    graph = Graph()
-    graph.bind("schema", SCHEMA)
-    graph.bind("kgmm", KGMM)
-    return graph
-
-
-def _add_product(graph: Graph, product: ProductNode, edges: list[AttributeEdge]) -> None:
-    subject = URIRef(product.properties.get("iri") or f"urn:kgmm:product:{_quote(product.id)}")
-    graph.add((subject, RDF.type, SCHEMA.Product))
-    graph.add((subject, SCHEMA.sku, Literal(product.id)))
-    if product.title:
-        graph.add((subject, SCHEMA.name, Literal(product.title)))
-    if product.description:
-        graph.add((subject, SCHEMA.description, Literal(product.description)))
-    if product.category_path:
-        graph.add((subject, SCHEMA.category, Literal(product.category_path)))
-    if product.image and product.image_status == "ok":
-        graph.add((subject, SCHEMA.image, URIRef(Path(product.image).as_uri())))
-    for edge in edges:
-        node = BNode()
-        graph.add((subject, SCHEMA.additionalProperty, node))
-        graph.add((node, RDF.type, SCHEMA.PropertyValue))
-        graph.add((node, SCHEMA.name, Literal(edge.attribute)))
-        graph.add((node, SCHEMA.value, Literal(edge.raw or edge.value)))
-        if edge.source != "catalog":
-            graph.add((node, KGMM.source, Literal(edge.source)))
-            graph.add((node, KGMM.normalizedValue, Literal(edge.value)))
-        if edge.score is not None:
-            graph.add((node, KGMM.score, Literal(edge.score, datatype=XSD.double)))
-        if edge.run_id:
-            graph.add((node, KGMM.runId, Literal(edge.run_id)))
-
-
-def _quote(text: str) -> str:
-    from urllib.parse import quote
-
-    return quote(text, safe="")
 
 
 def write_graphml(store: GraphStore, out: IO[bytes]) -> int:
-    """Products, values and categories as typed nodes; HAS, IN_CATEGORY and CHILD_OF edges."""
+    """Products, values and categories as typed nodes; HAS, IN_CATEGORY and CHILD_OF edges.
+
+    Every string goes through :func:`xml_safe`: a control character in a catalog value would
+    otherwise make the whole file invalid XML.
+    """
     import networkx as nx
 
+    folder = (store.last_build() or {}).get("catalog_folder") or None
     graph = nx.MultiDiGraph()
     count = 0
     for product, edges in products_with_edges(store):
-        node = f"product:{product.id}"
-        graph.add_node(node, kind="Product", id=product.id, title=product.title,
-                       image_status=product.image_status, **({"image": product.image} if product.image else {}))
+        node = _x(f"product:{product.id}")
+        image = image_reference(product, folder) if product.image_status == "ok" else product.image
+        graph.add_node(node, kind="Product", id=_x(product.id), title=_x(product.title),
+                       image_status=product.image_status, **({"image": _x(image)} if image else {}))
         if product.category:
             for depth in range(1, len(product.category) + 1):
-                path = " > ".join(product.category[:depth])
+                path = _x(" > ".join(product.category[:depth]))
                 graph.add_node(f"category:{path}", kind="Category", path=path)
                 if depth > 1:
-                    parent = " > ".join(product.category[: depth - 1])
+                    parent = _x(" > ".join(product.category[: depth - 1]))
                     if not graph.has_edge(f"category:{path}", f"category:{parent}"):
                         graph.add_edge(f"category:{path}", f"category:{parent}", key="CHILD_OF", type="CHILD_OF")
-            graph.add_edge(node, f"category:{product.category_path}", key="IN_CATEGORY", type="IN_CATEGORY")
+            graph.add_edge(node, _x(f"category:{product.category_path}"), key="IN_CATEGORY", type="IN_CATEGORY")
         for edge in edges:
-            value = f"value:{edge.attribute}={edge.value}"
-            graph.add_node(value, kind="Value", attribute=edge.attribute, value=edge.value)
-            data = {"type": "HAS", "attribute": edge.attribute, "source": edge.source}
-            if edge.score is not None:
-                data["score"] = float(edge.score)
-            if edge.run_id:
-                data["run_id"] = edge.run_id
-            graph.add_edge(node, value, **data)
+            _add_has(graph, node, edge)
         count += 1
     nx.write_graphml(graph, out)
     return count
+
+
+def _x(text: str) -> str:
+    return xml_safe(storable(text))
+
+
+def _add_has(graph: object, node: str, edge: AttributeEdge) -> None:
+    value = _x(f"value:{edge.attribute}={edge.value}")
+    graph.add_node(value, kind="Value", attribute=_x(edge.attribute), value=_x(edge.value))  # type: ignore[attr-defined]
+    data: dict[str, object] = {"type": "HAS", "attribute": _x(edge.attribute), "source": edge.source}
+    if edge.score is not None:
+        data["score"] = float(edge.score)
+    if edge.run_id:
+        data["run_id"] = _x(edge.run_id)
+    graph.add_edge(node, value, **data)  # type: ignore[attr-defined]
 
 
 def export(store: GraphStore, fmt: str, out_path: str | None) -> int:

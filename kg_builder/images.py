@@ -8,6 +8,9 @@ other formats are refused above a pixel budget before any pixel is decoded.
 
 from __future__ import annotations
 
+import errno
+import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,46 +39,80 @@ class ImageCheck:
 NO_IMAGE = ImageCheck(None, "none")
 
 
+OUTSIDE = "outside the catalog folder"
+"""The one reason given for any reference outside the folder, whether or not the file exists."""
+
+
 def resolve_reference(reference: str, base: Path) -> Path | str:
     """The file an image reference points to, or a reason why it is not loaded.
 
-    Relative paths must stay inside ``base`` (the catalog's folder); absolute paths and
-    ``file://`` URIs are the user's explicit choice and are accepted; other URLs are never
-    fetched.
+    Every spelling (relative, absolute, ``file://``, ``..``) must land inside ``base``, the
+    catalog's folder, both as written and after resolving symlinks; URLs are never fetched.
+    A reference outside gets the same reason whether or not its file exists, and the
+    filesystem outside the folder is never touched, so a catalog cannot probe the machine.
     """
     parsed = urlparse(reference)
     if parsed.scheme == "file":
-        return Path(unquote(parsed.path))
-    if parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive
+        if parsed.netloc not in ("", "localhost"):
+            return OUTSIDE
+        reference = unquote(parsed.path)
+    elif parsed.scheme and len(parsed.scheme) > 1:  # one letter is a Windows drive
         return f"URL not fetched ({parsed.scheme}://)"
-    path = Path(reference)
-    if path.is_absolute():
-        return path
-    base = base.resolve()
-    resolved = (base / path).resolve()
-    if not resolved.is_relative_to(base):
-        return f"path escapes the catalog folder {base}"
+    if "\x00" in reference:
+        return "invalid path (NUL byte)"
+    try:
+        root = Path(os.path.realpath(base))
+        lexical = Path(os.path.normpath(os.path.join(os.path.abspath(base), reference)))
+        if not (lexical.is_relative_to(os.path.abspath(base)) or lexical.is_relative_to(root)):
+            return OUTSIDE
+        resolved = Path(os.path.realpath(lexical, strict=False))
+    except (OSError, RuntimeError, ValueError) as err:
+        if isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP:
+            return f"symlink loop: {reference}"
+        return f"invalid path: {reference}"
+    if not resolved.is_relative_to(root):
+        return OUTSIDE
     return resolved
 
 
 def check_image(reference: str | None, base: Path) -> ImageCheck:
-    """Check that an image exists and decodes, within bounded memory."""
+    """Check that an image exists inside the catalog folder and decodes, within bounded memory.
+
+    Never raises: any failure is an image recorded as missing with its reason.
+    """
     if reference is None or not reference.strip():
         return NO_IMAGE
-    target = resolve_reference(reference.strip(), base)
-    if isinstance(target, str):
-        return ImageCheck(None, "missing", target)
-    if not target.is_file():
-        return ImageCheck(None, "missing", f"file not found: {target}")
     try:
+        target = resolve_reference(reference.strip(), base)
+        if isinstance(target, str):
+            return ImageCheck(None, "missing", target)
+        problem = _not_a_file(target, reference.strip())
+        if problem is not None:
+            return ImageCheck(None, "missing", problem)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(target) as image:
                 return _decode_bounded(image, target)
     except Image.DecompressionBombError as err:
         return ImageCheck(None, "missing", f"too large to decode safely: {err}")
-    except (OSError, SyntaxError, ValueError) as err:
-        return ImageCheck(None, "missing", f"cannot decode {target.name}: {err}")
+    except Exception as err:  # noqa: BLE001 - a hostile file must not stop the build
+        name = target.name if isinstance(target, Path) else reference
+        return ImageCheck(None, "missing", f"cannot decode {name}: {type(err).__name__}: {err}")
+
+
+def _not_a_file(target: Path, reference: str) -> str | None:
+    """Why ``target`` cannot be opened as an image file, or None when it is a regular file."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return f"symlink loop: {reference}"
+        return f"file not found: {target}"
+    if stat.S_ISDIR(mode):
+        return f"is a directory: {target}"
+    if not stat.S_ISREG(mode):
+        return f"not a regular file: {target}"  # a FIFO or device would block or never end
+    return None
 
 
 def _decode_bounded(image: Image.Image, target: Path) -> ImageCheck:

@@ -25,14 +25,29 @@ from .extract import MAX_TEXT_CHARS, TextExtractor
 from .images import NO_IMAGE, ImageCheck, check_image
 from .normalize import normalize_attribute, normalize_value
 from .readers import CatalogSource
-from .records import CatalogRecord, RowProblem
+from .records import CatalogError, CatalogRecord, RowProblem
 from .report import BuildReport
+from .validate import check_record
 
 IMAGE_THREADS = 4
 """Threads that check images; decoding releases the GIL, so this uses every core."""
 
 Progress = Callable[[str, int, int, int], None]
 """progress(phase, done, total, rows): "read" counts bytes of the catalog, "text" products."""
+
+
+class PartialBuildError(CatalogError):
+    """The store failed part way through a build; the message says exactly what was committed."""
+
+    def __init__(self, report: BuildReport, err: Exception) -> None:
+        committed = report.products_committed
+        what = (
+            "nothing was written" if committed == 0
+            else f"the first {committed:,} products (of {report.rows_read:,} rows read) were committed; "
+            "rerunning the same build completes it"
+        )
+        super().__init__(f"{report.store}: writing failed ({type(err).__name__}: {err}); {what}")
+        self.committed = committed
 
 
 @dataclass
@@ -89,11 +104,19 @@ def _build(
 ) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport(str(source.path), source.format, store.uri)
+    report.catalog_folder = str(Path(source.path).resolve().parent)
     jobs: dict[str, _TextJob] = {}
     scope: dict[str, Counter] = {}
     _load_catalog(source, store, report, jobs, scope, batch_size, progress)
     if extract_text and jobs:
-        _extract_text(store, report, jobs, scope, batch_size, progress)
+        try:
+            _extract_text(store, report, jobs, scope, batch_size, progress)
+        except Exception as err:
+            raise CatalogError(
+                f"{store.uri}: writing extracted values failed ({type(err).__name__}: {err}); all "
+                f"{report.products_committed:,} products and their catalog values were committed, text values "
+                "may be partly written; rerunning the same build completes it"
+            ) from err
     for pairs in behaviour:
         report.behaviour.append(load_behaviour(pairs, store, batch_size))
     prune = getattr(store, "prune_orphans", None)
@@ -114,6 +137,7 @@ def _load_catalog(
     progress: Progress | None,
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
+    written = [0]
     pending: list[CatalogRecord] = []
     pending_ids: set[str] = set()
 
@@ -123,7 +147,11 @@ def _load_catalog(
         products: list[ProductNode] = []
         edges: list[AttributeEdge] = []
         for record, image in zip(pending, checks):
-            product, product_edges = _convert(record, image, report)
+            try:
+                product, product_edges = _convert(record, image, report)
+            except Exception as err:  # noqa: BLE001 - one row's surprise must not stop the build
+                report.add_problem(RowProblem(report.catalog, record.line, "row", f"not loaded ({type(err).__name__}: {err})"))
+                continue
             products.append(product)
             edges.extend(product_edges)
             top = product.category[0] if product.category else None
@@ -134,14 +162,23 @@ def _load_catalog(
                 top,
                 tuple((e.attribute, e.value) for e in product_edges),
             )
-        store.upsert_products(products, edges)
+        try:
+            store.upsert_products(products, edges)
+        except Exception as err:
+            raise PartialBuildError(report, err) from err
+        written[0] += len(products)
+        report.products_committed = written[0]
         pending.clear()
         pending_ids.clear()
         if progress:
             progress("read", source.position(), source.size, report.rows_read)
 
     with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:
-        for item in source.rows():
+        for item in _guarded_rows(source, report):
+            if isinstance(item, CatalogRecord):
+                problem = check_record(item, report.catalog)
+                if problem is not None:
+                    item = problem
             if isinstance(item, RowProblem):
                 report.add_problem(item)
                 if item.severity == "rejected":
@@ -164,8 +201,29 @@ def _load_catalog(
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
+def _guarded_rows(source: CatalogSource, report: BuildReport) -> Iterator[CatalogRecord | RowProblem]:
+    """The reader's rows; a reader that fails part way (a truncated .gz, an I/O error) ends
+    with one rejected entry saying where reading stopped, and the rows before it still load."""
+    rows = source.rows()
+    while True:
+        try:
+            item = next(rows)
+        except StopIteration:
+            return
+        except Exception as err:  # noqa: BLE001 - readers report row problems; this is the last net
+            yield RowProblem(
+                report.catalog, f"after row {report.rows_read}", "file",
+                f"reading stopped ({type(err).__name__}: {err}); the rest of the file was not read",
+            )
+            return
+        yield item
+
+
 def _check_record_image(record: CatalogRecord) -> ImageCheck:
-    return check_image(record.image, Path(record.image_base or "."))
+    try:
+        return check_image(record.image, Path(record.image_base or "."))
+    except Exception as err:  # noqa: BLE001 - check_image never raises; belt and braces
+        return ImageCheck(None, "missing", f"cannot check ({type(err).__name__})")
 
 
 def _convert(record: CatalogRecord, image: ImageCheck, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:
@@ -180,10 +238,16 @@ def _convert(record: CatalogRecord, image: ImageCheck, report: BuildReport) -> t
     for name, raw in record.attributes:
         attribute = normalize_attribute(name)
         value = normalize_value(raw)
-        if not attribute or not value:
-            report.add_problem(
-                RowProblem(report.catalog, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning")
-            )
+        if not attribute:
+            report.add_problem(RowProblem(
+                report.catalog, record.line, f"attributes.{name}",
+                f"attribute name {name!r} is empty after normalisation; its value {raw!r} is skipped", "warning",
+            ))
+            continue
+        if not value:
+            report.add_problem(RowProblem(
+                report.catalog, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning"
+            ))
             continue
         edges.setdefault((attribute, value), AttributeEdge(record.id, attribute, value, "catalog", raw))
     product = ProductNode(

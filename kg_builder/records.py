@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -54,3 +55,17 @@ class RowProblem:
 
 class CatalogError(Exception):
     """A problem with a whole catalog file (missing, empty, wrong header): nothing is written."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str, limit: int = 80) -> str:
+    """``text`` safe to put in a message: control characters and invalid bytes escaped, bounded.
+
+    Messages reach terminals and logs; a catalog value must never carry an escape sequence
+    (or a raw UTF-16 byte soup) there.
+    """
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", shown)
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."

@@ -45,6 +45,8 @@ class BuildReport(ProblemTally):
     store: str
     rows_read: int = 0
     products: int = 0
+    products_committed: int = 0
+    """Products written so far; a build the store stops part way reports exactly this many."""
     rows_rejected: int = 0
     warnings: int = 0
     duplicates: int = 0
@@ -56,6 +58,8 @@ class BuildReport(ProblemTally):
     image_reasons: Counter = field(default_factory=Counter)
     problems: list[RowProblem] = field(default_factory=list)
     seconds: float = 0.0
+    catalog_folder: str = ""
+    """Absolute folder of the catalog file: exports write image paths relative to it."""
     behaviour: list["BehaviourReport"] = field(default_factory=list)
     """One report per pairs file loaded after the catalog (``--behaviour``)."""
 
@@ -75,6 +79,7 @@ class BuildReport(ProblemTally):
     def as_dict(self) -> dict[str, Any]:
         return {
             "catalog": self.catalog,
+            "catalog_folder": self.catalog_folder,
             "format": self.format,
             "store": self.store,
             "rows_read": self.rows_read,

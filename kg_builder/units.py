@@ -61,7 +61,7 @@ def _unit_group(name: str, alternation: str) -> str:
     # word units may be glued or hyphenated ("800gm", "6.75-inch"); a repeat is one unit ("1 L L").
     return (
         rf"(?:\s+|-)?(?:(?<=\s)|(?![a-z]\b))(?P<{name}>{alternation})(?![\w\"])"
-        rf"(?:\s+(?P={name})(?![\w\"]))*"
+        rf"(?P<{name}_repeats>(?:\s+(?:{alternation})(?![\w\"]))*)"
     )
 
 
@@ -159,6 +159,10 @@ def _rewrite(match: re.Match[str], inner: bool) -> str | None:
     if known is None:
         return None
     dimension, canonical, factor = known
+    if not _only_repeats(groups["unit_repeats"], unit, canonical) or not _only_repeats(
+        groups["ua_repeats"], groups["ua"] or "", canonical
+    ):
+        return None  # "1 inch cm": two different units, not one written twice
     numbers = [groups["a"]]
     if groups["dims"]:
         numbers += [n for n in _SPLIT_TIMES.split(groups["dims"]) if n]
@@ -177,6 +181,11 @@ def _rewrite(match: re.Match[str], inner: bool) -> str | None:
     if groups["sign"] and groups["sign"] != "+" and scaled[0] != "0":
         scaled[0] = f"-{scaled[0]}"
     return f"{' x '.join(scaled)} {canonical}"  # type: ignore[arg-type]
+
+
+def _only_repeats(repeats: str | None, unit: str, canonical: str) -> bool:
+    """True when every unit word in ``repeats`` is ``unit`` again or its canonical unit."""
+    return all(word.lower() in (unit.lower(), canonical) for word in (repeats or "").split())
 
 
 def parse_measurement(text: str) -> tuple[str, str] | None:

@@ -28,6 +28,8 @@ __all__ = ["CatalogSource", "ColumnMapping", "FORMATS", "PRESETS", "detect_forma
 def detect_format(path: Path) -> str:
     """The format implied by the file's suffix."""
     suffix = path.suffix.lower()
+    if suffix == ".gz":  # read transparently: catalog.jsonl.gz is a JSONL catalog
+        suffix = Path(path.stem).suffix.lower()
     if suffix in _SUFFIXES:
         return _SUFFIXES[suffix]
     if suffix in RDF_FORMATS:
@@ -50,7 +52,7 @@ def open_catalog(
     if chosen == "jsonl":
         return open_jsonl(path)
     if chosen == "csv":
-        if path.suffix.lower() == ".tsv" and mapping is None:
+        if path.name.lower().endswith((".tsv", ".tsv.gz")) and mapping is None:
             mapping = ColumnMapping(delimiter="\t")
         return open_csv(path, mapping)
     return open_rdf(path)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import gzip
 import io
+import os
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator
 
 from ..normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
@@ -26,34 +31,78 @@ class CatalogSource:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+
+
 def check_file(path: Path) -> int:
-    """File-level checks every format needs; returns the size in bytes."""
-    if not path.exists():
-        raise CatalogError(f"{path}: no such file")
-    if not path.is_file():
-        raise CatalogError(f"{path}: not a file")
-    size = path.stat().st_size
-    if size == 0:
+    """File-level checks every format needs; returns the size in bytes (compressed, for a .gz)."""
+    try:
+        info = os.stat(path)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise CatalogError(f"{path}: symlink loop (the link points back to itself)") from None
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise CatalogError(f"{path}: no such file") from None
+        raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise CatalogError(f"{path}: not a file" + (" (a directory)" if stat.S_ISDIR(info.st_mode) else ""))
+    if info.st_size == 0:
         raise CatalogError(f"{path}: file is empty")
     try:
         with open(path, "rb") as handle:
             head = handle.read(65536)
-    except OSError as err:
-        raise CatalogError(f"{path}: cannot read ({err.strerror})") from None
-    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        if head.startswith(GZIP_MAGIC):
+            with gzip.open(path, "rb") as handle:
+                head = handle.read(65536)
+    except (OSError, EOFError, zlib.error) as err:
+        raise CatalogError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    if head.startswith(_UTF32_BOMS):
+        raise CatalogError(f"{path}: the file is UTF-32 encoded; save it as UTF-8")
+    if not head.startswith(_UTF16_BOMS) and b"\x00" in head[:4096]:
+        raise CatalogError(
+            f"{path}: the file holds NUL bytes: UTF-16 without a byte-order mark, or not text; save it as UTF-8"
+        )
+    if not head.strip(b" \t\r\n\xef\xbb\xbf\xff\xfe\x00"):
         raise CatalogError(f"{path}: file is empty (only whitespace)")
-    return size
+    return info.st_size
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """The file's bytes, decompressed when it is gzip (whatever its name), so ``.gz`` reads as is."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    return gzip.open(path, "rb") if magic == GZIP_MAGIC else open(path, "rb")
 
 
 def open_text(path: Path) -> io.TextIOWrapper:
-    """Text with invalid UTF-8 bytes kept as surrogates, so the row holding them is reported."""
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    """Text with invalid UTF-8 bytes kept as surrogates, so the row holding them is reported.
+
+    UTF-8 with or without a byte-order mark, and UTF-16 with one (what spreadsheet programs
+    write as "Unicode text"), gzip-compressed or not.
+    """
+    raw = open_binary(path)
+    head = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+    encoding = "utf-16" if head in _UTF16_BOMS else "utf-8-sig"
+    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")  # type: ignore[arg-type]
 
 
 def bytes_read(box: dict[str, Any]) -> int:
-    """How far the reader holding ``box["h"]`` has read its file (for progress bars)."""
+    """How far the reader holding ``box["h"]`` has read its file (for progress bars, in file bytes)."""
     handle = box.get("h")
-    return handle.buffer.tell() if handle is not None and not handle.closed else 0
+    if handle is None or handle.closed:
+        return 0
+    raw = handle.buffer
+    inner = getattr(raw, "fileobj", None)  # a GzipFile: progress in compressed bytes
+    return inner.tell() if inner is not None else raw.tell()
+
+
+def row_failure(file: str, line: int | str, err: Exception) -> RowProblem:
+    """A row whose conversion raised: rejected with the error, so the build goes on."""
+    if isinstance(err, RecursionError):
+        return RowProblem(file, line, "json", "nested too deeply to read")
+    return RowProblem(file, line, "row", f"cannot read this row ({type(err).__name__}: {err})")
 
 
 def bad_bytes(text: str) -> bool:

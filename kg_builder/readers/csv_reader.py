@@ -17,8 +17,8 @@ from typing import Any, Iterator
 import yaml
 
 from ..normalize import split_category
-from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, bad_bytes, bytes_read, check_file, open_text
+from ..records import CatalogError, CatalogRecord, RowProblem, printable
+from .common import CatalogSource, bad_bytes, bytes_read, check_file, open_text, row_failure
 
 ROLES = ("id", "title", "description", "category", "image")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a 10 MB description is a real row, not an error
@@ -99,15 +99,28 @@ def open_csv(path: Path, mapping: ColumnMapping | None = None) -> CatalogSource:
             if isinstance(item, RowProblem):
                 yield item
             else:
-                yield from _row(path, item[0], item[1], header, plan, mapping)
+                try:
+                    yield from _row(path, item[0], item[1], header, plan, mapping)
+                except Exception as err:  # noqa: BLE001 - one row, never the build
+                    yield row_failure(str(path), item[0], err)
 
     return CatalogSource(path, "csv", rows, lambda: bytes_read(box), size, {"columns": header})
 
 
 def read_header(path: Path, delimiter: str = ",") -> list[str]:
     """The stripped header row of a CSV file (file-level checks done by the caller)."""
-    with open_text(path) as handle:
-        return [h.strip() for h in next(csv.reader(handle, delimiter=delimiter), [])]
+    try:
+        with open_text(path) as handle:
+            return [h.strip() for h in next(csv.reader(handle, delimiter=delimiter), [])]
+    except (csv.Error, OSError, EOFError, UnicodeError) as err:
+        raise CatalogError(f"{path}: cannot read the header row ({err})") from None
+
+
+def show_columns(header: list[str], limit: int = 12) -> str:
+    """Header names for an error message: escaped (no raw bytes or control characters), bounded."""
+    shown = [printable(h, 40) for h in header[:limit]]
+    more = f", ... ({len(header) - limit} more)" if len(header) > limit else ""
+    return ", ".join(shown) + more
 
 
 def csv_rows(path: Path, delimiter: str, box: dict[str, Any]) -> Iterator[tuple[int, list[str]] | RowProblem]:
@@ -147,7 +160,7 @@ def _plan(path: Path, header: list[str], mapping: ColumnMapping) -> _Plan:
     position = {name: i for i, name in enumerate(header)}
     id_column = mapping.columns.get("id", "id")
     if id_column not in position:
-        raise CatalogError(f"{path}: no id column {id_column!r} in the header (columns: {', '.join(header)})")
+        raise CatalogError(f"{path}: no id column {id_column!r} in the header (columns: {show_columns(header)})")
     roles = {role: position[col] for role, col in mapping.columns.items() if col in position}
     explicit = {col for role, col in mapping.columns.items() if role != "id" and col not in ROLES}
     missing = sorted(col for col in explicit if col not in position)

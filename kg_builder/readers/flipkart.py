@@ -16,8 +16,8 @@ from typing import Any, Iterator
 
 from ..normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, bad_bytes, bytes_read, check_file
-from .csv_reader import csv_rows, read_header
+from .common import CatalogSource, bad_bytes, bytes_read, check_file, row_failure
+from .csv_reader import csv_rows, read_header, show_columns
 
 REQUIRED = ("uniq_id", "product_name", "product_category_tree", "description", "product_specifications")
 PROPERTY_COLUMNS = (
@@ -41,7 +41,7 @@ def open_flipkart(path: Path) -> CatalogSource:
     header = read_header(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise CatalogError(f"{path}: not a Flipkart export, missing columns {', '.join(missing)}")
+        raise CatalogError(f"{path}: not a Flipkart export, missing columns {', '.join(missing)} (found {show_columns(header)})")
     position = {name: i for i, name in enumerate(header)}
     images = path.parent / "images"
     base = images if images.is_dir() else path.parent
@@ -52,7 +52,10 @@ def open_flipkart(path: Path) -> CatalogSource:
             if isinstance(item, RowProblem):
                 yield item
             else:
-                yield from _record(path, item[0], item[1], header, position, base)
+                try:
+                    yield from _record(path, item[0], item[1], header, position, base)
+                except Exception as err:  # noqa: BLE001 - one row, never the build
+                    yield row_failure(str(path), item[0], err)
 
     return CatalogSource(path, "flipkart", rows, lambda: bytes_read(box), size, {"images": str(base)})
 

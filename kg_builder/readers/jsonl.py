@@ -21,6 +21,7 @@ from .common import (
     first_bad_field,
     open_text,
     parse_category,
+    row_failure,
     scalar_text,
 )
 
@@ -37,7 +38,10 @@ def open_jsonl(path: Path) -> CatalogSource:
             handle_box["h"] = handle
             for line_no, line in enumerate(handle, 1):
                 if line.strip():
-                    yield from _parse_line(path, line_no, line)
+                    try:
+                        yield from _parse_line(path, line_no, line)
+                    except Exception as err:  # noqa: BLE001 - one row, never the build
+                        yield row_failure(str(path), line_no, err)
 
     return CatalogSource(path, "jsonl", rows, lambda: bytes_read(handle_box), size)
 
@@ -48,6 +52,12 @@ def _parse_line(path: Path, line_no: int, line: str) -> Iterator[CatalogRecord |
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         yield RowProblem(file, line_no, "json", f"malformed JSON ({err.msg} at column {err.colno})")
+        return
+    except RecursionError:
+        yield RowProblem(file, line_no, "json", "nested too deeply to read")
+        return
+    except ValueError as err:  # e.g. an integer with more digits than Python converts
+        yield RowProblem(file, line_no, "json", f"malformed JSON ({err})")
         return
     if not isinstance(obj, dict):
         yield RowProblem(file, line_no, "json", f"expected an object, found {type(obj).__name__}")

@@ -11,14 +11,17 @@ Both http:// and https:// schema.org namespaces are accepted.
 from __future__ import annotations
 
 import json
+import re
+import zlib
 from pathlib import Path
+from xml.parsers import expat
 from typing import Iterator
 
 from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.term import Node
 
-from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, check_file, parse_category
+from ..records import CatalogError, CatalogRecord, RowProblem, printable
+from .common import CatalogSource, check_file, open_binary, parse_category, row_failure
 
 SCHEMAS = (Namespace("https://schema.org/"), Namespace("http://schema.org/"))
 RDF_FORMATS = {".ttl": "turtle", ".nt": "nt", ".jsonld": "json-ld", ".json": "json-ld", ".rdf": "xml", ".owl": "xml", ".n3": "n3"}
@@ -39,57 +42,143 @@ def open_rdf(path: Path) -> CatalogSource:
 
     def rows() -> Iterator[CatalogRecord | RowProblem]:
         for subject in products:
-            yield from _record(graph, subject, path)
+            try:
+                yield from _record(graph, subject, path)
+            except Exception as err:  # noqa: BLE001 - one product, never the build
+                yield row_failure(str(path), printable(str(subject), 200), err)
             done["n"] += 1
 
     return CatalogSource(path, "rdf", rows, lambda: size * done["n"] // len(products), size)
 
 
 def _parse(path: Path) -> Graph:
-    fmt = RDF_FORMATS.get(path.suffix.lower())
+    name = path.name.lower()
+    stem = Path(name[:-3]) if name.endswith(".gz") else Path(name)
+    fmt = RDF_FORMATS.get(stem.suffix)
     if fmt is None:
-        raise CatalogError(f"{path}: unknown RDF suffix {path.suffix!r}; use .ttl, .nt, .jsonld or .rdf")
+        raise CatalogError(f"{path}: unknown RDF suffix {stem.suffix!r}; use .ttl, .nt, .jsonld or .rdf")
+    data = _read_bytes(path)
     graph = Graph()
     try:
         if fmt == "json-ld":
-            graph.parse(data=_offline_jsonld(path), format="json-ld", publicID=path.resolve().as_uri())
+            graph.parse(data=_offline_jsonld(path, data), format="json-ld", publicID=path.resolve().as_uri())
         else:
-            graph.parse(str(path), format=fmt)
+            if fmt == "xml":
+                refuse_xml_entities(path, data)
+            graph.parse(data=data, format=fmt, publicID=path.resolve().as_uri())
     except CatalogError:
         raise
+    except RecursionError:
+        raise CatalogError(f"{path}: cannot parse as {fmt}: nested too deeply") from None
     except Exception as err:  # rdflib raises many parser-specific types
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CatalogError(f"{path}: cannot parse as {fmt}: {message}") from None
+        raise CatalogError(f"{path}: cannot parse as {fmt}: {_one_line(err)}") from None
     return graph
 
 
-def _offline_jsonld(path: Path) -> str:
-    """The JSON-LD text with a remote schema.org @context replaced by an inline one.
+MAX_RDF_BYTES = 2 * 1024**3
+"""An RDF file is parsed whole; a decompressed .gz larger than this is refused, not read."""
 
-    Nothing is fetched at run time, so ``"@context": "https://schema.org"`` becomes
-    ``{"@vocab": "https://schema.org/"}``, which gives the same terms.
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open_binary(path) as handle:
+            data = handle.read(MAX_RDF_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as err:
+        raise CatalogError(f"{path}: cannot read ({getattr(err, 'strerror', None) or err})") from None
+    if len(data) > MAX_RDF_BYTES:
+        raise CatalogError(f"{path}: more than {MAX_RDF_BYTES // 1024**3} GiB of RDF; split the file")
+    return data
+
+
+def _one_line(err: Exception, limit: int = 400) -> str:
+    """The whole parser message on one line (rdflib's spread over several), escaped, bounded."""
+    text = " ".join(part.strip() for part in str(err).splitlines() if part.strip()) or type(err).__name__
+    return printable(text, limit)
+
+
+def refuse_xml_entities(path: Path, data: bytes) -> None:
+    """Refuse XML that declares entities or a DTD subset, before rdflib's parser expands anything.
+
+    A 1 KB "billion laughs" document expands to gigabytes, and an external entity reads local
+    files; RDF/XML never needs either. One pass of expat with handlers that stop at the first
+    declaration costs a fraction of the real parse.
+    """
+
+    class Refused(Exception):
+        pass
+
+    def refuse(*_: object) -> None:
+        raise Refused()
+
+    parser = expat.ParserCreate()
+    parser.EntityDeclHandler = refuse
+    parser.UnparsedEntityDeclHandler = refuse
+    parser.ExternalEntityRefHandler = refuse
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(data, True)
+    except Refused:
+        raise CatalogError(
+            f"{path}: RDF/XML with entity declarations is refused (entity expansion is off: it can "
+            "exhaust memory or read local files); remove the DOCTYPE's ENTITY lines"
+        ) from None
+    except expat.ExpatError as err:
+        raise CatalogError(f"{path}: cannot parse as xml: {printable(str(err), 300)}") from None
+
+
+def _offline_jsonld(path: Path, data: bytes) -> str:
+    """The JSON-LD text with every @context made inline, so that nothing is ever fetched.
+
+    ``"@context": "https://schema.org"`` (any spelling of schema.org) becomes
+    ``{"@vocab": "https://schema.org/"}``, which gives the same terms. Any other remote or
+    ``file://`` context, and ``@import``, is refused with one line: parsing must not reach
+    the network or read files beside the catalog.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        document = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise CatalogError(f"{path}: invalid JSON-LD ({err})") from None
+        raise CatalogError(f"{path}: invalid JSON-LD ({printable(str(err), 200)})") from None
+    except (RecursionError, ValueError):
+        raise CatalogError(f"{path}: invalid JSON-LD (nested too deeply or a number too long)") from None
 
     def fix(node: object) -> object:
         if isinstance(node, dict):
-            return {k: (_inline_context(v) if k == "@context" else fix(v)) for k, v in node.items()}
+            return {k: (_inline_context(path, v) if k == "@context" else fix(v)) for k, v in node.items()}
         if isinstance(node, list):
             return [fix(n) for n in node]
         return node
 
-    return json.dumps(fix(data))
+    try:
+        return json.dumps(fix(document))
+    except RecursionError:
+        raise CatalogError(f"{path}: invalid JSON-LD (nested too deeply)") from None
 
 
-def _inline_context(context: object) -> object:
-    if isinstance(context, str) and "schema.org" in context:
-        return {"@vocab": "https://schema.org/"}
+_SCHEMA_CONTEXT = re.compile(r"^https?://(www\.)?schema\.org/?(docs/jsonldcontext\.json(ld)?)?$", re.IGNORECASE)
+
+
+def _inline_context(path: Path, context: object) -> object:
+    if isinstance(context, str):
+        if _SCHEMA_CONTEXT.match(context.strip()):
+            return {"@vocab": "https://schema.org/"}
+        raise CatalogError(
+            f"{path}: JSON-LD @context {printable(context, 120)!r} is not fetched (only schema.org is known); "
+            "put the context inline in the file"
+        )
     if isinstance(context, list):
-        return [_inline_context(c) for c in context]
+        return [_inline_context(path, c) for c in context]
+    if isinstance(context, dict):
+        if "@import" in context:
+            raise CatalogError(f"{path}: JSON-LD @import is not fetched; put the context inline in the file")
+        return {k: (_scoped(path, v) if isinstance(v, dict) else v) for k, v in context.items()}
     return context
+
+
+def _scoped(path: Path, definition: dict) -> dict:
+    """A term definition with its own (scoped) @context: that one must be inline too."""
+    if "@context" in definition:
+        return {**definition, "@context": _inline_context(path, definition["@context"])}
+    return definition
 
 
 def _value(graph: Graph, subject: Node, name: str) -> Node | None:
