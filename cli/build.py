@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from graph_store import NEO4J_SCHEMES, open_store
 from kg_builder import BuildReport, ColumnMapping, build_graph, open_catalog, open_pairs
 from kg_builder.readers import FORMATS, PRESETS
+from kg_builder.records import printable
 
 from .errors import EXIT_REJECTED_ROWS, fail, guarded
 from .options import DEFAULT_STORE_VALUE, DatabaseOption, PasswordOption, StoreOption, UserOption
@@ -129,5 +130,5 @@ def _problems(problems: list, total: int) -> None:
     shown = problems[:10]
     if shown:
         console.print(f"  problems (first {len(shown)} of {total:,}):", markup=False)
-        for problem in shown:
-            console.print(f"    {problem.severity}: {problem}", markup=False)
+        for problem in shown:  # catalog text may hold terminal escapes: print it escaped
+            console.print(f"    {problem.severity}: {printable(str(problem), 400)}", markup=False)
