@@ -5,3 +5,14 @@ sampling and training subpackages import torch themselves.
 """
 
 __version__ = "0.1.0"
+
+__all__ = ["K3M", "__version__"]
+
+
+def __getattr__(name: str):
+    """``from kgmm import K3M`` works, while ``import kgmm`` alone still does not import torch."""
+    if name == "K3M":
+        from .model import K3M
+
+        return K3M
+    raise AttributeError(f"module 'kgmm' has no attribute {name!r}")

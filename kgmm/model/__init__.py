@@ -1,5 +1,6 @@
 """The K3M model: modality encoders, interaction, structure aggregation, scoring heads."""
 
-from .k3m import K3M, K3MOutput, ModelDims
+from .dims import ModelDims
+from .k3m import K3M, K3MOutput
 
 __all__ = ["K3M", "K3MOutput", "ModelDims"]

@@ -10,7 +10,8 @@ from graph_store import Snapshot
 
 from ..config import Config
 from ..text import SpecialIds
-from .k3m import K3M, ModelDims
+from .dims import ModelDims
+from .k3m import K3M
 
 
 def new_model(config: Config, snapshot: Snapshot, tokenizer, snapshot_hash: str | None = None) -> K3M:

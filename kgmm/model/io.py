@@ -16,22 +16,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
 from .. import __version__
 from ..config import Config
 from ..errors import CheckpointError, KgmmError
-
-if TYPE_CHECKING:
-    from .k3m import K3M
+from .dims import ModelDims
 
 FORMAT = "kgmm.k3m"
 FORMAT_VERSION = 1
 
 
-def save_model(model: K3M, directory: Path) -> Path:
+def save_model(model: nn.Module, directory: Path) -> Path:
     """Write ``model`` into ``directory`` (created; existing files replaced)."""
     from safetensors.torch import save_model as save_tensors
 
@@ -77,13 +75,12 @@ def read_meta(directory: Path) -> dict:
     return meta
 
 
-def load_model(cls: type, directory: Path, map_location: str | torch.device = "cpu") -> K3M:
+def load_model(cls: type, directory: Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """Rebuild and fill a model from ``directory``; see :func:`save_model`."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from ..text import load_tokenizer
-    from .k3m import ModelDims
     from ..modalities.text import rebuild_encoder
 
     meta = read_meta(directory)

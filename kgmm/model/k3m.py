@@ -38,26 +38,14 @@ from ..objectives import IGNORE, build_objectives
 from ..registry import FUSIONS, GNNS, MODALITIES, SCORES
 from ..schema import num_edge_kinds
 from .aggregation import ModalityPooling, StructureAggregation
+from .dims import ModelDims
 from .fusion import InteractionLayer
+from .io import load_model, save_model
 from .knowledge import KnowledgeEncoder
 
 STREAMS = (*CORE, "knowledge")
 """K3M's own streams; the configured extra modalities follow them."""
 HEADS = ("mlm", "mom", "lpm")
-
-
-@dataclass(frozen=True)
-class ModelDims:
-    """Sizes that come from the data (tokenizer and snapshot), saved with the model."""
-
-    vocab_size: int
-    pad_id: int
-    cls_id: int
-    sep_id: int
-    mask_id: int
-    num_attributes: int
-    num_values: int
-    num_categories: int
 
 
 @dataclass
@@ -267,20 +255,17 @@ class K3M(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write config, weights, tokenizer and id maps; :meth:`from_pretrained` reads them back."""
-        from .io import save_model
-
         return save_model(self, Path(directory))
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu") -> K3M:
-        """Rebuild a model saved by :meth:`save_pretrained`, exactly.
+        """Rebuild a model saved by :meth:`save_pretrained`, exactly, in eval mode (as
+        ``transformers`` does: call ``.train()`` to fine-tune it).
 
         Raises:
             CheckpointError: missing, corrupt or foreign files.
         """
-        from .io import load_model
-
-        return load_model(cls, Path(directory), map_location)
+        return load_model(cls, Path(directory), map_location).eval()
 
     def dims_dict(self) -> dict:
         return asdict(self.dims)
