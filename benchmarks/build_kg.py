@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from graph_store import AttributeEdge, ProductNode, open_store  # noqa: E402
 from kg_builder import build_graph, open_catalog  # noqa: E402
-from kg_builder.normalize import normalize_attribute, normalize_value  # noqa: E402
+from kg_builder.records.normalize import normalize_attribute, normalize_value  # noqa: E402
 from kg_builder.synthetic import synthetic_products, write_synthetic_catalog  # noqa: E402
 
 FLIPKART = ROOT.parent / "shared" / "data" / "flipkart-1050" / "flipkart_com-ecommerce_sample_1050.csv"
@@ -144,7 +144,7 @@ def neo4j_store(args: argparse.Namespace) -> Iterator[tuple[object, dict]]:
 
     server = None
     if args.neo4j:
-        from graph_store.neo4j_server import Neo4jServer
+        from tests.neo4j_server import Neo4jServer
 
         server = Neo4jServer(password="benchmark", heap=args.neo4j_heap, pagecache=args.neo4j_pagecache)
         server.start()

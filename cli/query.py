@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from typing import Annotated, Optional
 
 import typer
 
 from graph_store import SOURCES, open_store
-from kg_builder.normalize import normalize_attribute, normalize_value
+from kg_builder.records.normalize import normalize_attribute, normalize_value
 
-from .errors import fail, guarded
+from .errors import KgmmCommand, KgmmGroup, fail, guarded
 from .options import (
     DEFAULT_STORE_VALUE,
     DatabaseOption,
@@ -23,9 +21,9 @@ from .options import (
     TableFormat,
     UserOption,
 )
-from .render import console, render_rows
+from .render import console, dump_json, plain, render_rows, safe
 
-query_app = typer.Typer(help="Look up products and attributes, with each value's source and score.", no_args_is_help=True)
+query_app = typer.Typer(help="Look up products and attributes, with each value's source and score.", no_args_is_help=True, cls=KgmmGroup)
 
 EDGE_COLUMNS = ("attribute", "value", "source", "score", "raw", "run_id")
 
@@ -38,7 +36,7 @@ def _sources(text: Optional[str], predicted: bool) -> list[str]:
     return [s for s in chosen if predicted or s != "model"]
 
 
-@query_app.command("product")
+@query_app.command("product", cls=KgmmCommand)
 @guarded
 def query_product(
     product_id: Annotated[str, typer.Argument(help="The product's catalog id.")],
@@ -59,34 +57,29 @@ def query_product(
         for e in view.edges
     ]
     if format is TableFormat.json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "id": product.id,
-                    "title": product.title,
-                    "description": product.description,
-                    "category": product.category_path,
-                    "image": product.image,
-                    "image_status": product.image_status,
-                    "image_reason": product.image_reason,
-                    "properties": dict(product.properties),
-                    "attributes": rows,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-            + "\n"
+        dump_json(
+            {
+                "id": product.id,
+                "title": product.title,
+                "description": product.description,
+                "category": product.category_path,
+                "image": product.image,
+                "image_status": product.image_status,
+                "image_reason": product.image_reason,
+                "properties": dict(product.properties),
+                "attributes": rows,
+            }
         )
         return
     if format is TableFormat.table:
-        console.print(f"[bold]{product.id}[/]  {_escape(product.title)}")
-        console.print(f"  category: {_escape(product.category_path or '-')}")
+        console.print(plain(product.id, "bold") + plain(f"  {product.title}"))
+        console.print(plain(f"  category: {product.category_path or '-'}"))
         image = product.image if product.image_status == "ok" else f"missing ({product.image_reason})" if product.image_status == "missing" else "-"
-        console.print(f"  image:    {_escape(image or '-')}")
+        console.print(plain(f"  image:    {image or '-'}"))
     render_rows(rows, EDGE_COLUMNS, format.value)
 
 
-@query_app.command("attribute")
+@query_app.command("attribute", cls=KgmmCommand)
 @guarded
 def query_attribute(
     name: Annotated[str, typer.Argument(help="Attribute name (normalised like the catalog: case and spacing do not matter).")],
@@ -136,27 +129,23 @@ def stats(
         last = graph.last_build()
     if format is StatsFormat.json:
         figures["last_build"] = {k: v for k, v in (last or {}).items() if k != "problems"} or None
-        sys.stdout.write(json.dumps(figures, ensure_ascii=False, indent=2) + "\n")
+        dump_json(figures)
         return
-    by_source = ", ".join(f"{k} {v:,}" for k, v in figures["edges_by_source"].items()) or "none"
-    console.print(f"[bold]{_escape(store)}[/]")
+    by_source = safe(", ".join(f"{k} {v:,}" for k, v in figures["edges_by_source"].items()) or "none")
+    console.print(plain(store, "bold"))
     for label, key in (("products", "products"), ("values", "values"), ("attributes", "attributes"), ("categories", "categories")):
-        console.print(f"  {label:<12}{figures[key]:>10,}")
-    console.print(f"  {'triples':<12}{figures['triples']:>10,}   ({by_source})")
+        console.print(f"  {label:<12}{figures[key]:>10,}", markup=False)
+    console.print(f"  {'triples':<12}{figures['triples']:>10,}   ({by_source})", markup=False)
     console.print(
         f"  {'modalities':<12}title {figures['products_with_title']:,}, description {figures['products_with_description']:,}, "
-        f"image {figures['products_with_image']:,} (missing {figures['images_missing']:,})"
+        f"image {figures['products_with_image']:,} (missing {figures['images_missing']:,})",
+        markup=False,
     )
     behaviour = figures.get("behaviour_edges") or {}
     if behaviour:
-        kinds = ", ".join(f"{k} {v:,}" for k, v in behaviour.items())
-        console.print(f"  {'behaviour':<12}{sum(behaviour.values()):>10,}   ({kinds})")
-    console.print(f"  {'runs':<12}{figures['runs']:>10,}")
+        kinds = safe(", ".join(f"{k} {v:,}" for k, v in behaviour.items()))
+        console.print(f"  {'behaviour':<12}{sum(behaviour.values()):>10,}   ({kinds})", markup=False)
+    console.print(f"  {'runs':<12}{figures['runs']:>10,}", markup=False)
     render_rows(figures["top_attributes"], ("attribute", "products", "values"), "table", title="most used attributes")
     render_rows(figures["top_categories"], ("category", "products"), "table", title="top-level categories")
 
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)

@@ -18,18 +18,17 @@ summing weights would double them on every rerun.
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 from graph_store import BEHAVIOUR_KIND, BehaviourEdge, GraphStore
 
-from .normalize import normalize_attribute
+from .records.normalize import normalize_attribute
 from .readers.common import bad_bytes, check_file
 from .readers.csv_reader import csv_rows, read_header
 from .records import CatalogError, RowProblem
-from .report import ProblemTally
+from .report import BehaviourReport
 
 DEFAULT_KIND = "co_view"
 COLUMN_ALIASES = {"product_a": ("product_a", "src"), "product_b": ("product_b", "dst"), "weight": ("weight",), "kind": ("kind",)}
@@ -115,37 +114,6 @@ def open_pairs(path: str | Path) -> PairsSource:
     if missing:
         raise CatalogError(f"{path}: pairs need columns {' and '.join(missing)} (columns: {', '.join(header)})")
     return PairsSource(path, header, columns)
-
-
-@dataclass
-class BehaviourReport(ProblemTally):
-    """What one pairs file contributed; part of the build report."""
-
-    file: str
-    rows_read: int = 0
-    rows_rejected: int = 0
-    warnings: int = 0
-    duplicates: int = 0
-    edges_by_kind: Counter = field(default_factory=Counter)
-    """Distinct (a, b, kind) pairs this file wrote."""
-    problems: list[RowProblem] = field(default_factory=list)
-
-    @property
-    def edges(self) -> int:
-        return sum(self.edges_by_kind.values())
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "rows_read": self.rows_read,
-            "rows_rejected": self.rows_rejected,
-            "warnings": self.warnings,
-            "duplicates": self.duplicates,
-            "edges": self.edges,
-            "edges_by_kind": dict(sorted(self.edges_by_kind.items())),
-            "problems": [p.as_dict() for p in self.problems],
-            "problems_not_listed": self.problems_not_listed,
-        }
 
 
 def load_behaviour(source: PairsSource, store: GraphStore, batch_size: int = 10_000) -> BehaviourReport:

@@ -16,7 +16,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from typing import Iterable, Mapping
 
-from .units import NUMBER_PATTERN, UNIT_PATTERN, canonicalise_measurements, convert, unit_dimension
+from .records.units import NUMBER_PATTERN, UNIT_PATTERN, canonicalise_measurements, convert, unit_dimension
 
 MAX_TEXT_CHARS = 20_000
 """Only the start of a very long description is searched (catalog descriptions front-load facts)."""

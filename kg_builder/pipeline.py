@@ -23,7 +23,7 @@ from graph_store import AttributeEdge, GraphStore, ProductNode
 from .behaviour import PairsSource, load_behaviour
 from .extract import MAX_TEXT_CHARS, TextExtractor
 from .images import NO_IMAGE, ImageCheck, check_image
-from .normalize import normalize_attribute, normalize_value
+from .records.normalize import normalize_attribute, normalize_value
 from .readers import CatalogSource
 from .records import CatalogError, CatalogRecord, RowProblem
 from .report import BuildReport

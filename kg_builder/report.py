@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .records import RowProblem
-
-if TYPE_CHECKING:
-    from .behaviour import BehaviourReport
 
 MAX_LISTED_PROBLEMS = 1000
 """Problems beyond this many are counted but not listed, so a report stays readable."""
@@ -37,6 +34,37 @@ class ProblemTally:
 
 
 @dataclass
+class BehaviourReport(ProblemTally):
+    """What one pairs file contributed; part of the build report."""
+
+    file: str
+    rows_read: int = 0
+    rows_rejected: int = 0
+    warnings: int = 0
+    duplicates: int = 0
+    edges_by_kind: Counter = field(default_factory=Counter)
+    """Distinct (a, b, kind) pairs this file wrote."""
+    problems: list[RowProblem] = field(default_factory=list)
+
+    @property
+    def edges(self) -> int:
+        return sum(self.edges_by_kind.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "rows_read": self.rows_read,
+            "rows_rejected": self.rows_rejected,
+            "warnings": self.warnings,
+            "duplicates": self.duplicates,
+            "edges": self.edges,
+            "edges_by_kind": dict(sorted(self.edges_by_kind.items())),
+            "problems": [p.as_dict() for p in self.problems],
+            "problems_not_listed": self.problems_not_listed,
+        }
+
+
+@dataclass
 class BuildReport(ProblemTally):
     """Figures of one `kgmm build-kg` run; ``as_dict`` is the JSON written with ``--report``."""
 
@@ -60,7 +88,7 @@ class BuildReport(ProblemTally):
     seconds: float = 0.0
     catalog_folder: str = ""
     """Absolute folder of the catalog file: exports write image paths relative to it."""
-    behaviour: list["BehaviourReport"] = field(default_factory=list)
+    behaviour: list[BehaviourReport] = field(default_factory=list)
     """One report per pairs file loaded after the catalog (``--behaviour``)."""
 
     @property

@@ -4,7 +4,7 @@ Import-light on purpose: the graph-building CLI must not pay for torch. The mode
 sampling and training subpackages import torch themselves.
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
 __all__ = ["K3M", "__version__"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from ..normalize import split_category
+from ..records.normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
 
 RESERVED_KEYS = {"extracted", "predicted"}

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from ..normalize import split_category
+from ..records.normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem, printable
 from .common import CatalogSource, bad_bytes, bytes_read, check_file, open_text, row_failure
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..normalize import split_category
+from ..records.normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
 from .common import CatalogSource, bad_bytes, bytes_read, check_file, row_failure
 from .csv_reader import csv_rows, read_header, show_columns

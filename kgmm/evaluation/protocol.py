@@ -29,7 +29,7 @@ import torch
 
 from graph_store import Snapshot
 
-from .. import __version__
+from ..version import __version__
 from ..ranking import RankingTask, calibrate, encode_products, fact_scores
 from ..ranking.calibration import expected_calibration_error, precision_at, reliability, top1
 from ..config import Config

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import __version__
+from ..version import __version__
 from ..config import Config
 from ..errors import CheckpointError, KgmmError
 from .dims import ModelDims

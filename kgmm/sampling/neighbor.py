@@ -29,8 +29,6 @@ from __future__ import annotations
 import os
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from itertools import pairwise
 from typing import Any, Union
 
@@ -50,6 +48,7 @@ from torch_geometric.typing import EdgeType, NodeType
 
 from .csr import CSC
 from .dedup import FirstSeenTable, KeyNodeSet, TableNodeSet
+from .edges import EdgeChunk, cat, intra_op_threads, split_by_edge_type
 from .link import link_seeds, wrap_batch_modulo
 from .relations import (
     GroupFanout,
@@ -67,34 +66,7 @@ _NODE: NodeType = "_node"
 _EDGE: EdgeType = (_NODE, "_to", _NODE)
 
 _MIX = 0x9E3779B97F4A7C15  # golden-ratio constant for seed mixing
-_EMPTY = torch.zeros(0, dtype=torch.long)
 
-# One source type's edges of one hop: (edge-type index, row, col, edge id), all [M].
-_EdgeChunk = tuple[Tensor, Tensor, Tensor, Tensor]
-
-
-def _cat(tensors: list[Tensor]) -> Tensor:
-    return tensors[0] if len(tensors) == 1 else torch.cat(tensors)
-
-
-@contextmanager
-def intra_op_threads(num_threads: int | None) -> Iterator[None]:
-    """Temporarily set torch's intra-op thread count (``None``: leave it).
-
-    Sampling runs many small ops; on a busy 2-core machine OpenMP's
-    fork/join for them made a batch ~50x slower than single-threaded.  With
-    torch's OpenMP backend the setting is per calling thread, so restoring
-    it afterwards does not disturb other threads.
-    """
-    previous = torch.get_num_threads()
-    if num_threads is None or num_threads == previous:
-        yield
-        return
-    torch.set_num_threads(num_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class TypedNeighborSampler(BaseSampler):
@@ -410,13 +382,13 @@ class TypedNeighborSampler(BaseSampler):
                 frontier[nt] = (seed, 0, batch)
                 num_sampled_nodes[nt][0] = seed.numel()
 
-            hops: list[list[_EdgeChunk]] = []
+            hops: list[list[EdgeChunk]] = []
             for hop in range(self.num_hops):
                 frontier, chunks = self._hop(hop, frontier, node_sets, gen)
                 hops.append(chunks)
                 for nt in self._node_types:
                     num_sampled_nodes[nt].append(frontier[nt][0].numel() if nt in frontier else 0)
-            row, col, edge, num_sampled_edges = self._split_by_edge_type(hops)
+            row, col, edge, num_sampled_edges = split_by_edge_type(hops, self._edge_types)
             return HeteroSamplerOutput(
                 node={nt: node_sets[nt].nodes() for nt in self._node_types},
                 row=row,
@@ -438,7 +410,7 @@ class TypedNeighborSampler(BaseSampler):
         frontier: dict[NodeType, tuple],
         node_sets: dict[NodeType, TableNodeSet | KeyNodeSet],
         gen: torch.Generator,
-    ) -> tuple[dict[NodeType, tuple], list[_EdgeChunk]]:
+    ) -> tuple[dict[NodeType, tuple], list[EdgeChunk]]:
         """One hop over all relation groups; returns the next frontier and edges.
 
         Each group is sampled in one call, edge type by edge type (see
@@ -460,13 +432,13 @@ class TypedNeighborSampler(BaseSampler):
             by_src[group.src_type].append((sample, sample.front_pos + front_start, batch))
 
         new_frontier: dict[NodeType, tuple] = {}
-        chunks: list[_EdgeChunk] = []
+        chunks: list[EdgeChunk] = []
         for nt, parts in by_src.items():
-            type_index = _cat([p[0].type_index for p in parts])  # [M]
-            src = _cat([p[0].src for p in parts])  # [M] global ids
-            edge_id = _cat([p[0].edge_id for p in parts])  # [M]
-            col = _cat([p[1] for p in parts])  # [M]
-            batch = _cat([p[2] for p in parts]) if self.disjoint else None  # [M] | None
+            type_index = cat([p[0].type_index for p in parts])  # [M]
+            src = cat([p[0].src for p in parts])  # [M] global ids
+            edge_id = cat([p[0].edge_id for p in parts])  # [M]
+            col = cat([p[1] for p in parts])  # [M]
+            batch = cat([p[2] for p in parts]) if self.disjoint else None  # [M] | None
             if len(parts) > 1 and nt in self._interleaved:
                 order = stable_argsort(type_index, len(self._edge_types))  # [M]
                 type_index, src, edge_id, col = (
@@ -479,45 +451,6 @@ class TypedNeighborSampler(BaseSampler):
                 new_frontier[nt] = (new_nodes, start, new_batch)
             chunks.append((type_index, local, col, edge_id))
         return new_frontier, chunks
-
-    def _split_by_edge_type(self, hops: list[list[_EdgeChunk]]) -> tuple[
-        dict[EdgeType, Tensor],
-        dict[EdgeType, Tensor],
-        dict[EdgeType, Tensor],
-        dict[EdgeType, list[int]],
-    ]:
-        """Per-edge-type ``row``/``col``/``edge`` and ``num_sampled_edges``.
-
-        One stable sort of all sampled edges by edge type (hop order and the
-        order inside a hop are kept), one bincount per hop and one split per
-        field, instead of tensor work per edge type.
-        """
-        num_types = len(self._edge_types)
-        per_hop = [_cat([c[0] for c in chunks]) if chunks else _EMPTY for chunks in hops]
-        counts = torch.zeros(len(hops), num_types, dtype=torch.long)  # [H, T]
-        for hop, type_index in enumerate(per_hop):
-            counts[hop] = torch.bincount(type_index, minlength=num_types)
-        num_sampled_edges = dict(zip(self._edge_types, counts.t().tolist()))
-        flat = [c for chunks in hops for c in chunks]
-        if not flat:
-            empty = {et: _EMPTY for et in self._edge_types}
-            return empty, dict(empty), dict(empty), num_sampled_edges
-        type_index, row, col, edge = (_cat([c[i] for c in flat]) for i in range(4))  # [M] each
-        if num_types > 1:
-            order = stable_argsort(type_index, num_types)  # [M]
-            row, col, edge = (t.index_select(0, order) for t in (row, col, edge))
-        sizes = counts.sum(0).tolist()
-        # Only sampled edge types get views (building ~1,000 views per field
-        # is most of this step); the others share the empty tensor.
-        hit = [i for i, n in enumerate(sizes) if n]
-        hit_types = [self._edge_types[i] for i in hit]
-        hit_sizes = [sizes[i] for i in hit]
-        fields = []
-        for t in (row, col, edge):
-            by_type = dict.fromkeys(self._edge_types, _EMPTY)
-            by_type.update(zip(hit_types, t.split(hit_sizes)))
-            fields.append(by_type)
-        return fields[0], fields[1], fields[2], num_sampled_edges
 
     def _finalise(self, out: HeteroSamplerOutput) -> SamplerOutput | HeteroSamplerOutput:
         """Unwrap the internal single-type output for homogeneous graphs."""

@@ -20,10 +20,10 @@ import pytest
 pytest.importorskip("neo4j")
 
 from graph_store import GraphStore, StoreError, StoreUnavailableError, open_store  # noqa: E402
-from graph_store.neo4j_server import Neo4jServer, free_port  # noqa: E402
+from tests.neo4j_server import Neo4jServer, free_port  # noqa: E402
 from graph_store.neo4j_store import Neo4jStore  # noqa: E402
 from kg_builder import build_graph, open_catalog  # noqa: E402
-from kg_builder.normalize import normalize_attribute, normalize_value  # noqa: E402
+from kg_builder.records.normalize import normalize_attribute, normalize_value  # noqa: E402
 from kg_builder.synthetic import write_synthetic_catalog  # noqa: E402
 
 from tests.cli.helpers import ROOT, kgmm  # noqa: E402

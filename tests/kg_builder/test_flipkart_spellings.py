@@ -11,7 +11,7 @@ import csv
 
 import pytest
 
-from kg_builder.normalize import normalize_value
+from kg_builder.records.normalize import normalize_value
 from tests.conftest import FLIPKART
 
 SPELLINGS = [

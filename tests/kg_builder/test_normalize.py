@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from kg_builder.normalize import normalize_attribute, normalize_value, split_category
-from kg_builder.units import canonicalise_measurements, format_number, parse_measurement
+from kg_builder.records.normalize import normalize_attribute, normalize_value, split_category
+from kg_builder.records.units import canonicalise_measurements, format_number, parse_measurement
 
 
 @pytest.mark.parametrize(

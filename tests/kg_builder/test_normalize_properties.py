@@ -13,8 +13,8 @@ from decimal import Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kg_builder.normalize import normalize_value
-from kg_builder.units import _UNITS
+from kg_builder.records.normalize import normalize_value
+from kg_builder.records.units import _UNITS
 
 UNITS = sorted(u for u in _UNITS if u != '"')
 FACTOR = {u: (Decimal(f), canonical) for u, (_, canonical, f) in _UNITS.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from graph_store import GraphStore
 from kg_builder import build_graph, open_catalog
-from kg_builder.normalize import normalize_attribute, normalize_value
+from kg_builder.records.normalize import normalize_attribute, normalize_value
 
 
 def jsonl(path: Path, rows: list[dict]) -> Path:
