@@ -177,6 +177,8 @@ def _summary(report: dict, paths: dict) -> None:
     if calibration:
         console.print(f"  calibration of k3m: temperature {calibration['temperature']:.2f}, expected calibration error on test "
                       f"{calibration['test']['ece_before']:.3f} -> {calibration['test']['ece_after']:.3f}", markup=False)
+        if calibration.get("warning"):
+            console.print(f"  warning: {calibration['warning']}", markup=False)
     for target in report.get("targets", {}).values():
         console.print(f"  target {'met' if target['met'] else 'NOT met'}: {target['goal']}", markup=False)
     console.print(f"  report {paths['markdown']}   {paths['json']}   plots {paths['markdown'].parent / 'plots'}", markup=False)

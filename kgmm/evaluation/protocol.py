@@ -261,6 +261,7 @@ def _calibration(trained: TrainedVariant, prepared: Prepared, test_scores: list,
     after = top1(test_scores, prepared.test.truth, fitted.temperature)
     return {
         "temperature": fitted.temperature,
+        "warning": fitted.warning,
         "val": {"facts": fitted.facts, "ece_before": fitted.ece_before, "ece_after": fitted.ece_after,
                 "nll_before": fitted.nll_before, "nll_after": fitted.nll_after},
         "test": {"facts": len(prepared.test), "ece_before": expected_calibration_error(*before),

@@ -41,6 +41,7 @@ class Calibration:
 
     temperature: float = 1.0
     facts: int = 0
+    warning: str | None = None
     fitted_on: str = "nothing (uncalibrated)"
     ece_before: float | None = None
     ece_after: float | None = None
@@ -80,11 +81,17 @@ def nll(scores: list[Tensor], truth: list[int], temperature: float) -> float:
     return float(np.mean([-torch.log_softmax(s.float() / temperature, 0)[t].item() for s, t in zip(scores, truth)]))
 
 
+WIDEN_LIMIT = 1e4
+"""How far (a factor either way) the temperature grid may widen before it gives up."""
+
+
 def fit_temperature(scores: list[Tensor], truth: list[int], low: float = 0.05, high: float = 20.0) -> float:
     """The temperature minimising the NLL of the true values (log-spaced grid, then refined).
 
     A grid rather than gradient descent: the NLL is one-dimensional and smooth, a grid is
-    deterministic and cannot diverge on a handful of triples.
+    deterministic and cannot diverge on a handful of triples. When the best temperature lies on
+    an edge of the grid, the grid widens tenfold on that side (up to :data:`WIDEN_LIMIT`); one
+    still on the edge after that is returned and :func:`at_edge` says so.
     """
     usable = [(s.float(), t) for s, t in zip(scores, truth) if s.numel() > 1]
     if not usable:
@@ -98,10 +105,32 @@ def fit_temperature(scores: list[Tensor], truth: list[int], low: float = 0.05, h
     def loss(t: float) -> float:
         return float(torch.nn.functional.cross_entropy(padded / t, target))
 
-    grid = np.exp(np.linspace(math.log(low), math.log(high), 121))
-    best = float(grid[int(np.argmin([loss(t) for t in grid]))])
+    while True:
+        grid = np.exp(np.linspace(math.log(low), math.log(high), 121))
+        position = int(np.argmin([loss(t) for t in grid]))
+        if position == len(grid) - 1 and high < WIDEN_LIMIT:
+            low, high = high / 10, high * 10
+        elif position == 0 and low > 1 / WIDEN_LIMIT:
+            low, high = low / 10, low * 10
+        else:
+            break
+    best = float(grid[position])
     fine = np.exp(np.linspace(math.log(best) - 0.06, math.log(best) + 0.06, 41))
-    return float(fine[int(np.argmin([loss(t) for t in fine]))])
+    return float(np.clip(fine[int(np.argmin([loss(t) for t in fine]))], 1 / WIDEN_LIMIT, WIDEN_LIMIT))
+
+
+def at_edge(temperature: float) -> str | None:
+    """``"hot"`` or ``"cold"`` for a temperature the widened grid could not bracket, else None.
+
+    Hot: the scores carry (almost) no information about the true value, so the best
+    probabilities are uniform. Cold: every fitting fact is ranked first by a margin, so the
+    fit would make every probability 0 or 1 (too few or too easy facts to calibrate on).
+    """
+    if temperature >= WIDEN_LIMIT / 2:
+        return "hot"
+    if temperature <= 2 / WIDEN_LIMIT:
+        return "cold"
+    return None
 
 
 def top1(scores: list[Tensor], truth: list[int], temperature: float) -> tuple[np.ndarray, np.ndarray]:
@@ -154,8 +183,17 @@ def calibrate(scores: list[Tensor], truth: list[int], fitted_on: str, snapshot_h
     """Fit a temperature on held-out triples and measure it on the same triples."""
     temperature = fit_temperature(scores, truth)
     before, after = top1(scores, truth, 1.0), top1(scores, truth, temperature)
+    warning, edge = None, at_edge(temperature)
+    if edge == "hot":
+        warning = (f"temperature {temperature:.4g} is at the edge of its range: the scores say almost nothing about "
+                   f"which value is right (train longer, or on more facts); probabilities are near uniform")
+    elif edge == "cold":
+        warning = (f"temperature {temperature:.4g} is at the edge of its range: every one of the {len(scores)} fitting "
+                   f"facts is ranked first by a margin, so probabilities would all be near 0 or 1; calibrate on more facts")
+    elif len(scores) < 30:
+        warning = f"calibrated on only {len(scores)} held-out facts: its probabilities are rough"
     return Calibration(
-        temperature=temperature, facts=len(scores), fitted_on=fitted_on,
+        temperature=temperature, facts=len(scores), fitted_on=fitted_on, warning=warning,
         ece_before=expected_calibration_error(*before), ece_after=expected_calibration_error(*after),
         nll_before=nll(scores, truth, 1.0), nll_after=nll(scores, truth, temperature), snapshot_hash=snapshot_hash,
     )
