@@ -12,38 +12,28 @@ from graph_store import Snapshot
 
 from ..config import Config
 from .base import Modality, ModalInput, ModalityEncoder
-from .media import MEL_BINS, load_wav, log_mel
+from .media import MEL_BINS, CachedMediaInput, load_wav, log_mel
 
 AUDIO_SECONDS = 4.0  # leading seconds of a clip
 
 
-class AudioInput:
+class AudioInput(CachedMediaInput):
     """Log-mel spectrograms [B, mels, T] of the first :data:`AUDIO_SECONDS` of each clip."""
 
     name = "audio"
+    unreadable = (OSError, ValueError, EOFError, wave.Error)  # not a readable WAV: missing
 
     def __init__(self, snapshot: Snapshot, tokenizer, config: Config, media: dict | None = None) -> None:
-        self.paths = (media or {}).get("audio") or [None] * snapshot.num_products
-        self.cache: dict[int, Tensor | None] = {}
+        super().__init__(snapshot, media)
 
-    def load(self, product: int) -> Tensor | None:
-        if product not in self.cache:
-            path = self.paths[product]
-            try:
-                self.cache[product] = log_mel(load_wav(path, AUDIO_SECONDS)) if path else None
-            except (OSError, ValueError, EOFError, wave.Error):  # not a readable WAV: missing
-                self.cache[product] = None
-        return self.cache[product]
+    def decode(self, path: str) -> Tensor:
+        return log_mel(load_wav(path, AUDIO_SECONDS))
 
-    def build(self, parts, data, generator: torch.Generator) -> None:
-        parts.extra[self.name] = self.make(parts.rows, parts.kv_value, parts.kv_mask)
-
-    def make(self, rows: list[int], kv_value: Tensor, kv_mask: Tensor) -> ModalInput:
-        clips = [self.load(p) for p in rows]
-        mels = next((c.shape[0] for c in clips if c is not None), 32)
+    def make(self, clips: list[Tensor | None]) -> ModalInput:
+        mels = next((c.shape[0] for c in clips if c is not None), MEL_BINS)
         length = max([1] + [c.shape[1] for c in clips if c is not None])
-        spectra = torch.zeros(len(rows), mels, length)
-        mask = torch.zeros(len(rows), length, dtype=torch.bool)
+        spectra = torch.zeros(len(clips), mels, length)
+        mask = torch.zeros(len(clips), length, dtype=torch.bool)
         for i, clip in enumerate(clips):
             if clip is not None:
                 spectra[i, :, : clip.shape[1]] = clip

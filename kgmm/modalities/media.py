@@ -141,3 +141,36 @@ def mel_filters(mels: int, n_fft: int = N_FFT, rate: int = SAMPLE_RATE) -> Tenso
     rising = (freqs - low) / (centre - low)
     falling = (high - freqs) / (high - centre)
     return torch.clamp(torch.minimum(rising, falling), min=0)
+
+
+class CachedMediaInput:
+    """Base of the media-file inputs (video, audio): each product's file decoded once, by
+    :meth:`decode`, and cached; a file that fails with one of :attr:`unreadable` counts as missing.
+
+    Args (of subclasses' constructors): ``media``, the media table, gives ``paths`` for :attr:`name`.
+    """
+
+    name = ""
+    unreadable: tuple[type[BaseException], ...] = (OSError, ValueError)
+
+    def __init__(self, snapshot, media: dict | None) -> None:
+        self.paths = (media or {}).get(self.name) or [None] * snapshot.num_products
+        self.cache: dict[int, Tensor | None] = {}
+
+    def decode(self, path: str) -> Tensor:
+        raise NotImplementedError
+
+    def load(self, product: int) -> Tensor | None:
+        if product not in self.cache:
+            path = self.paths[product]
+            try:
+                self.cache[product] = self.decode(path) if path else None
+            except self.unreadable:
+                self.cache[product] = None
+        return self.cache[product]
+
+    def build(self, parts, data, generator: torch.Generator) -> None:
+        parts.extra[self.name] = self.make([self.load(p) for p in parts.rows])
+
+    def make(self, clips: list[Tensor | None]):
+        raise NotImplementedError

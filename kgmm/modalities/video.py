@@ -10,37 +10,27 @@ from graph_store import Snapshot
 
 from ..config import Config
 from .base import Modality, ModalInput, ModalityEncoder
-from .media import load_frames
+from .media import CachedMediaInput, load_frames
 
 VIDEO_FRAMES = 4  # frames per video, spread over its length
 
 
-class VideoInput:
+class VideoInput(CachedMediaInput):
     """Up to :data:`VIDEO_FRAMES` frames [B, F, 3, S, S] per product, decoded once and cached."""
 
     name = "video"
+    unreadable = (OSError, ValueError, SyntaxError)
 
     def __init__(self, snapshot: Snapshot, tokenizer, config: Config, media: dict | None = None) -> None:
-        self.paths = (media or {}).get("video") or [None] * snapshot.num_products
+        super().__init__(snapshot, media)
         self.size = config.image.size
-        self.cache: dict[int, Tensor | None] = {}
 
-    def load(self, product: int) -> Tensor | None:
-        if product not in self.cache:
-            path = self.paths[product]
-            try:
-                self.cache[product] = load_frames(path, VIDEO_FRAMES, self.size) if path else None
-            except (OSError, ValueError, SyntaxError):
-                self.cache[product] = None
-        return self.cache[product]
+    def decode(self, path: str) -> Tensor:
+        return load_frames(path, VIDEO_FRAMES, self.size)
 
-    def build(self, parts, data, generator: torch.Generator) -> None:
-        parts.extra[self.name] = self.make(parts.rows, parts.kv_value, parts.kv_mask)
-
-    def make(self, rows: list[int], kv_value: Tensor, kv_mask: Tensor) -> ModalInput:
-        clips = [self.load(p) for p in rows]
-        frames = torch.zeros(len(rows), VIDEO_FRAMES, 3, self.size, self.size)
-        mask = torch.zeros(len(rows), VIDEO_FRAMES, dtype=torch.bool)
+    def make(self, clips: list[Tensor | None]) -> ModalInput:
+        frames = torch.zeros(len(clips), VIDEO_FRAMES, 3, self.size, self.size)
+        mask = torch.zeros(len(clips), VIDEO_FRAMES, dtype=torch.bool)
         for i, clip in enumerate(clips):
             if clip is not None:
                 frames[i, : clip.shape[0]] = clip
