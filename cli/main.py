@@ -10,7 +10,7 @@ from kgmm import __version__
 
 from .build import build_kg
 from .complete import complete, runs
-from .errors import DEBUG
+from .errors import DEBUG, KgmmCommand, KgmmGroup
 from .evaluate import evaluate
 from .export import export
 from .pretrain import pretrain
@@ -22,6 +22,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=KgmmGroup,
 )
 
 
@@ -40,14 +41,15 @@ def main(
     DEBUG["on"] = debug
 
 
-app.command("build-kg")(build_kg)
+# KgmmCommand: `kgmm build-kg ... --debug` works like `kgmm --debug build-kg ...`, flags show as flags in --help
+app.command("build-kg", cls=KgmmCommand)(build_kg)
 app.add_typer(query_app, name="query")
-app.command("stats")(stats)
-app.command("export")(export)
-app.command("pretrain")(pretrain)
-app.command("complete")(complete)
-app.command("runs")(runs)
-app.command("evaluate")(evaluate)
+app.command("stats", cls=KgmmCommand)(stats)
+app.command("export", cls=KgmmCommand)(export)
+app.command("pretrain", cls=KgmmCommand)(pretrain)
+app.command("complete", cls=KgmmCommand)(complete)
+app.command("runs", cls=KgmmCommand)(runs)
+app.command("evaluate", cls=KgmmCommand)(evaluate)
 
 if __name__ == "__main__":
     app()

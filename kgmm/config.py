@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field, fields
@@ -301,6 +302,25 @@ def validate(config: Config, source: str = "config") -> None:
     registry.check_image_backbone(config.image.backbone)
     need(config.text.encoder != "pretrained" or bool(config.text.pretrained), "text.encoder 'pretrained' needs text.pretrained (a local directory)")
     t, m, o, tr = config.text, config.model, config.objectives, config.train
+    for section, kind in SECTIONS.items():  # nan or inf passes no range check below as intended
+        for name, annotation in field_types(kind).items():
+            value = getattr(getattr(config, section), name)
+            if annotation is float and isinstance(value, float):
+                need(math.isfinite(value), f"{section}.{name} must be a finite number, got {value}")
+
+    def at_least(low: float, *keys: str) -> None:
+        for key in keys:
+            section, name = key.split(".")
+            value = getattr(getattr(config, section), name)
+            need(value >= low, f"{key} must be >= {low:g}, got {value}")
+
+    at_least(1, "text.hidden", "text.heads", "text.layers", "text.intermediate", "model.hidden", "model.heads", "knowledge.max_pairs")
+    at_least(0, "model.interaction_layers", "knowledge.gnn_layers", "train.weight_decay", "train.grad_clip", "train.patience", "train.max_val")
+    for key in ("text.dropout", "model.dropout"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        need(0 <= value < 1, f"{key} must lie in [0, 1), got {value}")
+    need(m.gumbel_tau > 0, f"model.gumbel_tau must be > 0, got {m.gumbel_tau}")
     need(t.hidden % t.heads == 0, f"text.hidden ({t.hidden}) must be a multiple of text.heads ({t.heads})")
     need(m.hidden % m.heads == 0, f"model.hidden ({m.hidden}) must be a multiple of model.heads ({m.heads})")
     need(m.score != "rotate" or m.hidden % 2 == 0, "model.score 'rotate' needs an even model.hidden")

@@ -22,3 +22,13 @@ def kgmm(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: 
         text=True,
         timeout=timeout,
     )
+
+
+def invoke(*args: str, env: dict | None = None):
+    """Run ``kgmm ARGS`` in this process with typer's CliRunner (no interpreter start-up: the
+    cheap checks); returns the result with ``exit_code``, ``stdout``, ``stderr`` and ``exception``."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    return CliRunner().invoke(app, list(args), env={"COLUMNS": "200", "KGMM_STORE": None, **(env or {})})
