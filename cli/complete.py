@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import csv
-import json
-import sys
+import os
+import signal
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from graph_store import open_store
@@ -17,9 +17,7 @@ from graph_store import open_store
 from .errors import fail, guarded
 from .options import DEFAULT_STORE_VALUE, DatabaseOption, FormatOption, PasswordOption, StoreOption, TableFormat, UserOption
 from .pretrain import _domain_errors, _short
-from .render import console, render_rows
-
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+from .render import dump_json, err_console as stderr, render_rows, say
 
 
 def _progress(quiet: bool) -> Progress:
@@ -44,7 +42,8 @@ def complete(
     min_coverage: Annotated[float, typer.Option("--min-coverage", min=0.0, max=1.0, help="An attribute applies to a product when this share of its category has it.")] = 0.3,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per batch and per write transaction.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the neighbour sampling: same model, store and seed give the same values.")] = 0,
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Id of the new run (default: run-<time>-<weights hash>).")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Id of the new run (default: run-<time>-<weights hash>); an id already in the store is refused.")] = None,
+    replace_run: Annotated[bool, typer.Option("--replace-run", help="With --run-id: delete the existing run of that id (edges and settings) just before writing the new one.")] = False,
     flags_out: Annotated[Optional[Path], typer.Option("--flags", help="Write every suspect catalog value to this CSV file.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     store: StoreOption = DEFAULT_STORE_VALUE,
@@ -59,23 +58,74 @@ def complete(
     values with a calibrated probability are written as predicted edges (source `model`)
     under a new run; catalog facts are never overwritten. `--undo RUN_ID` removes one run.
     """
-    if model is None and undo is None:
-        raise fail("--model DIR is required (a directory written by kgmm pretrain or kgmm evaluate), or --undo RUN_ID")
+    _check_combination(model, undo, run_id, replace_run)
+    if flags_out is not None:
+        _check_writable(flags_out)  # before the run is written, not after
     with open_store(store, user=user, password=password, database=database) as graph:
         if undo is not None:
             if undo not in {run.run_id for run in graph.list_runs()}:
                 raise fail(f"no run {undo!r} in {store}; list them with: kgmm runs --store {store}")
             removed = graph.delete_run(undo)
-            console.print(f"Removed run {undo}: {removed:,} predicted edges deleted from {store}", markup=False)
+            say(f"Removed run {undo}: {removed:,} predicted edges deleted from {store}")
             return
-        report = _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage,
-                      batch_size, seed, run_id, device, quiet)
+        with _signals_interrupt() as caught:
+            try:
+                report = _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage,
+                              batch_size, seed, run_id, replace_run, device, quiet)
+            except KeyboardInterrupt:
+                say("interrupted: ", caught.get("signal", "SIGINT"), stderr=True)
+                raise typer.Exit(128 + int(caught.get("number", signal.SIGINT))) from None
     _summary(report, store)
     if flags_out is not None:
         _write_flags(report.flags, flags_out)
 
 
-def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage, batch_size, seed, run_id, device, quiet):
+def _check_combination(model: Optional[Path], undo: Optional[str], run_id: Optional[str], replace_run: bool) -> None:
+    """Options that cannot go together are refused, never silently ignored."""
+    if model is None and undo is None:
+        raise fail("--model DIR is required (a directory written by kgmm pretrain or kgmm evaluate), or --undo RUN_ID")
+    if model is not None and undo is not None:
+        raise fail("--undo removes a run and uses no model: drop --model (to undo and then complete, run two commands)")
+    if replace_run and run_id is None:
+        raise fail("--replace-run needs --run-id (the id of the run to replace)")
+
+
+def _check_writable(path: Path) -> None:
+    """``--flags PATH`` can be written: its folder exists and is writable, and it is not a folder."""
+    folder = path.parent
+    if path.is_dir():
+        raise fail(f"--flags {path} is a directory; give a file name such as {path / 'flags.csv'}")
+    if not folder.is_dir():
+        raise fail(f"--flags {path}: the folder {folder} does not exist; create it first (nothing was written)")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise fail(f"--flags {path}: not writable (nothing was written)")
+
+
+@contextmanager
+def _signals_interrupt() -> Iterator[dict]:
+    """SIGTERM raises KeyboardInterrupt like Ctrl-C while completing, so the run is marked partial.
+
+    Yields a dict that names the signal caught (for the message and the exit code 128 + N).
+    """
+    caught: dict = {}
+
+    def interrupt(number: int, _frame) -> None:
+        caught.update(signal=signal.Signals(number).name, number=number)
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield caught
+        return
+    try:
+        yield caught
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage, batch_size, seed, run_id,
+         replace_run, device, quiet):
     import warnings
 
     import torch
@@ -92,9 +142,9 @@ def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, sugges
     with _progress(quiet) as bar:
         task = bar.add_task("complete", total=None)
         return complete_store(
-            graph, model, options, dry_run=dry_run, run_id=run_id, device=chosen,
+            graph, model, options, dry_run=dry_run, run_id=run_id, replace_run=replace_run, device=chosen,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            note=lambda text: stderr.print(f"note: {text}", markup=False),
+            note=lambda text: say("note: ", text, stderr=True),
         )
 
 
@@ -102,18 +152,17 @@ def _summary(report, store: str) -> None:
     run = report.run
     verb = "Would write" if report.dry_run else "Wrote"
     flagged = f"; flagged {len(report.flags):,} of {report.checked:,} catalog values as suspect" if report.run.params.get("check_noise") else ""
-    console.print(
+    say(
         f"Completed {report.products:,} products in {report.seconds:.1f} s: {report.predictions:,} values for "
-        f"{report.pairs:,} missing (product, attribute) pairs at --min-score {run.params['min_score']}{flagged}",
-        markup=False,
+        f"{report.pairs:,} missing (product, attribute) pairs at --min-score {run.params['min_score']}{flagged}"
     )
     if report.dry_run:
-        console.print(f"  dry run: nothing written to {store}", markup=False)
+        say(f"  dry run: nothing written to {store}")
         rows = [{"product_id": p.product_id, "attribute": p.attribute, "value": p.value, "score": p.score, "rank": p.rank} for p in report.sample[:20]]
         render_rows(rows, ("product_id", "attribute", "value", "score", "rank"), "table", title="first predictions")
     else:
-        console.print(f"  {verb} {report.written:,} predicted edges to {store} as run {run.run_id} (model {run.model_version}, "
-                      f"temperature {report.calibration.temperature:.2f})", markup=False)
+        say(f"  {verb} {report.written:,} predicted edges to {store} as run {run.run_id} (model {run.model_version}, "
+            f"temperature {report.calibration.temperature:.2f})")
     if report.flags:
         top = sorted(report.flags, key=lambda f: (-f.suggestion_score, f.value_score, f.product_id))[:10]
         rows = [{"product_id": f.product_id, "attribute": f.attribute, "catalog value": _short(f.value, 30), "p": f.value_score,
@@ -121,7 +170,7 @@ def _summary(report, store: str) -> None:
         render_rows(rows, ("product_id", "attribute", "catalog value", "p", "suggestion", "p(suggestion)"), "table",
                     title=f"most confident of {len(report.flags):,} suspect catalog values")
     if not report.dry_run:
-        console.print(f"  undo with: kgmm complete --undo {run.run_id} --store {store}", markup=False)
+        say(f"  undo with: kgmm complete --undo {run.run_id} --store {store}")
 
 
 def _write_flags(flags, path: Path) -> None:
@@ -130,7 +179,7 @@ def _write_flags(flags, path: Path) -> None:
         writer.writerow(["product_id", "attribute", "catalog_value", "catalog_value_score", "suggestion", "suggestion_score"])
         for f in flags:
             writer.writerow([f.product_id, f.attribute, f.value, f"{f.value_score:.6f}", f.suggestion, f"{f.suggestion_score:.6f}"])
-    stderr.print(f"wrote {len(flags):,} suspect catalog values to {path}", markup=False)
+    say(f"wrote {len(flags):,} suspect catalog values to {path}", stderr=True)
 
 
 @guarded
@@ -145,13 +194,20 @@ def runs(
     with open_store(store, user=user, password=password, database=database) as graph:
         found = graph.list_runs()
     rows = [
-        {"run_id": r.run_id, "created_at": r.created_at, "model_version": r.model_version, "edges": r.edges,
-         "top_k": r.params.get("top_k"), "min_score": r.params.get("min_score"), "temperature": r.params.get("temperature"),
-         "params": r.params}
+        {"run_id": r.run_id, "created_at": r.created_at, "model_version": r.model_version, "status": run_status(r.params),
+         "edges": r.edges, "top_k": r.params.get("top_k"), "min_score": r.params.get("min_score"),
+         "temperature": r.params.get("temperature"), "params": r.params}
         for r in found
     ]
     if format is TableFormat.json:
-        sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+        dump_json(rows)
         return
-    columns = ("run_id", "created_at", "model_version", "edges", "top_k", "min_score", "temperature")
+    columns = ("run_id", "created_at", "model_version", "status", "edges", "top_k", "min_score", "temperature")
     render_rows(rows, columns, format.value, title=f"{len(rows)} completion runs in {store}")
+
+
+def run_status(params: dict) -> str:
+    """``partial (N of M products)`` for a run stopped part way (see complete_store), else ``complete``."""
+    if params.get("status") != "partial":
+        return "complete"
+    return f"partial ({params.get('products_done', 0):,} of {params.get('products', 0):,} products)"

@@ -7,6 +7,12 @@ facts untouched (a prediction the catalog already asserts is skipped by the cont
 ``GraphStore.delete_run`` removes exactly the run's edges again. Only the GraphStore
 contract is used, so it works on every backend.
 
+A run id names one run for good: asking for an id the store already holds is refused before
+anything is written (its edges and settings would otherwise mix with the new run's), unless
+``replace_run`` says to delete that run first. A run stopped part way (Ctrl-C, SIGTERM, an
+error) is rewritten with ``params["status"] = "partial"`` and how many products it covered,
+so ``kgmm runs`` shows it as such and ``kgmm complete --undo`` removes it like any other.
+
 Probabilities are calibrated with the temperature stored next to the model
 (``calibration.json``, written by ``kgmm evaluate``). A model from ``kgmm pretrain`` has
 none yet: when the store still holds the graph the model was trained on, the temperature
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -37,6 +43,11 @@ from .alignment import align_snapshot
 from .engine import Completer, CompletionOptions, NoiseFlag, Prediction
 
 SAMPLE = 1000  # predictions kept in the report (a dry run prints them)
+PARTIAL = "partial"  # params["status"] of a run stopped part way
+
+
+class RunExistsError(DataError):
+    """The run id asked for is already in the store (and replacing it was not asked for)."""
 
 
 @dataclass
@@ -112,6 +123,7 @@ def complete_store(
     *,
     dry_run: bool = False,
     run_id: str | None = None,
+    replace_run: bool = False,
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     note: Callable[[str], None] | None = None,
@@ -124,12 +136,15 @@ def complete_store(
         options: what to predict and keep.
         dry_run: compute and report, write nothing.
         run_id: the run's id (default: made from the time and the weights' hash).
+        replace_run: when ``run_id`` is already in the store, delete that run (just before
+            the first write) instead of refusing.
         device: where the model runs.
         progress: called with (products done, products) after each batch.
         note: called with remarks for the user (calibration, dropped facts) as they arise.
 
     Raises:
         CheckpointError: the model directory is missing or corrupt.
+        RunExistsError: ``run_id`` is taken and ``replace_run`` is off (nothing written).
         DataError: the store holds no products.
         StoreError: the store cannot be read or written.
     """
@@ -141,6 +156,7 @@ def complete_store(
         if note:
             note(text)
 
+    existing = check_run_id(store, run_id, replace_run)
     model_dir = Path(model_dir)
     device = torch.device(device)
     model = K3M.from_pretrained(model_dir, map_location=device).eval()
@@ -165,8 +181,63 @@ def complete_store(
     report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes)
     completer = Completer(model, aligned, calibration, options, device)
     if not dry_run:
+        if existing is not None:
+            store.delete_run(existing.run_id)
+            remark(f"replaced run {existing.run_id} ({existing.edges:,} edges, model {existing.model_version})")
         store.write_predictions(run, [])  # the run exists from now on, so a killed run can be undone
     total = aligned.num_products
+    try:
+        _write_batches(store, run, completer, options, report, total, dry_run, progress)
+    except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a failing batch: say what is left
+        if not dry_run:
+            mark_partial(store, run, report.products, total, remark)
+        raise
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def check_run_id(store: GraphStore, run_id: str | None, replace_run: bool) -> RunInfo | None:
+    """The run ``run_id`` names if it exists and may be replaced; None if the id is free.
+
+    Raises:
+        RunExistsError: it exists and ``replace_run`` is off. Checked before the model is
+            loaded, so nothing is written and no time is spent.
+    """
+    if run_id is None:
+        return None
+    found = next((r for r in store.list_runs() if r.run_id == run_id), None)
+    if found is not None and not replace_run:
+        raise RunExistsError(
+            f"run {run_id!r} already exists in {store.uri} ({found.edges:,} edges, model {found.model_version}, "
+            f"{found.created_at}); choose another --run-id, or pass --replace-run to delete it and write this one"
+        )
+    return found
+
+
+def mark_partial(store: GraphStore, run: RunInfo, done: int, total: int, remark: Callable[[str], None]) -> None:
+    """Rewrite ``run`` as partial (``params["status"]``, products covered), keeping its edges.
+
+    A run's settings are fixed when it is created (``write_predictions`` keeps the first
+    ones), so its edges so far are read back, the run deleted and written again, marked, in
+    one transaction. Best effort: if the store fails too, the run stays as it was, listed
+    and undoable, and the original error is the one raised.
+    """
+    try:
+        kept = [e for e in store.iter_triples(["model"]) if e.run_id == run.run_id]
+        marked = replace(run, params={**run.params, "status": PARTIAL, "products_done": done, "products": total})
+        store.delete_run(run.run_id)
+        store.write_predictions(marked, kept)
+    except Exception:  # noqa: BLE001 - the first failure is the one to report
+        remark(f"run {run.run_id} stopped after {done:,} of {total:,} products and could not be marked partial; "
+               f"undo it with: kgmm complete --undo {run.run_id}")
+        return
+    remark(f"run {run.run_id} stopped after {done:,} of {total:,} products: its {len(kept):,} edges are kept, marked partial; "
+           f"undo it with: kgmm complete --undo {run.run_id}")
+
+
+def _write_batches(store: GraphStore, run: RunInfo, completer: Completer, options: CompletionOptions, report: CompletionReport,
+                   total: int, dry_run: bool, progress: Callable[[int, int], None] | None) -> None:
+    """Predict and write batch after batch; ``report`` counts what is done as it goes."""
     for start_index in range(0, total, options.batch_size):
         products = list(range(start_index, min(start_index + options.batch_size, total)))
         predictions, pairs = completer.predictions(products)
@@ -181,8 +252,6 @@ def complete_store(
             report.written += store.write_predictions(run, edges(run.run_id, predictions, flags, options.min_score))
         if progress:
             progress(report.products, total)
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def edges(run_id: str, predictions: list[Prediction], flags: list[NoiseFlag], min_score: float) -> list[AttributeEdge]:
