@@ -204,9 +204,13 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
             save_config(config, run_dir / "config.yaml")
         log = MetricsLog(run_dir / "metrics.jsonl", resume_step=resumed_from, enabled=runtime.is_main)
         if checkpoint is None and config.train.behaviour_steps:  # stage 1 runs once, before the first checkpoint
-            stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
+            # --max-steps promises a short run: stage 1 never takes more steps than stage 2 may
+            steps = min(config.train.behaviour_steps, config.train.max_steps)
+            stage1 = run_behaviour_stage(model, data, config.replace("train", behaviour_steps=steps), runtime.device, log,
+                                         runtime.autocast() if runtime.bf16 else None)
             if stage1.steps:
-                note(f"stage 1: {stage1.steps} behaviour contrastive steps over {data.snapshot.num_behaviour_edges:,} pairs in "
+                capped = f" (train.behaviour_steps {config.train.behaviour_steps} capped at max_steps)" if steps < config.train.behaviour_steps else ""
+                note(f"stage 1: {stage1.steps} behaviour contrastive steps{capped} over {data.snapshot.num_behaviour_edges:,} pairs in "
                      f"{stage1.seconds:.1f} s, loss {stage1.first_loss:.3f} -> {stage1.last_loss:.3f}")
             else:
                 note("train.behaviour_steps is set but the graph has fewer than two behaviour pairs: stage 1 skipped")
