@@ -3,7 +3,7 @@
 The contract tests take ``empty_store`` and run once per backend in ``BACKENDS``, so the
 Neo4j backend passes the very same tests as the embedded one.
 
-Neo4j: one in-process Neo4j 5.26 server (``graph_store.neo4j_server``) is started for the
+Neo4j: one in-process Neo4j 5.26 server (``tests.neo4j_server``) is started for the
 whole session on first use, or, when ``NEO4J_URI`` is set, that server is used with
 ``NEO4J_USER`` / ``NEO4J_PASSWORD`` / ``NEO4J_DATABASE`` (every Neo4j test DELETES ALL DATA in
 that database: point it at a scratch one). When no server can be had the Neo4j tests skip,
@@ -68,7 +68,7 @@ def neo4j_target() -> Iterator[Neo4jTarget]:
             os.environ.get("NEO4J_DATABASE", "neo4j"),
         )
         return
-    from graph_store.neo4j_server import Neo4jLauncherError, Neo4jServer
+    from tests.neo4j_server import Neo4jLauncherError, Neo4jServer
 
     server = Neo4jServer(password=NEO4J_TEST_PASSWORD)
     try:

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import pytest
 
-from graph_store.neo4j_server import Neo4jLauncherError, Neo4jServer, build_launcher
+from tests.neo4j_server import Neo4jLauncherError, Neo4jServer, build_launcher
 
 neo4j = pytest.importorskip("neo4j")
 from neo4j.exceptions import AuthError, ServiceUnavailable  # noqa: E402

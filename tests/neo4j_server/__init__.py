@@ -1,5 +1,9 @@
 """Start and stop a real Neo4j 5.26 Community server for tests, in-process in a small JVM.
 
+Development tooling, not part of the installed package: the test suite's Neo4j fixture
+(``tests/conftest.py``), the benchmarks and anyone without a Neo4j at hand use it from a
+checkout, as ``python -m tests.neo4j_server`` (run from the repository root).
+
 There is no Neo4j installation: ``Neo4jLauncher.java`` (next to this file) embeds Neo4j through
 ``DatabaseManagementServiceBuilder`` with only the Bolt connector enabled on a loopback port.
 

@@ -1,4 +1,4 @@
-"""Run an in-process Neo4j 5.26 server in the foreground: ``python -m graph_store.neo4j_server``.
+"""Run an in-process Neo4j 5.26 server in the foreground: ``python -m tests.neo4j_server``.
 
 Prints the Bolt URI and credentials, then serves until Ctrl-C (or SIGTERM).  Without
 ``--data-dir`` the database lives in a temporary directory that is deleted on exit.
@@ -19,7 +19,7 @@ from .server import Neo4jServer
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m graph_store.neo4j_server",
+        prog="python -m tests.neo4j_server",
         description="Run a Neo4j 5.26 Community server (Bolt on loopback) until Ctrl-C.",
     )
     parser.add_argument("--port", type=int, default=None, help="Bolt port (default: a free one)")
