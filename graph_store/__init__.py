@@ -1,26 +1,31 @@
 """Storage for product knowledge graphs behind one contract (:class:`GraphStore`).
 
-``open_store`` picks the backend from the URI: a file path means the embedded
-SQLite store; ``bolt://`` and ``neo4j://`` (and their ``+s``/``+ssc`` forms) mean Neo4j.
+``open_store`` (or :meth:`StoreSpec.open`) picks the backend registered for the URI's scheme
+(:mod:`graph_store.backends`): a file path means the embedded SQLite store; ``bolt://`` and
+``neo4j://`` (and their ``+s``/``+ssc`` forms) mean Neo4j. Driver errors never leave this
+package: they arrive as :class:`StoreError` subclasses.
 """
 
 from __future__ import annotations
 
-import os
-
+from .backends import Backend, register_backend, registered, unregister_backend
 from .base import GraphStore
-from .errors import ContractError, StoreError, StoreUnavailableError
+from .errors import ContractError, ForeignStoreError, StoreError, StoreReadOnlyError, StoreUnavailableError
 from .models import BEHAVIOUR_KIND, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, SourceCode, StoreStats
 from .snapshot import Snapshot
+from .spec import DEFAULT_STORE, StoreLike, StoreSpec, default_store_uri, opened
 
-DEFAULT_STORE = "kgmm.db"
 NEO4J_SCHEMES = ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+"""Prefixes of Neo4j URIs (kept for callers that test a URI by its prefix)."""
 
 __all__ = [
     "AttributeEdge",
+    "Backend",
     "BEHAVIOUR_KIND",
     "BehaviourEdge",
     "ContractError",
+    "DEFAULT_STORE",
+    "ForeignStoreError",
     "GraphStore",
     "ProductNode",
     "ProductView",
@@ -29,52 +34,48 @@ __all__ = [
     "Snapshot",
     "SourceCode",
     "StoreError",
+    "StoreLike",
+    "StoreReadOnlyError",
+    "StoreSpec",
     "StoreStats",
     "StoreUnavailableError",
     "default_store_uri",
     "open_store",
+    "opened",
+    "register_backend",
+    "registered",
+    "unregister_backend",
 ]
 
 
-def default_store_uri() -> str:
-    """``$KGMM_STORE`` when set, else ``./kgmm.db``."""
-    return os.environ.get("KGMM_STORE") or DEFAULT_STORE
 
-
-def open_store(uri: str | None = None, *, create: bool = False, **options: object) -> GraphStore:
+def open_store(
+    uri: str | None = None,
+    *,
+    create: bool = False,
+    user: str | None = None,
+    password: str | None = None,
+    database: str | None = None,
+    **options: object,
+) -> GraphStore:
     """Open the store named by ``uri`` (default: :func:`default_store_uri`).
 
+    The same as ``StoreSpec(uri, user, password, database).open(create=create, **options)``.
+
     Args:
-        uri: a file path for the embedded store, or a ``bolt://``/``neo4j://`` URI
-            (``+s``/``+ssc`` for TLS, e.g. Aura's ``neo4j+s://``).
+        uri: a file path for the embedded store, or a URI whose scheme a backend serves
+            (``bolt://``/``neo4j://``, ``+s``/``+ssc`` for TLS, e.g. Aura's ``neo4j+s://``).
+            None means the default store; an empty string is an error.
         create: create an embedded store when the file does not exist yet (a Neo4j
             database always exists on its server).
-        options: backend options. Neo4j: ``user``, ``password``, ``database`` (each falls back
-            to ``$NEO4J_USER``, ``$NEO4J_PASSWORD``, ``$NEO4J_DATABASE`` when None), and the
-            tuning knobs of :class:`graph_store.neo4j_store.Neo4jStore`. The embedded store
-            ignores the Neo4j credentials.
+        user, password, database: Neo4j credentials (each falls back to ``$NEO4J_USER``,
+            ``$NEO4J_PASSWORD``, ``$NEO4J_DATABASE`` when None); the embedded store ignores them.
+        options: backend options, e.g. the tuning knobs of
+            :class:`graph_store.neo4j_store.Neo4jStore`.
 
     Raises:
         StoreUnavailableError: the Neo4j server is unreachable or refused the credentials.
         StoreError: anything else that prevents opening the store.
     """
-    uri = uri or default_store_uri()
-    if uri.startswith(NEO4J_SCHEMES):
-        try:
-            from .neo4j_store import Neo4jStore
-        except ImportError:
-            raise StoreError(f"{uri}: the Neo4j backend needs the neo4j driver: pip install 'kgmm[neo4j]'") from None
-        store = Neo4jStore(uri, **{k: v for k, v in options.items() if v is not None})  # type: ignore[arg-type]
-        try:
-            return store.connect()
-        except BaseException:
-            store.close()
-            raise
-    if "://" in uri:
-        raise StoreError(f"{uri}: unknown store scheme; use a file path or bolt:// / neo4j://")
-    unknown = set(options) - {"user", "password", "database"}
-    if unknown:
-        raise TypeError(f"the embedded store takes no options {sorted(unknown)}")
-    from .sqlite_store import SQLiteStore
-
-    return SQLiteStore(uri, create=create)
+    spec = StoreSpec(default_store_uri() if uri is None else uri, user=user, password=password, database=database)
+    return spec.open(create=create, **options)

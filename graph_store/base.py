@@ -1,17 +1,20 @@
 """The GraphStore contract that every backend implements.
 
 Public methods validate their arguments and then call a ``_method`` that does the
-I/O (the PyG storage-adapter habit): a backend implements every abstract ``_method``
-hook, plus its own constructor and ``close`` when it holds a connection, and leaves the
-contract's public methods alone, so callers get the same checks whichever backend they
-talk to.
+I/O (the PyG storage-adapter habit), inside :meth:`GraphStore._driver_errors`, where the
+backend turns its driver's exceptions into :class:`StoreError`. A backend implements every
+abstract ``_method`` hook, ``_driver_errors``, its constructor and ``close`` when it holds a
+connection, and a module-level opener registered in :mod:`graph_store.backends`; it leaves
+the public methods alone, so callers get the same checks and the same errors whichever
+backend they talk to, and need no method outside this class.
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .errors import ContractError
 from .models import (
@@ -25,6 +28,8 @@ from .models import (
     StoreStats,
 )
 from .snapshot import Snapshot
+
+T = TypeVar("T")
 
 
 class GraphStore(ABC):
@@ -59,7 +64,8 @@ class GraphStore(ABC):
             if edge.product_id not in ids:
                 raise ContractError(f"edge for product {edge.product_id!r} outside this batch")
         if products:
-            self._upsert_products(products, edges)
+            with self._driver_errors("writing products"):
+                self._upsert_products(products, edges)
 
     def replace_edges(
         self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]
@@ -77,7 +83,8 @@ class GraphStore(ABC):
             if edge.source != source or edge.product_id not in wanted:
                 raise ContractError(f"edge {edge} does not match source {source!r} and the ids")
         if product_ids:
-            self._replace_edges(product_ids, source, edges)
+            with self._driver_errors(f"writing {source} edges"):
+                self._replace_edges(product_ids, source, edges)
 
     def write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         """Add predicted edges (source ``model``) under ``run``; returns the number written.
@@ -93,7 +100,8 @@ class GraphStore(ABC):
                 raise ContractError("predicted edges need source 'model' and the run's id")
             if edge.score is None or not 0.0 <= edge.score <= 1.0:
                 raise ContractError(f"predicted edge score must be in [0, 1], got {edge.score}")
-        return self._write_predictions(run, edges)
+        with self._driver_errors("writing predictions"):
+            return self._write_predictions(run, edges)
 
     def upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int:
         """Create or update behaviour edges between products, in one transaction; returns how many.
@@ -122,32 +130,52 @@ class GraphStore(ABC):
                 raise ContractError(f"behaviour weight must be a finite number > 0, got {edge.weight!r}")
             edge = edge.canonical()._replace(weight=float(edge.weight))
             latest[(edge.product_a, edge.product_b, edge.kind)] = edge
-        return self._upsert_behaviour(list(latest.values())) if latest else 0
+        if not latest:
+            return 0
+        with self._driver_errors("writing behaviour edges"):
+            return self._upsert_behaviour(list(latest.values()))
 
     def known_products(self, product_ids: Iterable[str]) -> set[str]:
         """Which of ``product_ids`` name products in the store (to reject, not fail, a bad row)."""
         ids = sorted({pid for pid in product_ids if isinstance(pid, str) and pid})
-        return self._known_products(ids) if ids else set()
+        if not ids:
+            return set()
+        with self._driver_errors("looking up products"):
+            return self._known_products(ids)
 
     def iter_behaviour(self, kinds: Iterable[str] | None = None) -> Iterator[BehaviourEdge]:
         """Behaviour edges (``product_a < product_b``), ordered by (product_a, product_b, kind)."""
         chosen = tuple(sorted(set(kinds))) if kinds is not None else None
-        return self._iter_behaviour(chosen)
+        return self._stream("reading behaviour edges", lambda: self._iter_behaviour(chosen))
 
     def delete_run(self, run_id: str) -> int:
         """Delete one run and exactly its edges; returns the number of edges removed."""
         _check_id(run_id, "run id")
-        return self._delete_run(run_id)
+        with self._driver_errors("deleting a run"):
+            removed = self._delete_run(run_id)
+        self.prune_orphans()
+        return removed
+
+    def prune_orphans(self) -> int:
+        """Delete Value nodes no edge points to any more; returns how many.
+
+        Values are shared between products, so replacing a product's edges or undoing a run
+        can leave a value nothing uses; a build calls this once at its end (per batch would
+        cost a scan each time), and ``delete_run`` after removing a run's edges.
+        """
+        with self._driver_errors("pruning unused values"):
+            return self._prune_orphans()
 
     # -- reading -----------------------------------------------------------------
 
     def get_product(self, product_id: str) -> ProductView | None:
         """One product with all its edges (catalog, text and model), or None."""
-        return self._get_product(product_id)
+        with self._driver_errors("reading a product"):
+            return self._get_product(product_id)
 
     def iter_products(self) -> Iterator[ProductNode]:
         """Every product, ordered by id."""
-        return self._iter_products()
+        return self._stream("reading products", self._iter_products)
 
     def iter_triples(
         self, sources: Iterable[str] | None = None, min_score: float | None = None
@@ -157,7 +185,7 @@ class GraphStore(ABC):
         for source in chosen:
             if source not in SOURCES:
                 raise ContractError(f"unknown source {source!r}; expected one of {SOURCES}")
-        return self._iter_triples(chosen, min_score)
+        return self._stream("reading triples", lambda: self._iter_triples(chosen, min_score))
 
     def products_with_attribute(
         self,
@@ -169,24 +197,29 @@ class GraphStore(ABC):
     ) -> list[AttributeEdge]:
         """Edges of ``attribute`` (optionally one normalised ``value``), ordered by product."""
         chosen = tuple(sources) if sources is not None else SOURCES
-        return self._products_with_attribute(attribute, value, chosen, min_score)
+        with self._driver_errors("reading an attribute"):
+            return self._products_with_attribute(attribute, value, chosen, min_score)
 
     def products_missing_attribute(self, attribute: str, sources: Iterable[str] | None = None) -> list[str]:
         """Ids of products with no edge of ``attribute`` among ``sources``, ordered."""
         chosen = tuple(sources) if sources is not None else SOURCES
-        return self._products_missing_attribute(attribute, chosen)
+        with self._driver_errors("reading an attribute"):
+            return self._products_missing_attribute(attribute, chosen)
 
     def attribute_vocabulary(self, sources: Iterable[str] = ("catalog",)) -> dict[str, set[str]]:
         """attribute -> set of normalised values asserted by ``sources``."""
-        return self._attribute_vocabulary(tuple(sources))
+        with self._driver_errors("reading the vocabulary"):
+            return self._attribute_vocabulary(tuple(sources))
 
     def stats(self, top: int = 10) -> StoreStats:
         """Counts of nodes, edges by source, behaviour edges by kind, images and the most used attributes."""
-        return self._stats(top)
+        with self._driver_errors("reading statistics"):
+            return self._stats(top)
 
     def list_runs(self) -> list[RunInfo]:
         """Completion runs, oldest first, with their current edge counts."""
-        return self._list_runs()
+        with self._driver_errors("listing runs"):
+            return self._list_runs()
 
     def snapshot(self, include_predicted: bool = False, min_score: float | None = None) -> Snapshot:
         """Export id maps, typed edges, behaviour edges and modalities for the model.
@@ -196,20 +229,42 @@ class GraphStore(ABC):
                 predictions never feed back into the model that made them.
             min_score: with ``include_predicted``, keep model edges scoring at least this.
         """
-        return self._snapshot(include_predicted, min_score)
+        with self._driver_errors("reading a snapshot"):
+            return self._snapshot(include_predicted, min_score)
 
     def record_build(self, report: dict) -> None:
         """Keep a build report in the store, so `kgmm stats` can say how it was built."""
-        self._record_build(report)
+        with self._driver_errors("recording the build"):
+            self._record_build(report)
 
     def last_build(self) -> dict | None:
         """The most recent build report recorded, or None."""
-        return self._last_build()
+        with self._driver_errors("reading the build report"):
+            return self._last_build()
 
     # -- lifecycle ---------------------------------------------------------------
 
     def close(self) -> None:
         """Release connections; the store stays readable by others."""
+
+    def __str__(self) -> str:
+        return self.uri  # messages name a store by its URI, whichever object holds it
+
+    @contextmanager
+    def _driver_errors(self, action: str) -> Iterator[None]:
+        """Turn the driver's exceptions raised inside the block into :class:`StoreError`.
+
+        Every public method runs its hook inside this, so no ``sqlite3.Error`` or
+        ``neo4j.exceptions.*`` reaches a caller. ``action`` ("writing products") names what
+        failed in the message. The default lets everything through: override it.
+        """
+        yield
+
+    def _stream(self, action: str, make: Callable[[], Iterable[T]]) -> Iterator[T]:
+        """Iterate ``make()`` inside :meth:`_driver_errors`, so errors raised while the caller
+        consumes a lazy result are translated too (the hook runs on the first ``next``)."""
+        with self._driver_errors(action):
+            yield from make()
 
     def __enter__(self) -> "GraphStore":
         return self
@@ -229,7 +284,11 @@ class GraphStore(ABC):
     def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int: ...
 
     @abstractmethod
-    def _delete_run(self, run_id: str) -> int: ...
+    def _delete_run(self, run_id: str) -> int:
+        """Remove the run and its edges; the public method prunes orphaned values after it."""
+
+    @abstractmethod
+    def _prune_orphans(self) -> int: ...
 
     @abstractmethod
     def _upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int: ...

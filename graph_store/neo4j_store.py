@@ -23,7 +23,7 @@ import os
 import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, ContextManager, Iterator, Sequence, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import neo4j
@@ -41,6 +41,7 @@ from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
 from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
 from .snapshot import Snapshot, build_snapshot
+from .spec import ENV_DATABASE, ENV_PASSWORD, ENV_USER, StoreSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,7 +53,22 @@ logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
 DEFAULT_USER = "neo4j"
 DEFAULT_DATABASE = "neo4j"
-ENV_USER, ENV_PASSWORD, ENV_DATABASE = "NEO4J_USER", "NEO4J_PASSWORD", "NEO4J_DATABASE"
+
+
+def open_neo4j(spec: StoreSpec, *, create: bool = False, **options: Any) -> "Neo4jStore":
+    """The registered opener of ``bolt://`` and ``neo4j://`` URIs (:mod:`graph_store.backends`).
+
+    Connects once, so a wrong address or password is reported here; ``create`` has no
+    meaning for a server (its database exists) and is ignored. ``options`` are the tuning
+    knobs of :class:`Neo4jStore`.
+    """
+    knobs = {k: v for k, v in options.items() if v is not None}
+    store = Neo4jStore(spec.uri, user=spec.user, password=spec.password, database=spec.database, **knobs)
+    try:
+        return store.connect()
+    except BaseException:
+        store.close()
+        raise
 
 
 class Neo4jStore(GraphStore):
@@ -131,6 +147,9 @@ class Neo4jStore(GraphStore):
 
     def _session(self) -> neo4j.Session:
         return self._driver.session(database=self.database)
+
+    def _driver_errors(self, action: str) -> ContextManager[None]:
+        return self._translate(action)
 
     @contextmanager
     def _translate(self, action: str) -> Iterator[None]:
@@ -253,12 +272,9 @@ class Neo4jStore(GraphStore):
             tx.run(cypher.delete_run(), run_id=run_id).consume()
             return removed
 
-        removed = self._write("deleting a run", work)
-        self.prune_orphans()
-        return removed
+        return self._write("deleting a run", work)
 
-    def prune_orphans(self) -> int:
-        """Delete Value nodes no edge points to any more (after updates or an undo)."""
+    def _prune_orphans(self) -> int:
         return self._write(
             "pruning values", lambda tx: tx.run(cypher.prune_orphan_values()).single(strict=True)["pruned"]
         )

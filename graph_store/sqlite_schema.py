@@ -77,3 +77,15 @@ CREATE INDEX IF NOT EXISTS behaviour_by_b ON behaviour (b_pk);
 """
 """Added after schema version 1 shipped, without bumping it: the table is purely additive, so
 stores made before it get it when next opened, and an older kgmm still reads a newer store."""
+
+BEHAVIOUR_STAND_IN = """
+CREATE TEMP TABLE IF NOT EXISTS behaviour (
+    a_pk INTEGER NOT NULL,
+    b_pk INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    weight REAL NOT NULL,
+    PRIMARY KEY (a_pk, b_pk, kind)
+) WITHOUT ROWID;
+"""
+"""An empty, connection-private ``behaviour`` table for a read-only store made before the table
+existed: reads see no behaviour edges, and the file is not written."""

@@ -4,6 +4,12 @@ Why SQLite: it ships with Python, a killed writer never corrupts it (WAL), and
 batched ``executemany`` inside one transaction loads hundreds of thousands of rows
 a second. Node keys (category path, value key) are cached in memory for the
 lifetime of a connection; the caches are dropped whenever a transaction fails.
+
+Opening is careful with files that are not ours: an SQLite file without kgmm's schema
+version (someone's ``shop.db``) is refused before anything is written to it, and a store
+on read-only media or without write permission is opened read-only (``mode=ro``, else
+``immutable=1`` when not even the WAL index can be made), so it can still be queried.
+Every ``sqlite3.Error`` becomes a :class:`StoreError` (see :func:`_store_error`).
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ from pathlib import Path
 from typing import Iterator, Sequence
 
 from .base import GraphStore
-from .errors import ContractError, StoreError
+from .errors import ContractError, ForeignStoreError, StoreError, StoreReadOnlyError
 from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
 from .snapshot import Snapshot, build_snapshot
-from .sqlite_schema import BEHAVIOUR_DDL, DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
+from .spec import StoreSpec
+from .sqlite_files import check_creatable, connect, connect_read_only, store_error, writable
+from .sqlite_schema import BEHAVIOUR_DDL, BEHAVIOUR_STAND_IN, DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
 
 _PRODUCT_COLUMNS = "p.id, p.title, p.description, c.path, p.image, p.image_status, p.image_reason, p.properties"
 _BEHAVIOUR_SELECT = (
@@ -33,6 +41,12 @@ _EDGE_SELECT = (
 )
 
 
+def open_sqlite(spec: StoreSpec, *, create: bool = False, read_only: bool | None = None) -> "SQLiteStore":
+    """The registered opener of plain file paths (:mod:`graph_store.backends`); the Neo4j
+    credentials in ``spec`` do not apply to a file and are ignored."""
+    return SQLiteStore(spec.uri, create=create, read_only=read_only)
+
+
 class SQLiteStore(GraphStore):
     """GraphStore in a single SQLite file.
 
@@ -40,41 +54,69 @@ class SQLiteStore(GraphStore):
         path: the database file.
         create: create the file when absent; read commands pass False so that a
             mistyped path is an error instead of a new empty store.
+        read_only: open without writing anything (no WAL switch, no schema upgrade); None
+            decides from the file system: read-only when the file or its folder is not
+            writable (read-only media, permissions), since SQLite needs both to write.
+
+    Raises:
+        ForeignStoreError: the file is SQLite but not a kgmm store, or not SQLite at all
+            (nothing is written to it).
+        StoreError: the file cannot be opened or created.
     """
 
-    def __init__(self, path: str | os.PathLike[str], create: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike[str], create: bool = True, read_only: bool | None = None) -> None:
         self.path = Path(path)
         self.uri = str(self.path)
         if not self.path.exists():
             if not create:
                 raise StoreError(f"no store at {self.path}: build one with `kgmm build-kg CATALOG --store {self.path}`")
-            _check_creatable(self.path)
-        try:
-            self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA busy_timeout = 30000")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute("PRAGMA cache_size = -65536")
-            self._conn.execute("PRAGMA temp_store = MEMORY")
-            self._ensure_schema()
-        except sqlite3.DatabaseError as err:
-            raise StoreError(f"cannot open store {self.path}: {err}") from None
+            if read_only:
+                raise StoreError(f"no store at {self.path} to open read-only")
+            check_creatable(self.path)
+        elif self.path.is_dir():
+            raise StoreError(f"{self.path} is a directory, not a store file: name a file such as {self.path / 'kgmm.db'}")
+        if read_only is None:  # a new file is made writable; an existing one is read as the file system allows
+            read_only = self.path.exists() and not writable(self.path)
+        self.read_only = read_only
         self._categories: dict[str, int] | None = None
         self._values: dict[tuple[str, str], int] | None = None
+        with self._driver_errors("opening the store"):
+            self._conn = connect_read_only(self.path) if self.read_only else connect(self.path)
+            try:
+                self._ensure_schema()
+            except BaseException:
+                self._conn.close()
+                raise
 
     # -- plumbing ----------------------------------------------------------------
 
     def _ensure_schema(self) -> None:
-        version = None
+        """Check the file is a kgmm store (or empty) before writing a byte, then set it up.
+
+        An SQLite file with tables but no kgmm schema version is someone else's database:
+        refused, untouched (WAL mode is switched on only after this check).
+        """
         tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        version = None
         if "meta" in tables:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             version = row[0] if row else None
+        if version is None and tables:
+            shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+            raise ForeignStoreError(
+                f"{self.path} is an SQLite database but not a kgmm store (it has tables {shown}); "
+                "it was left untouched: pick another --store path"
+            )
         if version is not None and version != SCHEMA_VERSION:
             raise StoreError(f"store {self.path} has schema version {version}, this kgmm reads {SCHEMA_VERSION}")
+        if self.read_only:
+            if version is None:
+                raise StoreError(f"{self.path} is empty and read-only: there is no store to read")
+            if "behaviour" not in tables:  # an older store: an empty stand-in, nothing written to the file
+                self._conn.executescript(BEHAVIOUR_STAND_IN)
+            return
+        self._conn.execute("PRAGMA journal_mode = WAL")
         if version is None:
-            if tables - {"meta"} and "products" not in tables:
-                raise StoreError(f"{self.path} is an SQLite file but not a kgmm store")
             self._conn.executescript(
                 "BEGIN IMMEDIATE;" + DDL + BEHAVIOUR_DDL
                 + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
@@ -83,13 +125,26 @@ class SQLiteStore(GraphStore):
             self._conn.executescript("BEGIN IMMEDIATE;" + BEHAVIOUR_DDL + "COMMIT;")
 
     @contextmanager
+    def _driver_errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.Error as err:
+            raise store_error(self.path, action, err, self.read_only) from err
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction; on any failure it rolls back and forgets cached keys."""
+        if self.read_only:
+            raise StoreReadOnlyError(
+                f"store {self.path} is read-only (read-only media or no write permission on the file or its folder); "
+                "copy it somewhere writable to change it"
+            )
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             yield self._conn
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # SQLite may already have rolled back (disk full, I/O error)
+                self._conn.execute("ROLLBACK")
             self._categories = self._values = None
             raise
         self._conn.execute("COMMIT")
@@ -233,11 +288,9 @@ class SQLiteStore(GraphStore):
         with self._write():
             removed = self._conn.execute("DELETE FROM edges WHERE run_id = ?", (run_id,)).rowcount
             self._conn.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
-        self.prune_orphans()
         return removed
 
-    def prune_orphans(self) -> int:
-        """Delete Value nodes no edge points to any more (after updates or an undo)."""
+    def _prune_orphans(self) -> int:
         with self._write():
             count = self._conn.execute(
                 "DELETE FROM value_nodes WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = value_nodes.pk)"
@@ -374,18 +427,6 @@ class SQLiteStore(GraphStore):
         return build_snapshot(
             products, categories, ((p, a, v, SOURCE_NAME[s], sc) for p, a, v, s, sc in edges), behaviour
         )
-
-
-def _check_creatable(path: Path) -> None:
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        raise StoreError(f"cannot create store {path}: directory {parent} does not exist")
-    probe = parent / f".kgmm-write-test-{os.getpid()}"
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError as err:
-        raise StoreError(f"cannot create store {path}: directory {parent} is not writable ({err.strerror})") from None
 
 
 def _edge_filter(sources: tuple[str, ...], min_score: float | None) -> tuple[str, list]:

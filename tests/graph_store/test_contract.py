@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from graph_store import AttributeEdge, BehaviourEdge, ContractError, GraphStore, ProductNode, RunInfo
+from graph_store import AttributeEdge, BehaviourEdge, ContractError, GraphStore, ProductNode, RunInfo, StoreError
 
 
 def product(pid: str, category: tuple[str, ...] = ("Home", "Kitchen"), **kw) -> ProductNode:
@@ -237,3 +237,19 @@ def test_snapshot_carries_behaviour_edges_by_product_index(store: GraphStore) ->
     assert snap.behaviour_src.dtype == np.int64 and snap.behaviour_kind.dtype == np.int64
     assert snap.content_hash() != plain.content_hash()
     assert snap.edge_product.tolist() == plain.edge_product.tolist()  # attribute edges untouched
+
+
+def test_prune_orphans_is_in_the_contract_and_removes_only_unused_values(store: GraphStore) -> None:
+    """Callers reach it as a contract method (a build calls it once at its end), never via getattr."""
+    assert store.prune_orphans() == 0
+    store.upsert_products([product("p2", ("Home", "Bath"))], [edge("p2", "color", "green"), edge("p2", "material", "steel")])
+    assert store.prune_orphans() == 1  # "blue": only p2 used it
+    assert store.prune_orphans() == 0
+    assert store.attribute_vocabulary(("catalog", "text")) == {"color": {"green", "red"}, "material": {"steel"}}
+
+def test_closed_store_raises_store_error_not_a_driver_error(store: GraphStore) -> None:
+    """Driver errors never leave graph_store: using a closed store is a StoreError on every backend."""
+    store.close()
+    for call in (lambda: store.stats(), lambda: list(store.iter_products()), lambda: store.get_product("p1")):
+        with pytest.raises(StoreError):
+            call()

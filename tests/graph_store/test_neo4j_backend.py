@@ -20,13 +20,14 @@ import pytest
 pytest.importorskip("neo4j")
 
 from graph_store import GraphStore, StoreError, StoreUnavailableError, open_store  # noqa: E402
-from tests.neo4j_server import Neo4jServer, free_port  # noqa: E402
 from graph_store.neo4j_store import Neo4jStore  # noqa: E402
 from kg_builder import build_graph, open_catalog  # noqa: E402
+from kg_builder.pipeline import PartialBuildError  # noqa: E402
 from kg_builder.records.normalize import normalize_attribute, normalize_value  # noqa: E402
 from kg_builder.synthetic import write_synthetic_catalog  # noqa: E402
 
 from tests.cli.helpers import ROOT, kgmm  # noqa: E402
+from tests.neo4j_server import Neo4jServer, free_port  # noqa: E402
 
 DUPLICATES = {
     "Product": "MATCH (p:Product) WITH p.id AS key, count(*) AS n WHERE n > 1 RETURN count(*)",
@@ -225,10 +226,11 @@ def test_server_killed_mid_build_then_rerun_completes(neo4j_target, tmp_path: Pa
             if len(flushed) == 3:  # three batches are committed; kill while the next one is written
                 killer.start()
 
-        with pytest.raises(StoreUnavailableError) as info:
+        with pytest.raises(PartialBuildError) as info:  # the store's error, plus what was committed
             build_graph(open_catalog(catalog), store, batch_size=200, progress=progress)
         killer.join()
         store.close()
+        assert isinstance(info.value.__cause__, StoreUnavailableError)
         message = str(info.value)
         assert "\n" not in message and server.uri in message and server.password not in message
         assert "lost Neo4j" in message or "cannot reach Neo4j" in message
