@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from graph_store import NEO4J_SCHEMES, open_store
+from graph_store import StoreSpec, open_store
 from kg_builder import BuildReport, ColumnMapping, build_graph, open_catalog, open_pairs
 from kg_builder.readers import FORMATS, PRESETS
 from kg_builder.records import printable
@@ -74,17 +74,21 @@ def build_kg(
         result = build_graph(
             source, graph, batch_size=batch_size, extract_text=not no_text, progress=progress, behaviour=pairs
         )
-    report_path = report or _default_report_path(store)
+    report_path = report or _default_report_path(store, database)
     report_path.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _summary(result, report_path)
     if result.any_rejected:
         raise typer.Exit(EXIT_REJECTED_ROWS)
 
 
-def _default_report_path(store: str) -> Path:
-    if store.startswith(NEO4J_SCHEMES):
-        return Path("kgmm-build-report.json")
-    return Path(f"{store}.build-report.json")
+def _default_report_path(store: str, database: Optional[str]) -> Path:
+    """Next to an embedded store; a server store has no folder, so the working directory, under a
+    name that says which server and database it describes (builds into two servers never share
+    one ./kgmm-build-report.json). The summary prints the path either way."""
+    spec = StoreSpec(store, database=database)
+    if spec.is_file:
+        return Path(f"{store}.build-report.json")
+    return Path(f"kgmm-build-report-{spec.slug()}.json")
 
 
 def _progress(quiet: bool) -> Progress:

@@ -12,10 +12,17 @@ from typing import Annotated, Iterator, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from graph_store import open_store
-
 from .errors import fail, guarded
-from .options import DEFAULT_STORE_VALUE, DatabaseOption, FormatOption, PasswordOption, StoreOption, TableFormat, UserOption
+from .options import (
+    DEFAULT_STORE_VALUE,
+    DatabaseOption,
+    FormatOption,
+    PasswordOption,
+    StoreOption,
+    TableFormat,
+    UserOption,
+    store_spec,
+)
 from .pretrain import _domain_errors, _short
 from .render import dump_json, err_console as stderr, render_rows, say
 
@@ -61,7 +68,7 @@ def complete(
     _check_combination(model, undo, run_id, replace_run)
     if flags_out is not None:
         _check_writable(flags_out)  # before the run is written, not after
-    with open_store(store, user=user, password=password, database=database) as graph:
+    with store_spec(store, user, password, database).open() as graph:
         if undo is not None:
             if undo not in {run.run_id for run in graph.list_runs()}:
                 raise fail(f"no run {undo!r} in {store}; list them with: kgmm runs --store {store}")
@@ -191,7 +198,7 @@ def runs(
     format: FormatOption = TableFormat.table,
 ) -> None:
     """List completion runs, oldest first, with their model and current edge count."""
-    with open_store(store, user=user, password=password, database=database) as graph:
+    with store_spec(store, user, password, database).open() as graph:
         found = graph.list_runs()
     rows = [
         {"run_id": r.run_id, "created_at": r.created_at, "model_version": r.model_version, "status": run_status(r.params),

@@ -17,7 +17,7 @@ from kg_builder import ColumnMapping, build_graph, open_catalog, open_pairs
 from kg_builder.readers import FORMATS, PRESETS
 
 from .errors import fail, guarded
-from .options import DatabaseOption, PasswordOption, UserOption
+from .options import DatabaseOption, OptionalStoreOption, PasswordOption, UserOption, store_spec
 from .pretrain import _domain_errors
 from .render import console, render_rows
 
@@ -54,7 +54,7 @@ class _Bar:
 def evaluate(
     catalog: Annotated[Optional[Path], typer.Argument(help="Catalog file to evaluate on (built into a temporary embedded store); or use --store.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory for report.json, report.md, plots/, reliability.png and models/.")] = Path("runs/evaluate"),
-    store: Annotated[Optional[str], typer.Option("--store", "-s", help="Evaluate an existing store instead of a catalog file.")] = None,
+    store: OptionalStoreOption = None,
     format: Annotated[str, typer.Option("--format", help=f"Catalog format: {' | '.join(FORMATS)}.")] = "auto",
     preset: Annotated[Optional[str], typer.Option("--preset", help=f"Named catalog format: {', '.join(sorted(PRESETS))}.")] = None,
     mapping: Annotated[Optional[Path], typer.Option("--mapping", help="YAML column mapping for CSV catalogs.")] = None,
@@ -101,7 +101,7 @@ def evaluate(
                 _report_rejections(built)
                 snapshot = graph.snapshot(include_predicted=False)
         else:
-            with open_store(store, user=user, password=password, database=database) as graph:
+            with store_spec(store, user, password, database).open() as graph:
                 snapshot = graph.snapshot(include_predicted=False)
         if snapshot.num_products == 0:
             raise fail(f"{catalog or store} holds no products")

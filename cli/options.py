@@ -1,4 +1,9 @@
-"""Options shared by several commands, declared once."""
+"""Options shared by several commands, declared once.
+
+Every command that reads or writes a graph takes ``--store`` with ``--user/--password/--database``
+and hands them on together as one :class:`graph_store.StoreSpec` (:func:`store_spec`), so a
+password-protected Neo4j works the same for build-kg, query, pretrain, complete and evaluate.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from graph_store import DEFAULT_STORE
+from graph_store import DEFAULT_STORE, StoreSpec
 
 StoreOption = Annotated[
     str,
@@ -20,6 +25,17 @@ StoreOption = Annotated[
     ),
 ]
 DEFAULT_STORE_VALUE = DEFAULT_STORE
+OptionalStoreOption = Annotated[
+    Optional[str],
+    typer.Option(
+        "--store",
+        "-s",
+        help="Use this graph store (a file path, or bolt://HOST:PORT / neo4j://HOST:PORT) instead of a catalog file.",
+        show_default=False,
+    ),
+]
+"""For commands where the store is an alternative to another input (no $KGMM_STORE: it would
+silently win over the catalog argument)."""
 
 # Neo4j credentials; the embedded store ignores them. None means "from the variable, else the default".
 UserOption = Annotated[
@@ -38,6 +54,15 @@ DatabaseOption = Annotated[
     Optional[str],
     typer.Option("--database", envvar="NEO4J_DATABASE", help="Neo4j database (default: neo4j).", show_default=False),
 ]
+
+
+def store_spec(store: str, user: Optional[str], password: Optional[str], database: Optional[str]) -> StoreSpec:
+    """The four store options as one spec (None credentials fall back to NEO4J_* when opened).
+
+    Raises:
+        StoreError: ``--store ""`` (an empty store must not quietly become ./kgmm.db).
+    """
+    return StoreSpec(store, user=user, password=password, database=database)
 
 
 class TableFormat(str, Enum):

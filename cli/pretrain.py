@@ -21,7 +21,7 @@ from rich.progress import (
 from kgmm.errors import KgmmError
 
 from .errors import DEBUG, fail, guarded
-from .options import DEFAULT_STORE_VALUE, StoreOption
+from .options import DEFAULT_STORE_VALUE, DatabaseOption, PasswordOption, StoreOption, UserOption, store_spec
 
 console = Console(highlight=False, soft_wrap=True)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -90,6 +90,9 @@ class ProgressBar:
 @_domain_errors
 def pretrain(
     store: StoreOption = DEFAULT_STORE_VALUE,
+    user: UserOption = None,
+    password: PasswordOption = None,
+    database: DatabaseOption = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see examples/tiny.yaml); default: the tiny CPU model.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory (default runs/pretrain; with --resume, the checkpoint's run).")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Optimizer steps (overrides train.max_steps).")] = None,
@@ -115,7 +118,7 @@ def pretrain(
     try:
         with ProgressBar(quiet or not main) as bar:
             result = run_pretrain(
-                store, chosen, out, max_steps=max_steps, batch_size=batch_size, device=device, resume=resume,
+                store_spec(store, user, password, database), chosen, out, max_steps=max_steps, batch_size=batch_size, device=device, resume=resume,
                 callbacks=[bar], notes_callback=lambda text: main and stderr.print(f"note: {text}", markup=False),
             )
     except KeyboardInterrupt:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from graph_store import Snapshot, open_store
+from graph_store import GraphStore, Snapshot, StoreLike, opened
 
 from ..config import Config, save_config
 from ..data.batches import PretrainData
@@ -93,9 +93,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_snapshot(store: str) -> Snapshot:
-    """The store's snapshot; an empty graph is a DataError."""
-    with open_store(store) as graph:
+def load_snapshot(store: GraphStore | StoreLike) -> Snapshot:
+    """The store's snapshot; an empty graph is a DataError.
+
+    ``store`` is a :class:`graph_store.StoreSpec` (URI and credentials), a path or URI string,
+    or an open store (left open).
+    """
+    with opened(store) as graph:
         snapshot = graph.snapshot()
     if snapshot.num_products == 0:
         raise DataError(f"{store} holds no products; build a graph first: kgmm build-kg CATALOG --store {store}")
@@ -103,7 +107,7 @@ def load_snapshot(store: str) -> Snapshot:
 
 
 def pretrain(
-    store: str,
+    store: GraphStore | StoreLike,
     config: Config | None = None,
     out_dir: str | Path | None = None,
     *,
@@ -117,7 +121,8 @@ def pretrain(
     """Pretrain K3M on the graph in ``store``.
 
     Args:
-        store: graph store URI (a file path for the embedded store).
+        store: a :class:`graph_store.StoreSpec` (URI plus Neo4j credentials), a path or URI
+            string (credentials from ``NEO4J_*``), or an open store.
         config: the config; with ``resume``, if given it must match the checkpoint's.
         out_dir: run directory (default ``runs/pretrain``; with ``resume``, the checkpoint's run).
         max_steps, batch_size, device: overrides of ``train.*``.
