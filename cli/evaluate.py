@@ -67,7 +67,7 @@ def evaluate(
     behaviour: Annotated[list[Path], typer.Option("--behaviour", help="Pairs CSV (product_a, product_b[, weight][, kind]) loaded with the catalog as behaviour edges; repeatable.")] = [],  # noqa: B006
     ablation: Annotated[Optional[Path], typer.Option("--ablation", help="YAML of row name -> config changes: each row trains the full K3M on the same splits (the ablation table).")] = None,
     ratios: Annotated[Optional[str], typer.Option("--ratios", help="Comma-separated damaged shares (default 0,0.2,0.5,0.8,1).")] = None,
-    models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated subset: k3m, k3m-no-knowledge, text-only, image-only, transe, distmult, complex, rotate, majority.")] = None,
+    models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated subset: k3m, k3m-no-knowledge, text-only, image-only, transe, distmult, complex, rotate, majority, tfidf, frozen-text (default: all; frozen-text when text.pretrained is set).")] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 6 steps per K3M variant, 2 KGE epochs, damage at 0/50/100% only.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device).")] = None,
     user: UserOption = None,
@@ -125,6 +125,7 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
     from kgmm.evaluation.k3m_variants import VARIANTS
     from kgmm.evaluation.kge import KGE_MODELS, KGEConfig
     from kgmm.evaluation.protocol import RATIOS, ProtocolOptions
+    from kgmm.evaluation.tfidf import TEXT_BASELINES
 
     steps = max_steps or (QUICK["max_steps"] if quick else config.train.max_steps)
     train = {"max_steps": steps, "eval_every": max(1, steps // 6), "checkpoint_every": steps, "keep_checkpoints": 1,
@@ -132,17 +133,20 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
     if device:
         train["device"] = device
     config = config.replace("train", **train)
-    known = (*VARIANTS, *KGE_MODELS, "majority")
-    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else list(known)
+    known = (*VARIANTS, *KGE_MODELS, "majority", *TEXT_BASELINES)
+    chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else [m for m in known if m != "frozen-text" or config.text.pretrained]
     unknown = [m for m in chosen if m not in known]
     if unknown:
         raise fail(f"--models: unknown {', '.join(unknown)}; known: {', '.join(known)}")
+    if "frozen-text" in chosen and not config.text.pretrained:
+        raise fail("--models frozen-text needs a pretrained text encoder: set text.pretrained (a local directory) in --config")
     epochs = kge_epochs or (QUICK["kge_epochs"] if quick else KGEConfig.epochs)
     return ProtocolOptions(
         config=config, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed,
         ratios=_ratios(ratios) if ratios else (QUICK["ratios"] if quick else RATIOS), conditions=CONDITIONS,
         variants=tuple(m for m in VARIANTS if m in chosen), kge_models=tuple(m for m in KGE_MODELS if m in chosen),
         kge=replace(KGEConfig(), epochs=epochs, eval_every=max(1, min(5, epochs)), seed=seed), majority="majority" in chosen,
+        text_baselines=tuple(m for m in TEXT_BASELINES if m in chosen),
         ablation=tuple(load_ablation(ablation, config)) if ablation is not None else (),
     )
 

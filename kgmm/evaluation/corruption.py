@@ -75,19 +75,39 @@ def corrupt(data: PretrainData, condition: str, ratio: float, seed: int) -> Pret
     out = copy.copy(data)
     if modality in ("text", "both"):
         has_text = np.array([bool(t or d) for t, d in zip(data.titles, data.descriptions)], dtype=bool)
-        partner = _partners(w, np.flatnonzero(has_text))
-        titles, descriptions = list(data.titles), list(data.descriptions)
-        for p in hit.tolist():
-            source = int(partner[p])
-            titles[p] = [] if kind == "missing" or source < 0 else data.titles[source]
-            descriptions[p] = [] if kind == "missing" or source < 0 else data.descriptions[source]
-        out.titles, out.descriptions = titles, descriptions
+        source = text_sources(has_text, condition, ratio, seed)
+        out.titles = [data.titles[s] if s >= 0 else [] for s in source.tolist()]
+        out.descriptions = [data.descriptions[s] if s >= 0 else [] for s in source.tolist()]
     if modality in ("image", "both"):
         has_image = np.array([data.images.has_image(p) for p in range(data.num_products)], dtype=bool)
         remap = np.arange(data.num_products)
         remap[hit] = -1 if kind == "missing" else _partners(w, np.flatnonzero(has_image))[hit]
         out.images = _RemappedImages(data.images, remap)
     return out
+
+
+def text_sources(has_text: np.ndarray, condition: str, ratio: float, seed: int) -> np.ndarray:
+    """[P] whose text each product shows under ``condition`` at ``ratio``: itself, another
+    product (noise) or -1 (missing).
+
+    One plan for every reader of text: :func:`corrupt` applies it to token tables, the text
+    baselines (:mod:`.tfidf`) to raw strings, so both see exactly the same damage.
+
+    Args:
+        has_text: [P] bool, the product has a title or a description (swap partners come
+            from these).
+        condition: one of :data:`CONDITIONS`; conditions that leave text alone return the identity.
+        ratio: share of products damaged.
+        seed: the same seed as :func:`corrupt`.
+    """
+    source = np.arange(has_text.shape[0])
+    kind, modality = condition.split("_")
+    if ratio <= 0 or modality not in ("text", "both"):
+        return source
+    u, w = corruption_draws(has_text.shape[0], seed)
+    hit = u < ratio
+    source[hit] = -1 if kind == "missing" else _partners(w, np.flatnonzero(has_text))[hit]
+    return source
 
 
 def touches(view: ModalityView, condition: str) -> bool:

@@ -19,6 +19,8 @@ STYLE = {
     "complex": ("#9467bd", "--", None),
     "rotate": ("#e377c2", "--", None),
     "majority": ("#17becf", ":", None),
+    "tfidf": ("#bcbd22", "-.", "D"),
+    "frozen-text": ("#393b79", "-.", "P"),
 }
 
 

@@ -3,12 +3,14 @@
 1. Hold out a seeded share of each attribute's triples (test, and validation for model
    selection and calibration); every model trains on the rest (:mod:`.splits`).
 2. Train the full K3M and its variants (text only, image only, without knowledge), the
-   KGE baselines and the majority-value rule on that training graph.
+   KGE baselines, the majority-value rule and the text classifiers (:mod:`.tfidf`) on that
+   training graph.
 3. Rank the test triples (filtered MRR, Hits@1/3/10) and classify the probe-test products'
    top-level category with a linear probe on product vectors; then damage the products'
    modalities (missing or swapped text, photo, both) at each ratio and measure again.
    A model that does not read the damaged modality gets the clean numbers (it cannot
-   notice); KGE models and the rule read neither text nor photos.
+   notice); KGE models and the rule read neither text nor photos; the text classifiers
+   read the damaged text.
 4. Fit a temperature on the validation triples and measure calibration on the test
    triples (:mod:`kgmm.ranking.calibration`); the temperature is saved next to each
    K3M model, so ``kgmm complete --model DIR/models/k3m/best`` uses it.
@@ -30,23 +32,27 @@ import torch
 from graph_store import Snapshot
 
 from ..version import __version__
-from ..ranking import RankingTask, calibrate, encode_products, fact_scores
-from ..ranking.calibration import expected_calibration_error, precision_at, reliability, top1
+from ..ranking import RankingTask, encode_products, fact_scores
 from ..config import Config
 from ..data.split import training_snapshot
 from ..text import train_wordpiece
 from ..training.distributed import choose_device, default_cpu_threads
 from .ablation import AblationRow
 from .baselines import MajorityPerCategory
+from .calibrated import calibration_entry
 from .corruption import CONDITIONS, corrupt, touches
 from .k3m_variants import VARIANTS, TrainedVariant, train_variant
 from .kge import KGE_MODELS, KGEConfig, train_kge
 from .probe import LinearProbe, ProbeSplit, probe_split
 from .splits import HeldOutSplit, held_out_split
+from .tfidf import READS as TEXT_READS
+from .tfidf import evaluate_text_baseline
 
 RATIOS = (0.0, 0.2, 0.5, 0.8, 1.0)
 READS = {"k3m": "text, image, knowledge", "k3m-no-knowledge": "text, image", "text-only": "text", "image-only": "image",
-         "majority": "category, knowledge"}
+         "majority": "category, knowledge", "tfidf": TEXT_READS, "frozen-text": TEXT_READS}
+TARGET_RATIO = 1.1
+"""The default model's Hits@1 must reach this multiple of the best baseline of the same run."""
 
 
 class Progress(Protocol):
@@ -94,6 +100,8 @@ class ProtocolOptions:
         kge_models: KGE baselines (:data:`KGE_MODELS`).
         kge: their training settings.
         majority: include the majority-value-per-category rule.
+        text_baselines: per-attribute text classifiers (:data:`kgmm.evaluation.tfidf.TEXT_BASELINES`;
+            ``frozen-text`` needs ``config.text.pretrained``).
         ablation: full-K3M rows trained with config changes (:mod:`.ablation`), after the variants.
     """
 
@@ -108,6 +116,7 @@ class ProtocolOptions:
     kge_models: tuple[str, ...] = KGE_MODELS
     kge: KGEConfig = field(default_factory=KGEConfig)
     majority: bool = True
+    text_baselines: tuple[str, ...] = ("tfidf",)
     ablation: tuple[AblationRow, ...] = ()
 
     def to_json(self) -> dict:
@@ -169,6 +178,12 @@ def run_protocol(snapshot: Snapshot, options: ProtocolOptions, out_dir: Path, pr
             rule = MajorityPerCategory(prepared.train_snapshot)
             clean = prepared.test.metrics(rule.scores(prepared.test)) | {"accuracy": None}
             models["majority"] = _flat("rule", READS["majority"], clean, options, {"seconds": 0.0})
+        for name in options.text_baselines:
+            progress.phase(f"training {name}", 1 + len(options.conditions) * len(options.ratios))
+            models[name] = evaluate_text_baseline(
+                name, snapshot, prepared.train_snapshot, prepared.val, prepared.test, conditions=options.conditions, ratios=options.ratios,
+                seed=options.seed, split_seed=prepared.split.seed, pretrained=config.text.pretrained, max_length=config.text.max_length,
+                advance=progress.advance)
         report["models"] = models
         report["targets"] = targets(models)
         report["seconds"] = round(time.perf_counter() - start, 1)
@@ -254,21 +269,11 @@ def _slug(label: str) -> str:
 def _calibration(trained: TrainedVariant, prepared: Prepared, test_scores: list, device: torch.device, batch: int) -> dict:
     """Fit the temperature on validation triples, save it with the model, measure it on test triples."""
     val_scores = fact_scores(trained.model, trained.data, prepared.val, device, batch)
-    fitted = calibrate(val_scores, prepared.val.truth, f"{len(prepared.val)} validation triples of kgmm evaluate (seed {prepared.split.seed})",
-                       prepared.snapshot.content_hash())
+    fitted, entry = calibration_entry(val_scores, prepared.val, test_scores, prepared.test,
+                                      f"{len(prepared.val)} validation triples of kgmm evaluate (seed {prepared.split.seed})",
+                                      prepared.snapshot.content_hash())
     fitted.save(trained.run_dir)
-    before = top1(test_scores, prepared.test.truth, 1.0)
-    after = top1(test_scores, prepared.test.truth, fitted.temperature)
-    return {
-        "temperature": fitted.temperature,
-        "warning": fitted.warning,
-        "val": {"facts": fitted.facts, "ece_before": fitted.ece_before, "ece_after": fitted.ece_after,
-                "nll_before": fitted.nll_before, "nll_after": fitted.nll_after},
-        "test": {"facts": len(prepared.test), "ece_before": expected_calibration_error(*before),
-                 "ece_after": expected_calibration_error(*after),
-                 "reliability_before": reliability(*before), "reliability_after": reliability(*after),
-                 "precision_at": precision_at(*after)},
-    }
+    return entry
 
 
 def _kge(name: str, prepared: Prepared, options: ProtocolOptions, progress: Progress) -> dict:
@@ -290,15 +295,22 @@ def _kge(name: str, prepared: Prepared, options: ProtocolOptions, progress: Prog
 
 
 def targets(models: dict[str, dict]) -> dict:
-    """The issue's two targets, with the measured figures."""
+    """The issue's two targets, with the measured figures.
+
+    The baselines are every model of the run that is not K3M: the majority rule, the KGE
+    models and the text classifiers (``tfidf``, ``frozen-text``), i.e. what a practitioner
+    would use instead of kgmm.
+    """
     out: dict[str, dict] = {}
-    kge = {n: m["clean"]["hits@1"] for n, m in models.items() if m["kind"] == "kge"}
-    if "k3m" in models and kge:
-        best = max(kge, key=kge.get)
+    baselines = {n: m["clean"]["hits@1"] for n, m in models.items() if m["kind"] != "k3m"}
+    if "k3m" in models and baselines:
+        best = max(baselines, key=baselines.get)
         full = models["k3m"]["clean"]["hits@1"]
-        ratio = full / kge[best] if kge[best] else float("inf")
-        out["hits1_vs_best_kge"] = {"goal": "full K3M Hits@1 >= 1.2 x the best KGE baseline (no damage)",
-                                    "k3m": full, "best_kge": best, "best_kge_hits@1": kge[best], "ratio": ratio, "met": ratio >= 1.2}
+        ratio = full / baselines[best] if baselines[best] else float("inf")
+        out["hits1_vs_best_baseline"] = {
+            "goal": f"full K3M Hits@1 >= {TARGET_RATIO} x the best baseline of the run ({', '.join(baselines)}; no damage)",
+            "k3m": full, "best_baseline": best, "best_baseline_hits@1": baselines[best], "baselines": baselines,
+            "ratio": ratio, "met": ratio >= TARGET_RATIO}
     if "k3m" in models and "text-only" in models:
         def loss(model: str) -> float | None:
             clean = models[model]["clean"]["hits@1"]
