@@ -38,7 +38,7 @@ def _progress(quiet: bool) -> Progress:
 @guarded
 @_domain_errors
 def complete(
-    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory (e.g. runs/pretrain/model, or DIR/models/k3m/best from kgmm evaluate).")] = None,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory (e.g. runs/pretrain/model, or DIR/models/k3m/best from kgmm evaluate), or a pretraining run directory (its model/).")] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="Values written per missing attribute.")] = 3,
     min_score: Annotated[float, typer.Option("--min-score", min=0.0, max=1.0, help="Calibrated probability a value needs to be written.")] = 0.1,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
@@ -46,7 +46,7 @@ def complete(
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Also score existing catalog values and flag implausible ones.")] = True,
     noise_threshold: Annotated[float, typer.Option("--noise-threshold", min=0.0, max=1.0, help="A catalog value below this probability is suspect (when another value reaches --suggestion-min).")] = 0.05,
     suggestion_min: Annotated[float, typer.Option("--suggestion-min", min=0.0, max=1.0, help="Probability the suggested replacement of a suspect value needs.")] = 0.5,
-    min_coverage: Annotated[float, typer.Option("--min-coverage", min=0.0, max=1.0, help="An attribute applies to a product when this share of its category has it.")] = 0.3,
+    min_coverage: Annotated[Optional[float], typer.Option("--min-coverage", min=0.0, max=1.0, help="An attribute applies to a product when about this share of its category has it (default: the threshold with the best F1 on held-out products).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per batch and per write transaction.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the neighbour sampling: same model, store and seed give the same values.")] = 0,
     run_id: Annotated[Optional[str], typer.Option("--run-id", help="Id of the new run (default: run-<time>-<weights hash>); an id already in the store is refused.")] = None,
@@ -170,6 +170,8 @@ def _summary(report, store: str) -> None:
     else:
         say(f"  {verb} {report.written:,} predicted edges to {store} as run {run.run_id} (model {run.model_version}, "
             f"temperature {report.calibration.temperature:.2f})")
+    if report.skipped:
+        say(f"  skipped {report.skipped:,} values an earlier run already proposed (they stay under that run)")
     if report.flags:
         top = sorted(report.flags, key=lambda f: (-f.suggestion_score, f.value_score, f.product_id))[:10]
         rows = [{"product_id": f.product_id, "attribute": f.attribute, "catalog value": _short(f.value, 30), "p": f.value_score,

@@ -61,6 +61,7 @@ class CompletionReport:
     predictions: int = 0
     checked: int = 0
     written: int = 0
+    skipped: int = 0  # predictions an earlier run already proposed (kept there, not written twice)
     seconds: float = 0.0
     calibration: Calibration = field(default_factory=Calibration)
     notes: list[str] = field(default_factory=list)
@@ -157,16 +158,24 @@ def complete_store(
             note(text)
 
     existing = check_run_id(store, run_id, replace_run)
-    model_dir = Path(model_dir)
+    model_dir = resolve_model_dir(Path(model_dir))
     device = torch.device(device)
     model = K3M.from_pretrained(model_dir, map_location=device).eval()
     snapshot = store.snapshot(include_predicted=False)
     if snapshot.num_products == 0:
         raise DataError(f"{store.uri} holds no products; build a graph first: kgmm build-kg CATALOG --store {store.uri}")
     calibration = resolve_calibration(model, model_dir, snapshot, device, remark)
+    if calibration.warning:
+        remark(f"calibration: {calibration.warning}")
     aligned, dropped = align_snapshot(snapshot, model.id_maps)
     if dropped:
         remark(f"{dropped:,} facts have values this model has never seen; they are left out of its input")
+    completer = Completer(model, aligned, calibration, options, device)
+    applicability = completer.applicability
+    if applicability.measured:
+        m = applicability.measured
+        remark(f"an attribute applies where about {m['threshold']:.0%} of its category has it (measured on "
+               f"{m['held_out_products']} held-out products: precision {m['precision']:.2f}, recall {m['recall']:.2f})")
     version = model_version(model_dir)
     now = datetime.now(timezone.utc)
     run = RunInfo(
@@ -174,12 +183,13 @@ def complete_store(
         model_version=version,
         created_at=now.isoformat(timespec="seconds"),
         params={"model": str(model_dir), "temperature": round(calibration.temperature, 6), "top_k": options.top_k,
-                "min_score": options.min_score, "seed": options.seed, "min_coverage": options.min_coverage,
+                "min_score": options.min_score, "seed": options.seed, "min_coverage": applicability.min_coverage,
+                "applicability": applicability.measured or "given",
                 "check_noise": options.check_noise, "noise_threshold": options.noise_threshold,
                 "suggestion_min": options.suggestion_min},
     )
     report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes)
-    completer = Completer(model, aligned, calibration, options, device)
+    proposed = earlier_proposals(store, None if existing is None else existing.run_id)
     if not dry_run:
         if existing is not None:
             store.delete_run(existing.run_id)
@@ -187,7 +197,7 @@ def complete_store(
         store.write_predictions(run, [])  # the run exists from now on, so a killed run can be undone
     total = aligned.num_products
     try:
-        _write_batches(store, run, completer, options, report, total, dry_run, progress)
+        _write_batches(store, run, completer, options, report, total, dry_run, progress, proposed)
     except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a failing batch: say what is left
         if not dry_run:
             mark_partial(store, run, report.products, total, remark)
@@ -235,8 +245,23 @@ def mark_partial(store: GraphStore, run: RunInfo, done: int, total: int, remark:
            f"undo it with: kgmm complete --undo {run.run_id}")
 
 
+def resolve_model_dir(path: Path) -> Path:
+    """``path`` itself when it holds a saved model, else the final model of the run directory
+    ``path`` (``path/model``, as ``kgmm pretrain`` writes it); missing ones fail when loaded."""
+    if not (path / "model.safetensors").is_file() and (path / "model" / "model.safetensors").is_file():
+        return path / "model"
+    return path
+
+
+def earlier_proposals(store: GraphStore, replaced_run: str | None) -> set[tuple[str, str, str]]:
+    """(product, attribute, value) of every prediction already in the store, but those of
+    ``replaced_run``: a rerun skips them instead of proposing the same value twice."""
+    return {(e.product_id, e.attribute, e.value) for e in store.iter_triples(["model"]) if e.run_id != replaced_run}
+
+
 def _write_batches(store: GraphStore, run: RunInfo, completer: Completer, options: CompletionOptions, report: CompletionReport,
-                   total: int, dry_run: bool, progress: Callable[[int, int], None] | None) -> None:
+                   total: int, dry_run: bool, progress: Callable[[int, int], None] | None,
+                   proposed: set[tuple[str, str, str]] = frozenset()) -> None:
     """Predict and write batch after batch; ``report`` counts what is done as it goes."""
     for start_index in range(0, total, options.batch_size):
         products = list(range(start_index, min(start_index + options.batch_size, total)))
@@ -248,8 +273,11 @@ def _write_batches(store: GraphStore, run: RunInfo, completer: Completer, option
         report.checked += checked
         report.flags.extend(flags)
         report.sample.extend(predictions[: max(0, SAMPLE - len(report.sample))])
+        new = edges(run.run_id, predictions, flags, options.min_score)
+        fresh = [e for e in new if (e.product_id, e.attribute, e.value) not in proposed]
+        report.skipped += len(new) - len(fresh)
         if not dry_run:
-            report.written += store.write_predictions(run, edges(run.run_id, predictions, flags, options.min_score))
+            report.written += store.write_predictions(run, fresh)
         if progress:
             progress(report.products, total)
 

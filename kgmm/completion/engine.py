@@ -41,7 +41,8 @@ class CompletionOptions:
         min_score: calibrated probability a value needs to be kept.
         batch_size: products per batch (and per store transaction).
         seed: seeds the neighbour sampling.
-        min_coverage: share of a category's products that must have an attribute for it to apply.
+        min_coverage: estimated share of a category's products that must have an attribute for it
+            to apply; None measures the threshold on held-out products (:class:`Applicability`).
         check_noise: score existing catalog values too.
         noise_threshold: a catalog value below this probability is suspect ...
         suggestion_min: ... when the model gives another value at least this.
@@ -51,7 +52,7 @@ class CompletionOptions:
     min_score: float = 0.1
     batch_size: int = 64
     seed: int = 0
-    min_coverage: float = 0.3
+    min_coverage: float | None = None
     check_noise: bool = True
     noise_threshold: float = 0.05
     suggestion_min: float = 0.5
@@ -98,7 +99,7 @@ class Completer:
     def __init__(self, model: K3M, snapshot: Snapshot, calibration: Calibration, options: CompletionOptions, device: torch.device) -> None:
         self.model, self.snapshot, self.calibration, self.options, self.device = model, snapshot, calibration, options, device
         self.data = ViewData(snapshot, model.tokenizer, model.config, model.num_patches)
-        self.applicability = Applicability(snapshot, options.min_coverage)
+        self.applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)
         self.facts: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(snapshot.num_products)]  # p -> a -> [(value, source)]
         for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
                               snapshot.edge_value.tolist(), snapshot.edge_source.tolist()):

@@ -1,11 +1,18 @@
-"""Which attributes apply to a product, learned from the catalog itself.
+"""Which attributes apply to a product, learned from the catalog itself and measured.
 
 A watch has a dial shape, a cushion cover does not: completing every attribute for every
-product would fill the graph with nonsense. An attribute *applies* to a product when it
-is common among the products of the product's category: at least ``min_coverage`` of
-them have it. The category used is the most specific one (the leaf or an ancestor) that
-holds at least ``min_support`` products, so that one odd sibling does not decide; a
-product without a category is compared with the whole catalog.
+product would fill the graph with nonsense. An attribute *applies* to a product when the
+products of its category have it often enough. "Its category" is estimated with backoff
+down the category tree: at the root the share of all products that have the attribute,
+then at each level ``(n_with + m * parent) / (n + m)`` with ``m`` = :attr:`prior_weight`
+pseudo-products, so a large leaf speaks for itself, a small leaf leans on its parent, and a
+leaf of five LED bulbs none of which has a mug capacity does not inherit the mug capacity of
+the kitchen category above it.
+
+How often is "often enough" is measured, not fixed: a seeded tenth of the products is held
+out, the estimates are computed from the rest, and the threshold with the best F1 for "the
+product has this attribute" on the held-out products is kept, with its precision and recall
+(:attr:`Applicability.measured`). ``min_coverage`` overrides it.
 
 Attributes that cannot be predicted are never proposed: those with fewer than two values
 (nothing to choose) and identifier-like ones whose values are nearly unique per product
@@ -14,27 +21,31 @@ Attributes that cannot be predicted are never proposed: those with fewer than tw
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 
 from graph_store import Snapshot
 
+THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
+"""Coverage thresholds tried when measuring."""
+
 
 class Applicability:
-    """Attribute coverage per category, from a snapshot's facts.
+    """Backed-off attribute coverage per category, from a snapshot's facts.
 
     Args:
         snapshot: the graph (catalog and text facts).
-        min_coverage: share of a category's products that must have an attribute.
-        min_support: products a category needs before its coverage is trusted.
+        min_coverage: estimated share of a product's category that must have an attribute
+            for it to apply; None measures it on held-out products.
+        prior_weight: pseudo-products of the parent's estimate at each level of the tree.
         max_distinct: attributes with more distinct values than this share of the
             products having them are identifier-like and left out.
+        holdout: share of products held out to measure the threshold.
+        seed: seeds the hold-out.
     """
 
-    def __init__(self, snapshot: Snapshot, min_coverage: float = 0.3, min_support: int = 10, max_distinct: float = 0.5) -> None:
-        self.snapshot = snapshot
-        self.min_coverage, self.min_support = min_coverage, min_support
+    def __init__(self, snapshot: Snapshot, min_coverage: float | None = None, prior_weight: float = 5.0, max_distinct: float = 0.5,
+                 holdout: float = 0.1, seed: int = 0) -> None:
+        self.snapshot, self.prior_weight = snapshot, prior_weight
         num_attributes = len(snapshot.attributes)
         self.has: list[set[int]] = [set() for _ in range(snapshot.num_products)]
         for p, a in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist()):
@@ -46,41 +57,90 @@ class Applicability:
                 products[a] += 1
         self.predictable = (values >= 2) & (values <= max_distinct * np.maximum(products, 1))  # [A] bool
         self.chains = [self._chain(c) for c in snapshot.product_category.tolist()]
-        self.size: Counter = Counter()  # category (-1: everything) -> products
-        self.coverage: dict[int, Counter] = {}  # category -> attribute -> products having it
-        for p, chain in enumerate(self.chains):
-            for c in (*chain, -1):
-                self.size[c] += 1
-                self.coverage.setdefault(c, Counter()).update(self.has[p])
+        everyone = np.arange(snapshot.num_products)
+        self.measured: dict[str, float] = {}
+        if min_coverage is None:
+            min_coverage = self._measure(holdout, seed)
+        self.min_coverage = float(min_coverage)
+        self._estimates = self._estimator(everyone)
         self._applies: dict[int, list[int]] = {}
 
     def _chain(self, category: int) -> tuple[int, ...]:
+        """The category and its ancestors, leaf first."""
         chain = []
         while category >= 0:
             chain.append(category)
             category = int(self.snapshot.category_parent[category])
         return tuple(chain)
 
-    def reference(self, product: int) -> int:
-        """The category whose coverage decides for ``product`` (-1: the whole catalog)."""
-        for c in self.chains[product]:
-            if self.size[c] >= self.min_support:
-                return c
-        return -1
+    def _estimator(self, members: np.ndarray):
+        """A function category -> {attribute: backed-off coverage} from the products ``members``."""
+        size: dict[int, int] = {}
+        counts: dict[int, dict[int, int]] = {}
+        for p in members.tolist():
+            for c in (*self.chains[p], -1):
+                size[c] = size.get(c, 0) + 1
+                bucket = counts.setdefault(c, {})
+                for a in self.has[p]:
+                    bucket[a] = bucket.get(a, 0) + 1
+        total = max(size.get(-1, 0), 1)
+        root = {a: n / total for a, n in counts.get(-1, {}).items() if self.predictable[a]}
+        cache: dict[int, dict[int, float]] = {-1: root}
+        m = self.prior_weight
 
-    def applies(self, category: int) -> list[int]:
-        """Predictable attributes that at least ``min_coverage`` of ``category``'s products have."""
+        def estimate(category: int) -> dict[int, float]:
+            if category not in cache:
+                parent = estimate(int(self.snapshot.category_parent[category]))
+                n, own = size.get(category, 0), counts.get(category, {})
+                cache[category] = {a: (own.get(a, 0) + m * prior) / (n + m) for a, prior in parent.items()}
+            return cache[category]
+
+        return estimate
+
+    def _measure(self, holdout: float, seed: int) -> float:
+        """The threshold with the best F1 on held-out products (0.3 when there are too few)."""
+        count = self.snapshot.num_products
+        held = np.random.default_rng(seed).permutation(count)[: max(1, int(round(holdout * count)))] if count >= 20 else np.zeros(0, int)
+        if held.size == 0:
+            return 0.3
+        estimate = self._estimator(np.setdiff1d(np.arange(count), held))
+        scores, labels = [], []
+        for p in held.tolist():
+            for a, value in estimate(self.chains[p][0] if self.chains[p] else -1).items():
+                scores.append(value)
+                labels.append(a in self.has[p])
+        if not labels or not any(labels):
+            return 0.3
+        scores_arr, labels_arr = np.asarray(scores), np.asarray(labels)
+        best = None
+        for threshold in THRESHOLDS:
+            chosen = scores_arr >= threshold
+            tp = int((chosen & labels_arr).sum())
+            precision = tp / max(int(chosen.sum()), 1)
+            recall = tp / int(labels_arr.sum())
+            f1 = 2 * precision * recall / max(precision + recall, 1e-12)
+            if best is None or f1 > best[0] + 1e-12:
+                best = (f1, float(threshold), precision, recall)
+        f1, threshold, precision, recall = best
+        self.measured = {"threshold": threshold, "precision": precision, "recall": recall, "f1": f1, "held_out_products": int(held.size)}
+        return threshold
+
+    def coverage(self, product: int) -> dict[int, float]:
+        """Backed-off coverage of each predictable attribute in ``product``'s category."""
+        chain = self.chains[product]
+        return self._estimates(chain[0] if chain else -1)
+
+    def applies(self, product: int) -> list[int]:
+        """Predictable attributes that apply to ``product``'s category, sorted by index."""
+        chain = self.chains[product]
+        category = chain[0] if chain else -1
         if category not in self._applies:
-            size = self.size[category]
-            counts = self.coverage.get(category, Counter())
-            self._applies[category] = sorted(
-                a for a, n in counts.items() if self.predictable[a] and size and n / size >= self.min_coverage
-            )
+            self._applies[category] = sorted(a for a, value in self._estimates(category).items() if value >= self.min_coverage)
         return self._applies[category]
 
     def missing(self, product: int) -> list[int]:
         """Attributes that apply to ``product`` and that it lacks, sorted by index."""
-        return [a for a in self.applies(self.reference(product)) if a not in self.has[product]]
+        return [a for a in self.applies(product) if a not in self.has[product]]
 
 
 def example_gaps(applicability: Applicability, count: int, seed: int) -> list[tuple[int, int]]:
