@@ -119,9 +119,7 @@ def _build(
             ) from err
     for pairs in behaviour:
         report.behaviour.append(load_behaviour(pairs, store, batch_size))
-    prune = getattr(store, "prune_orphans", None)
-    if prune is not None:
-        prune()
+    store.prune_orphans()  # values no edge uses any more (a rebuilt row changed them)
     report.seconds = time.perf_counter() - started
     store.record_build(report.as_dict())
     return report

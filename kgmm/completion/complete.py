@@ -32,7 +32,7 @@ from typing import Callable
 
 import torch
 
-from graph_store import AttributeEdge, GraphStore, RunInfo, Snapshot
+from graph_store import AttributeEdge, GraphStore, RunInfo, Snapshot, StoreSpec, opened
 
 from ..data.split import split_edges, training_snapshot
 from ..data.views import ViewData
@@ -117,7 +117,15 @@ def resolve_calibration(model: K3M, model_dir: Path, snapshot: Snapshot, device:
     return calibration
 
 
-def complete_store(
+def complete_store(store: GraphStore | StoreSpec | str, model_dir: str | Path, options: CompletionOptions = CompletionOptions(),
+                   **kwargs) -> CompletionReport:
+    """:func:`complete` on a store given like every kgmm entry point takes one: an open
+    :class:`GraphStore`, a :class:`StoreSpec` (URI and credentials) or a path / URI string."""
+    with opened(store) as graph:
+        return complete(graph, model_dir, options, **kwargs)
+
+
+def complete(
     store: GraphStore,
     model_dir: str | Path,
     options: CompletionOptions = CompletionOptions(),

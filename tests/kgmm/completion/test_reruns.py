@@ -25,3 +25,12 @@ def test_run_directory_resolves_to_its_final_model(model_dir: Path) -> None:  # 
     run_dir = model_dir.parent  # trained_model() saves the pretraining run's final model in run/model
     assert resolve_model_dir(run_dir) == model_dir
     assert resolve_model_dir(model_dir) == model_dir
+
+
+def test_complete_store_takes_a_store_the_way_pretrain_does(example_store: GraphStore, model_dir: Path) -> None:  # noqa: F811
+    from graph_store import StoreSpec
+
+    uri = example_store.uri
+    report = complete_store(StoreSpec(uri), model_dir, CompletionOptions(check_noise=False), dry_run=True)
+    assert report.products > 0 and report.written == 0
+    assert complete_store(uri, model_dir, CompletionOptions(check_noise=False), dry_run=True).predictions == report.predictions
