@@ -168,15 +168,17 @@ class _Attribute:
     design: _Design
 
 
-def training_rows(features: TextFeatures, train_snapshot: Snapshot) -> dict[int, _Attribute]:
+def training_rows(features: TextFeatures, train_snapshot: Snapshot, attributes: set[int] | None = None) -> dict[int, _Attribute]:
     """Per attribute, the (product, value) rows of ``train_snapshot``'s edges and their design.
 
     A product with several values of an attribute gives one row per value (the softmax then
-    spreads its mass over them, which is what a ranking needs).
+    spreads its mass over them, which is what a ranking needs). ``attributes``: only these
+    (completion needs heads only for the attributes it predicts or checks).
     """
     pairs: dict[int, list[tuple[int, int]]] = {}
     for p, a, v in zip(train_snapshot.edge_product.tolist(), train_snapshot.edge_attribute.tolist(), train_snapshot.edge_value.tolist()):
-        pairs.setdefault(a, []).append((p, v))
+        if attributes is None or a in attributes:
+            pairs.setdefault(a, []).append((p, v))
     out = {}
     for a, rows in sorted(pairs.items()):
         products, values = np.array([p for p, _ in rows]), np.array([v for _, v in rows])
