@@ -91,7 +91,7 @@ def time_tfidf(uri: str) -> dict:
     with open_store(uri) as store:
         snapshot = store.snapshot(include_predicted=False)
     started = time.perf_counter()
-    applicability = Applicability(snapshot, options.min_coverage)
+    applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)  # as Completer builds it
     wanted = [(p, applicability.missing(p)) for p in range(snapshot.num_products)]
     checks = [(p, a, v) for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
                                               snapshot.edge_value.tolist(), snapshot.edge_source.tolist())
