@@ -96,6 +96,7 @@ MODALITIES = Registry(
         "table": ".modalities.table:TABLE",
         "video": ".modalities.video:VIDEO",
         "audio": ".modalities.audio:AUDIO",
+        "lexical": ".modalities.lexical:LEXICAL",
     },
 )
 """Modalities (:class:`kgmm.modalities.Modality`): an input builder and an encoder each."""
