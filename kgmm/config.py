@@ -88,6 +88,7 @@ class ObjectiveConfig:
     mom_target: str = "pixels"  # "pixels": reconstruct the patch; "nce": classify it
     lpm_positives: int = 2  # facts held out of the input per product and batch
     lpm_negatives: int = 16  # same-attribute negatives per held-out fact
+    lpm_all_values: bool = False  # 1-N: every value of the attribute (other true ones masked) instead of lpm_negatives samples
     behaviour_temperature: float = 0.1  # InfoNCE temperature of stage 1 (train.behaviour_steps)
     distill: float = 0.0  # MBSD self-distillation: fused teacher -> each modality alone (0: off)
     distill_temperature: float = 2.0  # softens teacher and student distributions

@@ -220,8 +220,36 @@ class PretrainData:
         lpm_row = torch.cat([torch.full((e.numel(),), i, dtype=torch.long) for i, e in held.items()])
         edges = torch.cat(list(held.values()))
         positives = torch.stack([self.train_product[edges], self.train_attribute[edges], self.train_value[edges]], 1)  # [T, 3]
+        if self.config.objectives.lpm_all_values:
+            values, mask = self._all_values(positives)
+            return held, LinkTargets(lpm_row, positives[:, 1], positives[:, 2], values, mask)
         negatives = self.negatives.sample(positives, self.config.objectives.lpm_negatives, generator=generator)
         return held, LinkTargets(lpm_row, positives[:, 1], positives[:, 2], negatives.value, negatives.mask)
+
+    def _all_values(self, positives: Tensor) -> tuple[Tensor, Tensor]:
+        """1-N candidates (``objectives.lpm_all_values``): for each fact [T, 3], every value of
+        its attribute except the product's known-true ones (the fact itself, its other training,
+        validation and test values), as ``(values [T, W] (-1 pads), mask [T, W])``.
+
+        Why: 16 sampled negatives rarely include the value that competes with the truth
+        (another colour of the same category); the full softmax over the attribute's values is
+        what ranking evaluates, so training on it matches the task. No random draws.
+        """
+        if not hasattr(self, "_true_values"):  # (product, attribute) -> its known-true values, built once
+            true: dict[tuple[int, int], list[int]] = {}
+            for p, a, v in self.known.tolist():
+                true.setdefault((p, a), []).append(v)
+            self._true_values = {key: torch.tensor(values, dtype=torch.long) for key, values in true.items()}
+        rows = []
+        for p, a, v in positives.tolist():
+            values = self.candidates[a]
+            taken = self._true_values.get((p, a), torch.tensor([v], dtype=torch.long))
+            rows.append(values[~torch.isin(values, torch.cat([taken, torch.tensor([v])]))])
+        width = max([1] + [r.numel() for r in rows])
+        out = torch.full((len(rows), width), -1, dtype=torch.long)
+        for t, r in enumerate(rows):
+            out[t, : r.numel()] = r
+        return out, out >= 0
 
     def _pairs(self, parts: SimpleNamespace, held_out: dict[int, Tensor], generator: torch.Generator) -> Tensor:
         """Pair tokens ``kv_*`` [B, K]; returns the hidden (product, value) keys for the subgraph."""
