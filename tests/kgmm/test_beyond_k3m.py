@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+from types import SimpleNamespace
+
 import pytest
 import torch
 
@@ -134,10 +136,10 @@ def test_each_modality_alone_is_what_its_student_sees() -> None:
     batch.mlm_labels[0] = -100
     model.eval()
     with torch.no_grad():
-        streams, present, pairs, kv_mask = model._encode(batch, model.stream_names)
+        encoded = SimpleNamespace(encoded=model._encode(batch, model.stream_names))  # what a training forward keeps
         for name in model.stream_names:
             alone = model(batch, modalities=(name,))
-            student = model._decode(batch, *model._alone(batch, name, streams, present, pairs, kv_mask), heads=True)
+            student = model.branch(batch, encoded, name)  # the distillation student
             assert torch.equal(alone.product, student.product) and torch.equal(alone.lpm_scores, student.lpm_scores), name
             column = model.stream_names.index(name)
             rows = alone.present[:, column]
