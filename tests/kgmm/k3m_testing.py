@@ -11,6 +11,7 @@ import functools
 import warnings
 from pathlib import Path
 
+import pytest
 import torch
 
 from graph_store import Snapshot, open_store
@@ -77,3 +78,10 @@ def tiny_setup(config=None, snapshot: Snapshot | None = None, seed: int = 0):
     split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
     data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
     return model, data, tokenizer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread_per_module():
+    """Import into a test module to run all its tests on one torch thread (see :func:`one_thread`)."""
+    with one_thread():
+        yield

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from tests.kgmm.k3m_testing import TINY, one_thread, tiny_config, tiny_setup
+from tests.kgmm.k3m_testing import one_thread_per_module, TINY, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 from kgmm.config import load_config
 from kgmm.data.batches import batch_generator
@@ -20,12 +20,6 @@ from kgmm.objectives.distill import kl_to_teacher
 from kgmm.training.optim import build_optimizer
 
 NO_NOISE = {"drop_text": 0.0, "drop_image": 0.0, "drop_knowledge": 0.0, "swap_title": 0.0, "swap_image": 0.0}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def losses_of(model, batch, config, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -23,13 +23,7 @@ from kgmm.modalities import ExtraInputs
 from kgmm.modalities.lexical import BUCKETS, LexicalInput, bucket, char_ngrams, word_ngrams, words_of
 from kgmm.objectives import compute_losses
 from kgmm.training import pretrain
-from tests.kgmm.k3m_testing import ROOT, build_store, one_thread, tiny_config, tiny_setup
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+from tests.kgmm.k3m_testing import one_thread_per_module, ROOT, build_store, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,7 @@ import torch
 from kgmm.config import Config
 from kgmm.data.batches import batch_generator
 from kgmm.objectives import compute_losses
-from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
+from tests.kgmm.k3m_testing import one_thread_per_module, example_snapshot, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture(scope="module")

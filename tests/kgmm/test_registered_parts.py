@@ -17,14 +17,8 @@ from kgmm.data.batches import batch_generator
 from kgmm.modalities import CORE
 from kgmm.objectives import compute_losses
 from kgmm.registry import MODALITIES, OBJECTIVES
-from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup
+from tests.kgmm.k3m_testing import one_thread_per_module, example_snapshot, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 from tests.kgmm.model.test_modalities import write_gif, write_wav
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def with_objective(name: str):

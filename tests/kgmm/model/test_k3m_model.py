@@ -9,19 +9,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.kgmm.k3m_testing import one_thread, tiny_config, tiny_setup
+from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 from kgmm.data.batches import batch_generator
 from kgmm.errors import CheckpointError
 from kgmm.model import K3M
 from kgmm.schema import NodeKind
 from kgmm.objectives import IGNORE, compute_losses
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.kgmm.k3m_testing import EXAMPLES, one_thread, tiny_config, tiny_setup
+from tests.kgmm.k3m_testing import one_thread_per_module, EXAMPLES, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 from kgmm.config import load_config
 from kgmm.data.batches import batch_generator
@@ -27,12 +27,6 @@ from kgmm.objectives.mom import pixel_loss as mom_pixel_loss
 from kgmm.registry import check_image_backbone
 
 LIGHT = EXAMPLES / "light.yaml"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def light_config():

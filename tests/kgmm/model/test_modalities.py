@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config, tiny_setup
+from tests.kgmm.k3m_testing import one_thread_per_module, example_snapshot, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 from kgmm.data.batches import batch_generator
 from kgmm.modalities.media import (
@@ -27,12 +27,6 @@ from kgmm.modalities.media import (
 from kgmm.errors import ConfigError, DataError
 from kgmm.model import K3M
 from kgmm.objectives import compute_losses
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 def write_gif(path: Path, colours: list[tuple[int, int, int]], side: int = 40) -> Path:

@@ -10,18 +10,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.kgmm.k3m_testing import EXAMPLES, build_store, one_thread, tiny_config
+from tests.kgmm.k3m_testing import one_thread_per_module, EXAMPLES, build_store, tiny_config  # noqa: F401 (autouse fixture)
 
 from graph_store import open_store
 from kgmm.errors import CheckpointError, DataError, TrainingError
 from kgmm.model import K3M
 from kgmm.training import pretrain
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    with one_thread():
-        yield
 
 
 @pytest.fixture(scope="module")
