@@ -11,7 +11,11 @@ from __future__ import annotations
 from .backends import Backend, register_backend, registered, unregister_backend
 from .base import GraphStore
 from .errors import ContractError, ForeignStoreError, StoreError, StoreReadOnlyError, StoreUnavailableError
-from .models import BEHAVIOUR_KIND, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, SourceCode, StoreStats
+from .models import (
+    BEHAVIOUR_KIND, DECISIONS, FACT_SOURCES, SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, Review, RunInfo,
+    SourceCode, StoreStats, flagged_value,
+)
+from .reviews import ReviewExistsError
 from .snapshot import Snapshot
 from .spec import DEFAULT_STORE, StoreLike, StoreSpec, default_store_uri, opened
 
@@ -24,11 +28,15 @@ __all__ = [
     "BEHAVIOUR_KIND",
     "BehaviourEdge",
     "ContractError",
+    "DECISIONS",
+    "FACT_SOURCES",
     "DEFAULT_STORE",
     "ForeignStoreError",
     "GraphStore",
     "ProductNode",
     "ProductView",
+    "Review",
+    "ReviewExistsError",
     "RunInfo",
     "SOURCES",
     "Snapshot",
@@ -40,6 +48,7 @@ __all__ = [
     "StoreStats",
     "StoreUnavailableError",
     "default_store_uri",
+    "flagged_value",
     "open_store",
     "opened",
     "register_backend",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .errors import ContractError
@@ -24,9 +25,11 @@ from .models import (
     BehaviourEdge,
     ProductNode,
     ProductView,
+    Review,
     RunInfo,
     StoreStats,
 )
+from .reviews import ReviewOps, apply_review, blocked, check_review, undo_review, unwanted
 from .snapshot import Snapshot
 
 T = TypeVar("T")
@@ -52,7 +55,10 @@ class GraphStore(ABC):
 
         For every product in ``products``, its existing ``catalog`` edges are replaced by
         the catalog ``edges`` given here (so an updated catalog row wins); edges of other
-        sources are kept. Categories and values are created as needed.
+        sources are kept, ``reviewed`` ones included. A catalog value a reviewer replaced
+        (a ``replace`` decision) is dropped again, so a rebuild does not bring it back; a
+        *different* catalog value is new information and is written beside the reviewed one.
+        Categories and values are created as needed.
         """
         ids = {p.id for p in products}
         for product in products:
@@ -89,9 +95,10 @@ class GraphStore(ABC):
     def write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         """Add predicted edges (source ``model``) under ``run``; returns the number written.
 
-        Predictions for a product and value the catalog or text already assert are
-        skipped: predictions never shadow facts. Calling again with the same run id
-        adds to that run.
+        Predictions for a product and value the catalog, text or a reviewer already assert
+        are skipped: predictions never shadow facts. So are values a reviewer decided on
+        (a rejected value is never proposed again for that product) and suggestions against a
+        catalog value a reviewer kept. Calling again with the same run id adds to that run.
         """
         _check_id(run.run_id, "run id")
         for edge in edges:
@@ -101,6 +108,10 @@ class GraphStore(ABC):
             if edge.score is None or not 0.0 <= edge.score <= 1.0:
                 raise ContractError(f"predicted edge score must be in [0, 1], got {edge.score}")
         with self._driver_errors("writing predictions"):
+            decided = self._reviews(sorted({e.product_id for e in edges})) if edges else []
+            if decided:
+                closed = set().union(*(unwanted(r) for r in decided))
+                edges = [e for e in edges if not blocked(e, closed)]
             return self._write_predictions(run, edges)
 
     def upsert_behaviour(self, edges: Sequence[BehaviourEdge]) -> int:
@@ -165,6 +176,34 @@ class GraphStore(ABC):
         """
         with self._driver_errors("pruning unused values"):
             return self._prune_orphans()
+
+    # -- reviews -----------------------------------------------------------------
+
+    def review(self, decision: Review) -> Review:
+        """Record a reviewer's decision and apply it, in one transaction; returns it as stored.
+
+        The rules (what accept, reject, keep and replace do to the edges) are in
+        :mod:`graph_store.reviews`. ``run_id``, ``score`` and ``raw`` default to those of the
+        best proposal of the triple, ``catalog_value`` to the value a suggestion flags.
+
+        Raises:
+            ContractError: unknown product or decision, a flag decision without its catalog value.
+            ReviewExistsError: the triple was already decided (undo it first).
+        """
+        check_review(decision)
+        with self._driver_errors("recording a review"):
+            return self._in_review_transaction(lambda ops: apply_review(ops, decision, _now()))
+
+    def undo_review(self, product_id: str, attribute: str, value: str) -> Review | None:
+        """Take back the decision on (product, attribute, value) and what it did; None when there was none."""
+        with self._driver_errors("undoing a review"):
+            return self._in_review_transaction(lambda ops: undo_review(ops, (product_id, attribute, value)))
+
+    def reviews(self, product_ids: Iterable[str] | None = None) -> list[Review]:
+        """Decisions (of the named products, else all), in the order they were taken."""
+        ids = sorted(set(product_ids)) if product_ids is not None else None
+        with self._driver_errors("reading reviews"):
+            return self._reviews(ids)
 
     # -- reading -----------------------------------------------------------------
 
@@ -332,7 +371,19 @@ class GraphStore(ABC):
     def _record_build(self, report: dict) -> None: ...
 
     @abstractmethod
+    def _in_review_transaction(self, work: Callable[[ReviewOps], T]) -> T:
+        """Run ``work`` with the backend's :class:`ReviewOps` inside one write transaction."""
+
+    @abstractmethod
+    def _reviews(self, product_ids: Sequence[str] | None) -> list[Review]:
+        """Decisions ordered by ``seq``; only those of ``product_ids`` unless None."""
+
+    @abstractmethod
     def _last_build(self) -> dict | None: ...
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _check_id(value: str, what: str) -> None:

@@ -180,7 +180,7 @@ def merge_run() -> str:
 def merge_predictions() -> str:
     """``$rows``: :func:`grouped_edge_rows` of run ``$run_id``; returns ``written``.
 
-    A prediction for a (product, value) pair that a catalog or text edge already asserts is
+    A prediction for a (product, value) pair that a catalog, text or reviewed edge already asserts is
     skipped, so predictions never shadow facts; its Value node is not even created.
     """
     return (
@@ -188,7 +188,7 @@ def merge_predictions() -> str:
         "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
         "UNWIND row.edges AS e "
         "WITH p, e WHERE size([(p)-[f:HAS {attribute: e.a}]->(fv:Value) "
-        "WHERE fv.value = e.v AND f.source IN ['catalog', 'text'] | f]) = 0 "
+        "WHERE fv.value = e.v AND f.source IN ['catalog', 'text', 'reviewed'] | f]) = 0 "
         "MERGE (v:Value {attribute: e.a, value: e.v}) "
         "MERGE (p)-[h:HAS {attribute: e.a, source: 'model', run_id: $run_id}]->(v) "
         "SET h.raw = e.raw, h.score = e.score "

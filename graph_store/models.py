@@ -6,14 +6,20 @@ read and write exactly these, so kg_builder and kgmm never see storage details.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Literal, Mapping, NamedTuple
 
-Source = Literal["catalog", "text", "model"]
-SOURCES: tuple[Source, ...] = ("catalog", "text", "model")
-"""Edge provenance, from most to least trusted."""
+Source = Literal["catalog", "text", "model", "reviewed"]
+SOURCES: tuple[Source, ...] = ("catalog", "text", "model", "reviewed")
+"""Edge provenance. ``reviewed`` (a value a person accepted) comes last although people trust it
+most: the codes are positions here and are part of every snapshot's hash, so a new source is
+appended, never inserted (inserting would renumber ``model`` and change every stored hash)."""
+
+FACT_SOURCES: tuple[Source, ...] = ("catalog", "text", "reviewed")
+"""Sources whose edges are facts: what training reads and what predictions never shadow."""
 
 
 class SourceCode(IntEnum):
@@ -22,6 +28,7 @@ class SourceCode(IntEnum):
     CATALOG = 0
     TEXT = 1
     MODEL = 2
+    REVIEWED = 3
 
 CATEGORY_SEPARATOR = " > "
 
@@ -103,6 +110,69 @@ class RunInfo:
     created_at: str = ""
     edges: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
+
+
+DECISIONS = ("accept", "reject", "keep", "replace")
+"""What a reviewer can say: about a proposed value, ``accept`` (it becomes a ``reviewed`` fact) or
+``reject`` (it is removed and never proposed again for that product); about a suspect catalog value
+and the suggestion made in its place, ``keep`` (the catalog value is right: the suggestion goes, and
+the flag is never raised again) or ``replace`` (the suggestion becomes a ``reviewed`` fact and the
+catalog value is superseded, kept as the reviewed edge's ``raw``)."""
+
+FLAG_NOTE = "suspect catalog value "
+"""The ``raw`` of a predicted edge that suggests a value in place of a suspect catalog value starts
+with this, then the catalog value's ``repr`` (see :func:`flagged_value`)."""
+
+
+def flagged_value(raw: str | None) -> str | None:
+    """The suspect catalog value a suggestion edge's ``raw`` names, or None for a plain proposal.
+
+    ``raw`` is ``suspect catalog value 'red' (p=0.012)`` as ``kgmm complete`` writes it; the
+    value is the ``repr`` of a string, read back with :func:`ast.literal_eval` (never ``eval``).
+    """
+    if not raw or not raw.startswith(FLAG_NOTE):
+        return None
+    body = raw[len(FLAG_NOTE):]
+    end = body.rfind(" (p=")
+    try:
+        value = ast.literal_eval(body[:end] if end >= 0 else body)
+    except (ValueError, SyntaxError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True)
+class Review:
+    """A person's decision on (product, attribute, value), as kept by the store.
+
+    Attributes:
+        decision: one of :data:`DECISIONS`.
+        reviewer: who decided (free text: a login, an e-mail).
+        decided_at: ISO time, set by the store when empty.
+        note: why, optional.
+        run_id: the completion run that proposed the value (None when a person typed it).
+        score: the proposal's probability when it was decided (for calibration later).
+        raw: the proposal edge's ``raw``, so undoing the decision can put the proposal back.
+        catalog_value: for ``keep`` and ``replace``, the suspect catalog value the decision is about.
+        seq: the store's running number of the decision (the order decisions were taken in).
+    """
+
+    product_id: str
+    attribute: str
+    value: str
+    decision: str
+    reviewer: str = ""
+    decided_at: str = ""
+    note: str | None = None
+    run_id: str | None = None
+    score: float | None = None
+    raw: str | None = None
+    catalog_value: str | None = None
+    seq: int = 0
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.product_id, self.attribute, self.value)
 
 
 @dataclass(frozen=True)

@@ -36,10 +36,13 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from . import cypher
+from . import cypher, neo4j_reviews
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
-from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import (
+    CATEGORY_SEPARATOR, FACT_SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, Review, RunInfo, StoreStats,
+)
+from .reviews import ReviewOps
 from .snapshot import Snapshot, build_snapshot
 from .spec import ENV_DATABASE, ENV_PASSWORD, ENV_USER, StoreSpec
 
@@ -185,7 +188,7 @@ class Neo4jStore(GraphStore):
         if self._schema_ready:
             return
         with self._translate("creating constraints"), self._session() as session:
-            for statement in cypher.schema_statements():
+            for statement in cypher.schema_statements() + neo4j_reviews.SCHEMA:
                 session.run(statement).consume()
             session.run(cypher.await_indexes(), seconds=300).consume()
         self._schema_ready = True
@@ -225,7 +228,8 @@ class Neo4jStore(GraphStore):
     # -- writes ------------------------------------------------------------------
 
     def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None:
-        self._run_statements("writing products", cypher.upsert_products(products, edges))
+        drop_replaced = (neo4j_reviews.DROP_REPLACED, {"ids": list(dict.fromkeys(p.id for p in products))})
+        self._run_statements("writing products", [*cypher.upsert_products(products, edges), drop_replaced])
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
         self._run_statements(f"writing {source} edges", cypher.write_edges(source, list(dict.fromkeys(product_ids)), edges))
@@ -286,6 +290,12 @@ class Neo4jStore(GraphStore):
     def _last_build(self) -> dict | None:
         rows = self._rows("reading the build report", cypher.last_build())
         return json.loads(rows[0][0]) if rows else None
+
+    def _in_review_transaction(self, work: Callable[[ReviewOps], T]) -> T:
+        return self._write("recording a review", lambda tx: work(neo4j_reviews.Neo4jReviewOps(tx)))
+
+    def _reviews(self, product_ids: Sequence[str] | None) -> list[Review]:
+        return self._read("reading reviews", lambda tx: neo4j_reviews.read_reviews(tx, product_ids))
 
     # -- reads -------------------------------------------------------------------
 
@@ -370,7 +380,7 @@ class Neo4jStore(GraphStore):
     def _snapshot(self, include_predicted: bool, min_score: float | None) -> Snapshot:
         products = [tuple(r) for r in self._pages("reading a snapshot", cypher.snapshot_products_page())]
         categories = [r[0] for r in self._rows("reading a snapshot", cypher.category_paths())]
-        sources = ["catalog", "text", "model"] if include_predicted else ["catalog", "text"]
+        sources = [*FACT_SOURCES, "model"] if include_predicted else list(FACT_SOURCES)
         pages = self._pages("reading a snapshot", cypher.snapshot_edges_page(), sources=sources, min_score=min_score)
         edges = ((pid, a, v, source, score) for pid, found in pages for a, v, source, score in found)
         behaviour = ((e.product_a, e.product_b, e.kind, e.weight) for e in self._iter_behaviour(None))
@@ -418,7 +428,7 @@ def _product(row: Sequence) -> ProductNode:
     )
 
 
-_RANK = {"catalog": 0, "text": 1, "model": 2}
+_RANK = {"catalog": 0, "text": 1, "model": 2, "reviewed": 3}
 
 
 def _by_key(edge: Sequence) -> tuple:

@@ -7,9 +7,13 @@
 pair, ``a_pk`` the product with the smaller id).
 """
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""2 added the ``reviewed`` source (code 3) and the ``reviews`` table. A version-1 store is
+migrated when opened writable (:data:`REVIEWS_DDL` is purely additive) and read as it is when
+read-only; an older kgmm refuses a version-2 store, since it cannot name source 3."""
+READABLE_VERSIONS = ("1", SCHEMA_VERSION)
 
-SOURCE_CODE = {"catalog": 0, "text": 1, "model": 2}
+SOURCE_CODE = {"catalog": 0, "text": 1, "model": 2, "reviewed": 3}
 SOURCE_NAME = {code: name for name, code in SOURCE_CODE.items()}
 
 DDL = """
@@ -40,7 +44,7 @@ CREATE TABLE IF NOT EXISTS value_nodes (
     value TEXT NOT NULL,
     UNIQUE (attribute, value)
 );
--- source: 0 catalog, 1 text, 2 model; run_id is '' for catalog and text facts.
+-- source: 0 catalog, 1 text, 2 model, 3 reviewed; run_id is '' for every source but model.
 CREATE TABLE IF NOT EXISTS edges (
     product_pk INTEGER NOT NULL,
     value_pk INTEGER NOT NULL,
@@ -89,3 +93,26 @@ CREATE TEMP TABLE IF NOT EXISTS behaviour (
 """
 """An empty, connection-private ``behaviour`` table for a read-only store made before the table
 existed: reads see no behaviour edges, and the file is not written."""
+
+REVIEWS_DDL = """
+CREATE TABLE IF NOT EXISTS reviews (
+    seq INTEGER PRIMARY KEY,
+    product_id TEXT NOT NULL,
+    attribute TEXT NOT NULL,
+    value TEXT NOT NULL,
+    decision TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    decided_at TEXT NOT NULL,
+    note TEXT,
+    run_id TEXT,
+    score REAL,
+    raw TEXT,
+    catalog_value TEXT,
+    UNIQUE (product_id, attribute, value)
+);
+"""
+"""Decisions of reviewers, keyed by the product's catalog id (not its row key), so that they
+outlive anything a rebuild does to the product rows; ``seq`` orders them for undo."""
+
+REVIEWS_STAND_IN = REVIEWS_DDL.replace("CREATE TABLE IF NOT EXISTS reviews", "CREATE TEMP TABLE IF NOT EXISTS reviews")
+"""An empty, connection-private ``reviews`` table for a read-only version-1 store."""

@@ -20,16 +20,24 @@ import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence, TypeVar
 
 from .base import GraphStore
 from .errors import ContractError, ForeignStoreError, StoreError, StoreReadOnlyError
-from .models import CATEGORY_SEPARATOR, AttributeEdge, BehaviourEdge, ProductNode, ProductView, RunInfo, StoreStats
+from .models import (
+    CATEGORY_SEPARATOR, FACT_SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, Review, RunInfo, StoreStats,
+)
+from .reviews import ReviewOps
 from .snapshot import Snapshot, build_snapshot
 from .spec import StoreSpec
 from .sqlite_files import check_creatable, connect, connect_read_only, store_error, writable
-from .sqlite_schema import BEHAVIOUR_DDL, BEHAVIOUR_STAND_IN, DDL, SCHEMA_VERSION, SOURCE_CODE, SOURCE_NAME
+from . import sqlite_reviews
+from .sqlite_schema import (
+    BEHAVIOUR_DDL, BEHAVIOUR_STAND_IN, DDL, READABLE_VERSIONS, REVIEWS_DDL, REVIEWS_STAND_IN, SCHEMA_VERSION, SOURCE_CODE,
+    SOURCE_NAME,
+)
 
+T = TypeVar("T")
 _PRODUCT_COLUMNS = "p.id, p.title, p.description, c.path, p.image, p.image_status, p.image_reason, p.properties"
 _BEHAVIOUR_SELECT = (
     "SELECT pa.id, pb.id, b.kind, b.weight FROM behaviour b "
@@ -107,22 +115,24 @@ class SQLiteStore(GraphStore):
                 f"{self.path} is an SQLite database but not a kgmm store (it has tables {shown}); "
                 "it was left untouched: pick another --store path"
             )
-        if version is not None and version != SCHEMA_VERSION:
-            raise StoreError(f"store {self.path} has schema version {version}, this kgmm reads {SCHEMA_VERSION}")
+        if version is not None and version not in READABLE_VERSIONS:
+            raise StoreError(f"store {self.path} has schema version {version}, this kgmm reads {', '.join(READABLE_VERSIONS)}")
         if self.read_only:
             if version is None:
                 raise StoreError(f"{self.path} is empty and read-only: there is no store to read")
             if "behaviour" not in tables:  # an older store: an empty stand-in, nothing written to the file
                 self._conn.executescript(BEHAVIOUR_STAND_IN)
+            if "reviews" not in tables:
+                self._conn.executescript(REVIEWS_STAND_IN)
             return
         self._conn.execute("PRAGMA journal_mode = WAL")
+        stamp = f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');"
         if version is None:
-            self._conn.executescript(
-                "BEGIN IMMEDIATE;" + DDL + BEHAVIOUR_DDL
-                + f"INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');COMMIT;"
-            )
-        elif "behaviour" not in tables:  # a store made before behaviour edges existed
-            self._conn.executescript("BEGIN IMMEDIATE;" + BEHAVIOUR_DDL + "COMMIT;")
+            self._conn.executescript("BEGIN IMMEDIATE;" + DDL + BEHAVIOUR_DDL + REVIEWS_DDL + stamp + "COMMIT;")
+            return
+        missing = (BEHAVIOUR_DDL if "behaviour" not in tables else "") + (REVIEWS_DDL if "reviews" not in tables else "")
+        if missing or version != SCHEMA_VERSION:  # an older store: the additions are additive, then the new version
+            self._conn.executescript("BEGIN IMMEDIATE;" + missing + stamp + "COMMIT;")
 
     @contextmanager
     def _driver_errors(self, action: str) -> Iterator[None]:
@@ -232,6 +242,7 @@ class SQLiteStore(GraphStore):
                 (json.dumps(list(pks.values())),),
             )
             self._insert_edges(pks, edges)
+            sqlite_reviews.drop_replaced_catalog_values(self._conn, list(pks.values()))
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
         with self._write():
@@ -256,7 +267,7 @@ class SQLiteStore(GraphStore):
             facts = set(
                 self._conn.execute(
                     "SELECT e.product_pk, e.value_pk FROM edges e JOIN json_each(?) j ON e.product_pk = j.value "
-                    "WHERE e.source IN (0, 1)",
+                    "WHERE e.source IN (0, 1, 3)",
                     (json.dumps(sorted(set(pks.values()))),),
                 )
             )
@@ -307,6 +318,13 @@ class SQLiteStore(GraphStore):
     def _last_build(self) -> dict | None:
         row = self._conn.execute("SELECT report FROM builds ORDER BY pk DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
+
+    def _in_review_transaction(self, work: Callable[[ReviewOps], T]) -> T:
+        with self._write():
+            return work(sqlite_reviews.SQLiteReviewOps(self._conn))
+
+    def _reviews(self, product_ids: Sequence[str] | None) -> list[Review]:
+        return sqlite_reviews.read_reviews(self._conn, product_ids)
 
     # -- reads -------------------------------------------------------------------
 
@@ -416,7 +434,7 @@ class SQLiteStore(GraphStore):
             "FROM products p LEFT JOIN categories c ON c.pk = p.category_pk"
         ).fetchall()
         categories = [r[0] for r in self._conn.execute("SELECT path FROM categories")]
-        sources = ("catalog", "text", "model") if include_predicted else ("catalog", "text")
+        sources = FACT_SOURCES + ("model",) if include_predicted else FACT_SOURCES
         where, params = _edge_filter(sources, min_score)
         edges = self._conn.execute(
             "SELECT p.id, v.attribute, v.value, e.source, e.score FROM edges e "

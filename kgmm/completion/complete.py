@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 
 from graph_store import AttributeEdge, GraphStore, RunInfo, Snapshot, StoreSpec, opened
+from graph_store.reviews import FLAG_KEY, unwanted
 
 from ..data.split import split_edges, training_snapshot
 from ..data.views import ViewData
@@ -198,6 +199,7 @@ def complete(
     )
     report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes)
     proposed = earlier_proposals(store, None if existing is None else existing.run_id)
+    closed = reviewed_closed(store)
     if not dry_run:
         if existing is not None:
             store.delete_run(existing.run_id)
@@ -205,7 +207,7 @@ def complete(
         store.write_predictions(run, [])  # the run exists from now on, so a killed run can be undone
     total = aligned.num_products
     try:
-        _write_batches(store, run, completer, options, report, total, dry_run, progress, proposed)
+        _write_batches(store, run, completer, options, report, total, dry_run, progress, proposed, closed)
     except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a failing batch: say what is left
         if not dry_run:
             mark_partial(store, run, report.products, total, remark)
@@ -267,14 +269,25 @@ def earlier_proposals(store: GraphStore, replaced_run: str | None) -> set[tuple[
     return {(e.product_id, e.attribute, e.value) for e in store.iter_triples(["model"]) if e.run_id != replaced_run}
 
 
+def reviewed_closed(store: GraphStore) -> set[tuple[str, str, str]]:
+    """What reviewers closed (:func:`graph_store.reviews.unwanted`): a value decided on is not proposed
+    again, a catalog value said to be right is not flagged again. The store refuses to write them
+    anyway; leaving them out here keeps the run's counts and its flags file honest."""
+    return set().union(*(unwanted(r) for r in store.reviews()))
+
+
 def _write_batches(store: GraphStore, run: RunInfo, completer: Completer, options: CompletionOptions, report: CompletionReport,
                    total: int, dry_run: bool, progress: Callable[[int, int], None] | None,
-                   proposed: set[tuple[str, str, str]] = frozenset()) -> None:
+                   proposed: set[tuple[str, str, str]] = frozenset(), closed: set[tuple[str, str, str]] = frozenset()) -> None:
     """Predict and write batch after batch; ``report`` counts what is done as it goes."""
     for start_index in range(0, total, options.batch_size):
         products = list(range(start_index, min(start_index + options.batch_size, total)))
         predictions, pairs = completer.predictions(products)
         flags, checked = completer.flags(products) if options.check_noise else ([], 0)
+        if closed:
+            predictions = [p for p in predictions if (p.product_id, p.attribute, p.value) not in closed]
+            flags = [f for f in flags if (f.product_id, f.attribute, FLAG_KEY + f.value) not in closed
+                     and (f.product_id, f.attribute, f.suggestion) not in closed]
         report.products += len(products)
         report.pairs += pairs
         report.predictions += len(predictions)

@@ -23,6 +23,7 @@ import torch
 from torch import Tensor
 
 from graph_store import Snapshot, SourceCode
+from graph_store.models import FLAG_NOTE
 
 from ..data.batches import batch_generator
 from ..data.views import ViewData
@@ -82,7 +83,7 @@ class NoiseFlag:
 
     def note(self) -> str:
         """Stored as the suggestion edge's ``raw`` so analysts see why it is there."""
-        return f"suspect catalog value {self.value!r} (p={self.value_score:.3f})"
+        return f"{FLAG_NOTE}{self.value!r} (p={self.value_score:.3f})"  # read back by graph_store.flagged_value
 
 
 class Completer:

@@ -110,7 +110,7 @@ def test_batched_writes_unwind_rows() -> None:
 
 def test_predictions_skip_facts_and_are_written_under_their_run() -> None:
     query = cypher.merge_predictions()
-    assert "f.source IN ['catalog', 'text']" in query and "= 0" in query
+    assert "f.source IN ['catalog', 'text', 'reviewed']" in query and "= 0" in query
     assert "source: 'model', run_id: $run_id" in query
     assert query.endswith("RETURN count(h) AS written")
     assert "{run_id: $run_id}" in cypher.delete_run_edges() and "DETACH DELETE r" in cypher.delete_run()
