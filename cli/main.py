@@ -15,6 +15,7 @@ from .evaluate import evaluate
 from .export import export
 from .pretrain import pretrain
 from .query import query_app, stats
+from .review import review_app
 
 app = typer.Typer(
     name="kgmm",
@@ -44,6 +45,7 @@ def main(
 # KgmmCommand: `kgmm build-kg ... --debug` works like `kgmm --debug build-kg ...`, flags show as flags in --help
 app.command("build-kg", cls=KgmmCommand)(build_kg)
 app.add_typer(query_app, name="query")
+app.add_typer(review_app, name="review")
 app.command("stats", cls=KgmmCommand)(stats)
 app.command("export", cls=KgmmCommand)(export)
 app.command("pretrain", cls=KgmmCommand)(pretrain)
