@@ -16,6 +16,7 @@ from .export import export
 from .pretrain import pretrain
 from .query import query_app, stats
 from .review import review_app
+from .serve import serve
 
 app = typer.Typer(
     name="kgmm",
@@ -52,6 +53,7 @@ app.command("pretrain", cls=KgmmCommand)(pretrain)
 app.command("complete", cls=KgmmCommand)(complete)
 app.command("runs", cls=KgmmCommand)(runs)
 app.command("evaluate", cls=KgmmCommand)(evaluate)
+app.command("serve", cls=KgmmCommand)(serve)
 
 if __name__ == "__main__":
     app()
