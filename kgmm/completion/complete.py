@@ -42,6 +42,7 @@ from ..ranking import Calibration, RankingTask, calibrate, fact_scores, load_cal
 from ..model import K3M
 from .alignment import align_snapshot
 from .engine import Completer, CompletionOptions, NoiseFlag, Prediction
+from .feedback import refit_on_reviews
 
 SAMPLE = 1000  # predictions kept in the report (a dry run prints them)
 PARTIAL = "partial"  # params["status"] of a run stopped part way
@@ -180,6 +181,11 @@ def complete(
     if dropped:
         remark(f"{dropped:,} facts have values this model has never seen; they are left out of its input")
     completer = Completer(model, aligned, calibration, options, device)
+    refitted, said = refit_on_reviews(completer, store.reviews(), calibration)
+    if said:
+        remark(said)
+    if refitted is not None:  # reviewers' decisions are the labels closest to what this run proposes
+        calibration = completer.calibration = refitted
     applicability = completer.applicability
     if applicability.measured:
         m = applicability.measured
@@ -191,7 +197,8 @@ def complete(
         run_id=run_id or new_run_id(store, version, now),
         model_version=version,
         created_at=now.isoformat(timespec="seconds"),
-        params={"model": str(model_dir), "temperature": round(calibration.temperature, 6), "top_k": options.top_k,
+        params={"model": str(model_dir), "temperature": round(calibration.temperature, 6), "calibrated_on": calibration.fitted_on,
+                "top_k": options.top_k,
                 "min_score": options.min_score, "seed": options.seed, "min_coverage": applicability.min_coverage,
                 "applicability": applicability.measured or "given",
                 "check_noise": options.check_noise, "noise_threshold": options.noise_threshold,
