@@ -7,6 +7,7 @@ decides on products the others leave alone, so the order does not matter.
 from __future__ import annotations
 
 import csv
+import os
 import io
 import json
 from pathlib import Path
@@ -121,3 +122,35 @@ def test_export_neutralises_formulas_and_writes_jsonl(scene, tmp_path: Path) -> 
     assert run("export", "--format", "jsonl", "--out", str(out), store=store).exit_code == 0
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert any(r["note"] == "=HYPERLINK(\"x\")" for r in lines)  # exact in JSON
+
+
+def test_serve_refuses_other_hosts_without_a_token_and_serves_loopback(scene) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.cli.helpers import ROOT
+
+    store, _ = scene
+    refused = invoke("serve", "--host", "0.0.0.0", "--store", store)
+    assert refused.exit_code == 1 and "--token" in refused.stderr and "0.0.0.0" in refused.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("KGMM_SERVE_TOKEN", None)
+    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--store", store, "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+            except OSError:
+                time.sleep(0.3)
+        assert page is not None and "open proposals left" in page, server.stderr.read() if server.poll() is not None else ""
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
