@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
@@ -138,8 +138,8 @@ def _next_target(store: GraphStore, pid: str, back: str) -> str:
     items = review_queue(store, filters, source)
     ids = [item.product.id for item in items]
     if pid in ids:
-        return f"/product/{pid}"
-    return f"/product/{ids[0]}" if ids else ""
+        return f"/product/{quote(pid)}"
+    return f"/product/{quote(ids[0])}" if ids else ""
 
 
 _HEADERS = {

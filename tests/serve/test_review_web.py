@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from urllib.parse import quote
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ def csrf(page: str) -> str:
 
 
 def decide(client: TestClient, pid: str, attribute: str, value: str, verdict: str, **headers: str):
-    token = csrf(client.get(f"/product/{pid}").text)
+    token = csrf(client.get(f"/product/{quote(pid)}").text)
     form = {"csrf": token, "product_id": pid, "attribute": attribute, "value": value, "verdict": verdict, "back": ""}
     return client.post("/decide", data=form, headers={"Origin": BASE, **headers}, follow_redirects=False)
 
@@ -155,3 +156,18 @@ def test_the_page_works_against_neo4j(neo4j_store: GraphStore) -> None:
     assert decide(client, target.product_id, "material", target.value, "reject").status_code == 303
     assert [r.decision for r in neo4j_store.reviews([target.product_id])] == ["reject"]
     assert client.get(f"/image/{TAWA}").status_code == 200
+
+
+def test_hostile_ids_and_values_are_escaped_and_still_work(tmp_path: Path) -> None:
+    from graph_store import AttributeEdge, RunInfo
+
+    nasty = 'a b?c#d/e%f"<x>'
+    with open_store(str(tmp_path / "h.db"), create=True) as store:
+        store.upsert_products([ProductNode(nasty, "T<script>alert(1)</script>")], [AttributeEdge(nasty, "color", "red")])
+        store.write_predictions(RunInfo("r"), [AttributeEdge(nasty, "size", '"><b>x', "model", None, 0.5, "r")])
+        client = TestClient(create_app(store, reviewer="ann"), base_url=BASE)
+        [link] = re.findall(r'href="(/product/[^"]+)"', client.get("/").text)
+        page = client.get(link.replace("&amp;", "&")).text
+        assert "<script>alert" not in page and "&lt;script&gt;" in page and "<b>x" not in page
+        answer = decide(client, nasty, "size", '"><b>x', "reject")
+        assert answer.status_code == 303 and [r.value for r in store.reviews()] == ['"><b>x']
