@@ -59,7 +59,7 @@ def evaluate(
     preset: Annotated[Optional[str], typer.Option("--preset", help=f"Named catalog format: {', '.join(sorted(PRESETS))}.")] = None,
     mapping: Annotated[Optional[Path], typer.Option("--mapping", help="YAML column mapping for CSV catalogs.")] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="K3M config for every variant (default: the tiny CPU model).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Training steps per K3M variant (overrides train.max_steps).")] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, help="Training steps per K3M variant (overrides train.max_steps; default: sized by the catalog, with early stopping).")] = None,
     kge_epochs: Annotated[Optional[int], typer.Option("--kge-epochs", min=1, help="Epochs per KGE baseline (default 80).")] = None,
     test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.9, help="Share of each attribute's triples held out for testing.")] = 0.1,
     val_fraction: Annotated[float, typer.Option("--val-fraction", min=0.0, max=0.9, help="Share held out for validation (model selection, calibration).")] = 0.1,
@@ -128,8 +128,9 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
     from kgmm.evaluation.tfidf import TEXT_BASELINES
 
     steps = max_steps or (QUICK["max_steps"] if quick else config.train.max_steps)
-    train = {"max_steps": steps, "eval_every": max(1, steps // 6), "checkpoint_every": steps, "keep_checkpoints": 1,
-             "seed": seed, "log_every": max(1, min(config.train.log_every, steps))}
+    train = {"max_steps": steps, "eval_every": max(1, steps // 6) if steps else config.train.eval_every,
+             "checkpoint_every": steps or config.train.checkpoint_every, "keep_checkpoints": 1,
+             "seed": seed, "log_every": max(1, min(config.train.log_every, steps or config.train.log_every))}
     if device:
         train["device"] = device
     config = config.replace("train", **train)

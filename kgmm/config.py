@@ -74,6 +74,7 @@ class ModelConfig:
     score: str = "distmult"  # "distmult", "transe", "rotate", "bilinear" or "mlp"
     dropout: float = 0.1
     extra_modalities: list[str] = field(default_factory=list)  # streams beyond K3M's three: "table", "video", "audio"
+    evidence: bool = True  # category prior, value mentions and a lexical classifier in the link score (kgmm.model.evidence)
 
 
 @dataclass
@@ -88,7 +89,7 @@ class ObjectiveConfig:
     mom_target: str = "pixels"  # "pixels": reconstruct the patch; "nce": classify it
     lpm_positives: int = 2  # facts held out of the input per product and batch
     lpm_negatives: int = 16  # same-attribute negatives per held-out fact
-    lpm_all_values: bool = False  # 1-N: every value of the attribute (other true ones masked) instead of lpm_negatives samples
+    lpm_all_values: bool = True  # 1-N: every value of the attribute (other true ones masked) instead of lpm_negatives samples
     behaviour_temperature: float = 0.1  # InfoNCE temperature of stage 1 (train.behaviour_steps)
     distill: float = 0.0  # MBSD self-distillation: fused teacher -> each modality alone (0: off)
     distill_temperature: float = 2.0  # softens teacher and student distributions
@@ -116,8 +117,11 @@ class TrainConfig:
     seed: int = 0
     batch_size: int = 16  # products per device and micro-batch
     grad_accumulation: int = 1
-    max_steps: int = 200  # optimizer steps
+    max_steps: int = 0  # optimizer steps; 0: sized by the catalog (train.epochs, at most train.auto_step_limit)
+    epochs: float = 4.0  # passes over the products when max_steps is 0
+    auto_step_limit: int = 600  # the most steps a catalog-sized budget takes (10 minutes on 2 CPU cores)
     lr: float = 1e-3
+    evidence_lr_scale: float = 20.0  # the link score's evidence terms learn this many times faster (kgmm.model.evidence)
     weight_decay: float = 0.01
     warmup_steps: int = 20
     schedule: str = "cosine"  # "cosine", "linear" or "constant" after warm-up
@@ -127,12 +131,13 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes
     cpu_threads: int = 0  # torch threads on a CPU; 0: half the cores (see distributed.py)
     log_every: int = 5
-    eval_every: int = 50
+    eval_every: int = 0  # steps between validations; 0: twice per epoch
     checkpoint_every: int = 100
     keep_checkpoints: int = 2
-    patience: int = 0  # evaluations without a better validation MRR; 0: never stop early
-    val_fraction: float = 0.1  # of products, one held-out fact each
-    max_val: int = 200
+    patience: int = 3  # evaluations without a better validation MRR before stopping; 0: never stop early
+    val_fraction: float = 0.1  # of products, one held-out fact each (at least min_val when the catalog allows)
+    min_val: int = 200
+    max_val: int = 1000
     eval_batch_size: int = 64
     behaviour_steps: int = 0  # MBSD stage 1: contrastive steps on behaviour pairs before the objectives
 
@@ -147,15 +152,17 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
 }
 
-HASH_VERSION = 2
+HASH_VERSION = 3
 """What :meth:`Config.hash` covers. Version 1 (kgmm 0.1 before this field) hashed every
 field except a hand-kept list of later additions; version 2 hashes only what differs from
-the defaults. Hashes carry it as a prefix (``v2-...``), so a checkpoint whose hash was
-computed another way is recognised and refused with a clear message, never mistaken for a
+the defaults. Version 3 is version 2 after the defaults changed (``model.evidence`` and
+``objectives.lpm_all_values`` on, the training budget sized by the catalog). Hashes carry
+it as a prefix (``v3-...``), so a checkpoint whose hash was computed another way is recognised and refused with a clear message, never mistaken for a
 config change (see :func:`hash_version_of`)."""
 
 RUN_ONLY_FIELDS = {
-    "train": {"max_steps", "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "cpu_threads", "device", "patience"}
+    "train": {"max_steps", "epochs", "auto_step_limit", "log_every", "checkpoint_every", "keep_checkpoints", "num_workers", "cpu_threads",
+              "device", "patience"}
 }
 """Fields that change how long or where a run goes, not what it computes per step."""
 
@@ -188,6 +195,21 @@ class Config:
         config = cls(**sections)
         validate(config, source)
         return config
+
+    def sized(self, num_products: int) -> Config:
+        """This config with a catalog-sized budget resolved: ``train.max_steps`` 0 becomes
+        ``train.epochs`` passes over ``num_products`` (at most ``train.auto_step_limit`` steps)
+        and ``train.eval_every`` 0 twice per epoch. Why: a fixed 200 steps is three passes over
+        a thousand products and a fraction of one over a million; early stopping on the
+        validation MRR (``train.patience``) ends a run that stopped improving."""
+        t = self.train
+        per_epoch = max(1, math.ceil(num_products / (t.batch_size * t.grad_accumulation)))
+        changes = {}
+        if t.max_steps == 0:
+            changes["max_steps"] = max(1, min(t.auto_step_limit, math.ceil(t.epochs * per_epoch)))
+        if t.eval_every == 0:
+            changes["eval_every"] = max(10, per_epoch // 2)
+        return self.replace("train", **changes) if changes else self
 
     def replace(self, section: str, **changes: Any) -> Config:
         """A copy with some fields of one section changed (validated)."""
@@ -350,13 +372,16 @@ def validate(config: Config, source: str = "config") -> None:
             continue
         rate = getattr(config.modality, f.name)
         need(0 <= rate < 1, f"modality.{f.name} must lie in [0, 1)")
-    need(tr.batch_size >= 1 and tr.grad_accumulation >= 1 and tr.max_steps >= 1, "train.batch_size, grad_accumulation and max_steps must be >= 1")
-    need(tr.lr > 0 and tr.warmup_steps >= 0, "train.lr must be > 0 and warmup_steps >= 0")
+    need(tr.batch_size >= 1 and tr.grad_accumulation >= 1, "train.batch_size and grad_accumulation must be >= 1")
+    need(tr.max_steps >= 0 and tr.eval_every >= 0, "train.max_steps and eval_every must be >= 0 (0: sized by the catalog)")
+    need(tr.epochs > 0 and tr.auto_step_limit >= 1, "train.epochs must be > 0 and train.auto_step_limit >= 1")
+    need(0 <= tr.min_val <= tr.max_val, "train.min_val must lie in [0, train.max_val]")
+    need(tr.lr > 0 and tr.warmup_steps >= 0 and tr.evidence_lr_scale > 0, "train.lr and evidence_lr_scale must be > 0 and warmup_steps >= 0")
     need(tr.schedule in ("cosine", "linear", "constant"), f"train.schedule {tr.schedule!r}: known: cosine, linear, constant")
     need(tr.precision in ("auto", "bf16", "fp32"), f"train.precision {tr.precision!r}: known: auto, bf16, fp32")
     need(0 <= tr.val_fraction < 1, "train.val_fraction must lie in [0, 1)")
     need(tr.num_workers >= 0 and tr.cpu_threads >= 0, "train.num_workers and cpu_threads must be >= 0")
-    need(min(tr.log_every, tr.eval_every, tr.checkpoint_every, tr.keep_checkpoints, tr.eval_batch_size) >= 1, "train.log_every, eval_every, checkpoint_every, keep_checkpoints and eval_batch_size must be >= 1")
+    need(min(tr.log_every, tr.checkpoint_every, tr.keep_checkpoints, tr.eval_batch_size) >= 1, "train.log_every, checkpoint_every, keep_checkpoints and eval_batch_size must be >= 1")
 
 
 def load_config(path: str | Path | None) -> Config:

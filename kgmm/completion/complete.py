@@ -101,7 +101,7 @@ def resolve_calibration(model: K3M, model_dir: Path, snapshot: Snapshot, device:
              "probabilities are uncalibrated (kgmm evaluate writes one)")
         return Calibration()
     train = model.config.train
-    split = split_edges(snapshot, train.val_fraction, train.max_val, train.seed)
+    split = split_edges(snapshot, train.val_fraction, train.max_val, train.seed, train.min_val)
     if split.num_val == 0:
         note("no validation facts to calibrate on: probabilities are uncalibrated")
         return Calibration()

@@ -28,6 +28,7 @@ from graph_store.models import FLAG_NOTE
 from ..data.batches import batch_generator
 from ..data.views import ViewData
 from ..model import K3M
+from ..model.k3m import EncodedProducts
 from ..ranking import Applicability, Calibration, value_scores
 from .hiding import HiddenFacts
 
@@ -107,14 +108,14 @@ class Completer:
             self.facts[p].setdefault(a, []).append((v, s))
 
     @torch.no_grad()
-    def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> Tensor:
-        """Product vectors [len(rows), d]; ``hidden``: batch row -> value ids withheld."""
+    def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> EncodedProducts:
+        """Encoded products (vectors and evidence), one row each; ``hidden``: batch row -> value ids withheld."""
         transforms = (HiddenFacts(hidden, len(self.snapshot.values)),) if hidden else ()
         batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False, transforms=transforms)
-        return self.model(batch.to(self.device), heads=False).product.float()
+        return self.model(batch.to(self.device), heads=False).products()
 
     @torch.no_grad()
-    def _probabilities(self, vector: Tensor, attribute: int) -> Tensor:
+    def _probabilities(self, vector: EncodedProducts, attribute: int) -> Tensor:
         """Calibrated probabilities [M] over ``data.candidates[attribute]``."""
         scores = value_scores(self.model, vector, attribute, self.data.candidates[attribute], self.device)
         return self.calibration.probabilities(scores.cpu())

@@ -46,6 +46,7 @@ from ..sampling import AttributeNegativeSampler
 from ..schema import EdgeKind, pair_key
 from ..text import SpecialIds
 from .batch import Batch
+from .evidence import DESCRIPTION_TOKENS, EvidenceInput
 from .hetero import snapshot_to_heterodata
 from .split import EdgeSplit, training_snapshot
 from .subgraph import SubgraphSampler
@@ -103,9 +104,12 @@ class PretrainData:
         self.special = SpecialIds.of(tokenizer)
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
         limit = config.text.max_length
-        encode = lambda texts: tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]  # noqa: E731
-        self.titles: list[list[int]] = encode(snapshot.titles) if snapshot.num_products else []
-        self.descriptions: list[list[int]] = encode(snapshot.descriptions) if snapshot.num_products else []
+        encode = lambda texts, limit: tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]  # noqa: E731
+        # the evidence terms read more of the description than the transformer (which truncates to text.max_length)
+        described = max(limit, DESCRIPTION_TOKENS) if config.model.evidence else limit
+        self.titles: list[list[int]] = encode(snapshot.titles, limit) if snapshot.num_products else []
+        self.descriptions: list[list[int]] = encode(snapshot.descriptions, described) if snapshot.num_products else []
+        self.evidence = EvidenceInput(tokenizer) if config.model.evidence else None
         self.images = ImageStore(snapshot.images, config.image.size)
         self.with_title = torch.tensor([i for i, t in enumerate(self.titles) if t], dtype=torch.long)
         self.with_image = torch.from_numpy(np.flatnonzero(snapshot.has_image()))
@@ -288,5 +292,7 @@ class PretrainData:
                 parts.extra = ExtraInputs()
             for name in names:
                 self.inputs[name].build(parts, self, generator)
+            if stage == EXTRAS and self.evidence is not None:  # no random draws: the other inputs' are unchanged
+                self.evidence.build(parts, self, generator)
 
         return build

@@ -3,7 +3,7 @@
 Validation asks the question link prediction is for: given everything else about a
 product, which value does it have for this attribute? One fact is held out for a share of
 the products, only from attributes with at least two values (ranking one candidate says
-nothing) and only from products that keep at least one other fact. The held-out facts are
+nothing) and only where the value keeps another training fact. The held-out facts are
 removed from the graph the model trains on, so neither the input nor the LPM targets
 ever contain them.
 """
@@ -30,25 +30,40 @@ class EdgeSplit:
         return int(self.val.shape[0])
 
 
-def split_edges(snapshot: Snapshot, val_fraction: float, max_val: int, seed: int) -> EdgeSplit:
-    """Choose validation facts deterministically from ``seed``."""
+def split_edges(snapshot: Snapshot, val_fraction: float, max_val: int, seed: int, min_val: int = 0) -> EdgeSplit:
+    """Choose validation facts deterministically from ``seed``.
+
+    One fact per chosen product, ``val_fraction`` of the products but at least ``min_val``
+    and at most ``max_val`` facts (as many as the catalog allows): early stopping and the
+    temperature are chosen on these, so a hundred facts is too few to mean anything. A
+    fact qualifies when its attribute has two values and its value keeps another
+    training fact (a value never seen in training cannot be learnt); a product's only fact
+    may be held out (its text and photo still describe it).
+    """
     num_edges = snapshot.num_edges
     train_mask = np.ones(num_edges, dtype=bool)
     empty = np.zeros((0, 3), dtype=np.int64)
     if num_edges == 0 or val_fraction <= 0 or max_val <= 0:
         return EdgeSplit(train_mask, empty)
     values_per_attribute = np.bincount(snapshot.value_attribute, minlength=len(snapshot.attributes))
-    edges_per_product = np.bincount(snapshot.edge_product, minlength=snapshot.num_products)
-    candidate = (values_per_attribute[snapshot.edge_attribute] >= 2) & (edges_per_product[snapshot.edge_product] >= 2)
-    candidates = np.flatnonzero(candidate)
+    candidates = np.flatnonzero(values_per_attribute[snapshot.edge_attribute] >= 2)
     if candidates.size == 0:
         return EdgeSplit(train_mask, empty)
     rng = np.random.default_rng(seed)
     shuffled = candidates[rng.permutation(candidates.size)]
     _, first = np.unique(snapshot.edge_product[shuffled], return_index=True)  # one random edge per product
     per_product = shuffled[first]
-    count = min(max_val, max(1, round(val_fraction * per_product.size)))
-    chosen = np.sort(per_product[rng.permutation(per_product.size)[:count]])
+    wanted = min(max_val, max(min_val, round(val_fraction * snapshot.num_products), 1))
+    remaining = np.bincount(snapshot.edge_value, minlength=len(snapshot.values))
+    chosen = []
+    for edge in per_product[rng.permutation(per_product.size)].tolist():
+        if len(chosen) >= wanted:
+            break
+        value = snapshot.edge_value[edge]
+        if remaining[value] >= 2:  # the value keeps a training fact
+            remaining[value] -= 1
+            chosen.append(edge)
+    chosen = np.sort(np.array(chosen, dtype=np.int64))
     train_mask[chosen] = False
     val = np.stack([snapshot.edge_product[chosen], snapshot.edge_attribute[chosen], snapshot.edge_value[chosen]], axis=1)
     return EdgeSplit(train_mask, val.astype(np.int64))

@@ -80,7 +80,7 @@ def train_variant(
     runtime = distributed.setup(config.train.device, config.train.precision, config.train.cpu_threads)
     try:
         seed_everything(config.train.seed)
-        model = new_model(config, full_snapshot, tokenizer).to(runtime.device)
+        model = new_model(config, full_snapshot, tokenizer, train_snapshot=train_snapshot).to(runtime.device)
         data = ViewData(train_snapshot, tokenizer, config, model.num_patches, view)
         optimizer = build_optimizer(model, config.train)
         scheduler = build_scheduler(optimizer, config.train)

@@ -155,6 +155,7 @@ def run_protocol(snapshot: Snapshot, options: ProtocolOptions, out_dir: Path, pr
     progress = progress or _Quiet()
     start = time.perf_counter()
     threads = torch.get_num_threads()
+    options = dataclasses.replace(options, config=options.config.sized(snapshot.num_products))
     config = options.config
     device = choose_device(config.train.device)
     if device.type == "cpu":
@@ -224,13 +225,13 @@ def _k3m(name: str, prepared: Prepared, options: ProtocolOptions, tokenizer, out
     batch = config.train.eval_batch_size
     progress.phase(f"evaluating {name}", 1 + len(options.conditions) * len(options.ratios))
     probe_data = trained.data.with_view(dataclasses.replace(trained.view, hide_category=True))
-    probe = LinearProbe().fit(encode_products(trained.model, probe_data, prepared.probe.train.tolist(), device, batch),
+    probe = LinearProbe().fit(encode_products(trained.model, probe_data, prepared.probe.train.tolist(), device, batch).vector,
                               torch.from_numpy(prepared.probe.labels[prepared.probe.train]))
     test_labels = torch.from_numpy(prepared.probe.labels[prepared.probe.test])
 
     def measure(data, probe_view_data) -> tuple[dict, list]:
         scores = fact_scores(trained.model, data, prepared.test, device, batch)
-        vectors = encode_products(trained.model, probe_view_data, prepared.probe.test.tolist(), device, batch)
+        vectors = encode_products(trained.model, probe_view_data, prepared.probe.test.tolist(), device, batch).vector
         return prepared.test.metrics(scores) | {"accuracy": probe.accuracy(vectors, test_labels)}, scores
 
     clean, clean_scores = measure(trained.data, probe_data)

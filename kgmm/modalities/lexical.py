@@ -37,6 +37,8 @@ from .base import Modality, ModalInput, ModalityEncoder
 
 BUCKETS = 2**18
 """Hash buckets shared by word and character n-grams (bucket 0 pads)."""
+EVIDENCE_BUCKETS = 2**17
+"""The smaller table of the link score's lexical classifier (:mod:`kgmm.model.evidence`)."""
 GROUPS = 4
 """Bags per product: title words, title characters, description words, description characters."""
 WORD_NGRAMS = (1, 2)
@@ -46,6 +48,28 @@ CHAR_NGRAMS = (3, 4, 5)
 def bucket(feature: str) -> int:
     """The bucket of one n-gram feature in [1, BUCKETS): deterministic in every process."""
     return 1 + zlib.crc32(feature.encode("utf-8")) % (BUCKETS - 1)
+
+
+def fold(buckets: list[int], size: int) -> list[int]:
+    """Buckets of :data:`BUCKETS` folded into ``[1, size)`` (0 still pads)."""
+    return [1 + (b - 1) % (size - 1) for b in buckets]
+
+
+def text_words(words: list[str]) -> list[int]:
+    """Sorted unique buckets of the words that can name a value (letters or digits in them)."""
+    return sorted({bucket("w:" + w) for w in words if any(ch.isalnum() for ch in w)})
+
+
+def name_features(tokenizer, names: list[str]) -> tuple[list[list[int]], list[list[int]]]:
+    """Per name (a value's), its word buckets (:func:`text_words`) and its n-gram buckets
+    folded into :data:`EVIDENCE_BUCKETS`, read through ``tokenizer`` as product texts are."""
+    special = set(tokenizer.all_special_ids)
+    out_words, out_ngrams = [], []
+    for ids in tokenizer(names, add_special_tokens=False)["input_ids"] if names else []:
+        words = words_of([p for i, p in zip(ids, tokenizer.convert_ids_to_tokens(ids)) if i not in special])
+        out_words.append(text_words(words))
+        out_ngrams.append(fold(word_ngrams(words) + char_ngrams(words), EVIDENCE_BUCKETS))
+    return out_words, out_ngrams
 
 
 def words_of(pieces: list[str]) -> list[str]:

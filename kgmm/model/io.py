@@ -85,7 +85,10 @@ def load_model(cls: type, directory: Path, map_location: str | torch.device = "c
 
     meta = read_meta(directory)
     try:
-        config = Config.from_dict(meta["config"], source=f"{directory}/config.json")
+        saved = meta["config"]
+        if isinstance(saved, dict) and isinstance(saved.get("model"), dict) and "evidence" not in saved["model"]:
+            saved["model"]["evidence"] = False  # written before the evidence terms existed
+        config = Config.from_dict(saved, source=f"{directory}/config.json")
         dims = ModelDims(**meta["dims"])
     except (KeyError, TypeError, KgmmError) as err:
         raise CheckpointError(f"{directory}/config.json is corrupt ({err})") from None
@@ -99,6 +102,8 @@ def load_model(cls: type, directory: Path, map_location: str | torch.device = "c
         state = load_file(str(directory / "model.safetensors"), device=str(map_location))
     except (OSError, SafetensorError, RuntimeError) as err:
         raise CheckpointError(f"{directory}/model.safetensors is missing or corrupt ({err})") from None
+    if getattr(model, "evidence", None) is not None:
+        model.evidence.adopt_shapes(state, "evidence.")  # its tables are sized by the data, not the config
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

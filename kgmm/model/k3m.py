@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from ..config import Config
 from ..data.batch import Batch
+from ..data.evidence import NAME as EVIDENCE
 from ..modalities import CORE
 from ..modalities.image import PIXEL_PATCH
 from ..objectives import IGNORE, build_objectives
@@ -39,6 +40,7 @@ from ..registry import FUSIONS, GNNS, MODALITIES, SCORES
 from ..schema import num_edge_kinds
 from .aggregation import ModalityPooling, StructureAggregation
 from .dims import ModelDims
+from .evidence import Evidence, ProductEvidence, evidence_of
 from .fusion import InteractionLayer
 from .io import load_model, save_model
 from .knowledge import KnowledgeEncoder
@@ -61,6 +63,34 @@ class K3MOutput:
     lpm_scores: Tensor | None  # [T, 1+k] held-out fact, then its negatives
     present: Tensor | None = None  # [B, M] bool, which streams each row read (M = 3 + extra modalities)
     encoded: tuple | None = None  # training forward of every stream: (streams, present, pairs, kv_mask) before interaction
+    evidence: ProductEvidence | None = None  # what the link score's evidence terms read (model.evidence)
+
+    def products(self) -> EncodedProducts:
+        """The product vectors with their evidence: what :meth:`K3M.score` reads."""
+        return EncodedProducts(self.product.float(), self.evidence)
+
+
+@dataclass
+class EncodedProducts:
+    """Product vectors [B, d] and, row-aligned, their evidence (None: the model has none)."""
+
+    vector: Tensor
+    evidence: ProductEvidence | None = None
+
+    def __len__(self) -> int:
+        return int(self.vector.shape[0])
+
+    def __getitem__(self, row: int) -> EncodedProducts:
+        return EncodedProducts(self.vector[row : row + 1], self.evidence.select(row) if self.evidence is not None else None)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    @staticmethod
+    def cat(parts: list[EncodedProducts]) -> EncodedProducts:
+        evidence = [p.evidence for p in parts]
+        return EncodedProducts(torch.cat([p.vector for p in parts]),
+                               ProductEvidence.cat(evidence) if evidence and evidence[0] is not None else None)
 
 
 class K3M(nn.Module):
@@ -100,6 +130,7 @@ class K3M(nn.Module):
         self.structure = StructureAggregation(d, m.heads, m.dropout)
         self.scorer = SCORES.get(m.score)(dims.num_attributes, d)
         self.value_bias = nn.Parameter(torch.zeros(max(dims.num_values, 1)))  # how common a value is, a prior
+        self.evidence = Evidence(dims.num_attributes, dims.num_values, dims.num_categories) if m.evidence else None
         self.mlm_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, dims.vocab_size))
         self.mom_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, 3 * PIXEL_PATCH**2))
         for objective in build_objectives(config):  # parameters of active objectives (none for K3M's three)
@@ -133,7 +164,7 @@ class K3M(nn.Module):
             raise ValueError(f"unknown modality {', '.join(unknown)}; this model reads {', '.join(self.stream_names)}")
         wanted = frozenset(HEADS if heads is True else heads or ())
         streams, present, pairs, kv_mask = self._encode(batch, read)
-        out = self._decode(batch, streams, present, pairs, kv_mask, wanted)
+        out = self._decode(batch, streams, present, pairs, kv_mask, wanted, self._evidence(batch, read))
         if self.training and modalities is None:
             out.encoded = (streams, present, pairs, kv_mask)
         return out
@@ -141,7 +172,7 @@ class K3M(nn.Module):
     def branch(self, batch: Batch, output: K3MOutput, name: str) -> K3MOutput:
         """Stream ``name`` alone, from a training output's already encoded streams (every
         head): the same as ``forward(batch, modalities=(name,))`` without re-encoding."""
-        return self._decode(batch, *self._alone(batch, name, *output.encoded), frozenset(HEADS))
+        return self._decode(batch, *self._alone(batch, name, *output.encoded), frozenset(HEADS), self._evidence(batch, (name,)))
 
     def stream_vector(self, name: str, tokens: Tensor, pad: Tensor) -> Tensor:
         """A stream's pooled vector [B, d] (see :func:`pooled_stream`)."""
@@ -182,6 +213,13 @@ class K3M(nn.Module):
             present["knowledge"] = ~torch.stack([p for n, p in present.items() if n != "knowledge"], 1).any(1)
         return {name: streams[name] for name in self.stream_names}, present, pairs, kv_mask
 
+    def _evidence(self, batch: Batch, read: Sequence[str]) -> ProductEvidence | None:
+        """What the evidence terms read of the batch's products (text terms only when text is read,
+        the category only when knowledge is)."""
+        if self.evidence is None or EVIDENCE not in batch.extra:
+            return None
+        return evidence_of(batch.extra[EVIDENCE], batch.node_key[: batch.size], "text" in read, "knowledge" in read)
+
     def stream_encoder(self, name: str) -> nn.Module:
         """The encoder of modality ``name`` (``text``, ``image`` or an extra one)."""
         return {"text": self.text, "image": self.image}.get(name) or self.extras[name]
@@ -218,7 +256,8 @@ class K3M(nn.Module):
             return graph.unsqueeze(1), pad
         return self.missing_token(name).view(1, 1, d).expand(size, 1, d), pad
 
-    def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: frozenset) -> K3MOutput:
+    def _decode(self, batch: Batch, streams: dict, present: dict, pairs: Tensor, kv_mask: Tensor, heads: frozenset,
+                evidence: ProductEvidence | None = None) -> K3MOutput:
         """Interaction, modality pooling, structure aggregation and the heads."""
         for layer in self.interaction:
             streams = layer(streams)
@@ -240,16 +279,21 @@ class K3M(nn.Module):
             mom_target = self.image.patch_pixels(batch.pixels[rows])[masked]  # [Q, 48]
         if "lpm" in heads and batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
             candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
-            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates)
-        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags)
+            rows = evidence.select(batch.lpm_row) if evidence is not None else None
+            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates, rows)
+        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags, evidence=evidence)
 
     # -- link prediction ---------------------------------------------------------------
 
-    def score(self, product: Tensor, attribute: Tensor, values: Tensor) -> Tensor:
-        """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]."""
+    def score(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence | None = None) -> Tensor:
+        """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]; with
+        ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added."""
         values = values.clamp(min=0)
         tails = self.knowledge.value_embedding(values)  # [N, M, d]
-        return self.scorer(product, attribute, tails.to(product.dtype)) + self.value_bias[values].to(product.dtype)
+        scores = self.scorer(product, attribute, tails.to(product.dtype)) + self.value_bias[values].to(product.dtype)
+        if evidence is not None and self.evidence is not None:
+            scores = scores + self.evidence(evidence, attribute, values).to(scores.dtype)
+        return scores
 
     # -- persistence ---------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ..data.batches import batch_generator
+from ..model.k3m import EncodedProducts
 from .task import RankingTask
 
 EVAL_SEED_KEY = -1
@@ -23,9 +24,9 @@ EVAL_SEED_KEY = -1
 
 @torch.no_grad()
 def encode_products(model, data, products: list[int], device: torch.device, batch_size: int, autocast=None,
-                    modalities: tuple[str, ...] | None = None) -> Tensor:
-    """Product vectors [len(products), d] with full inputs; ``modalities`` reads only those
-    streams (each modality alone), ``None`` all."""
+                    modalities: tuple[str, ...] | None = None) -> EncodedProducts:
+    """Product vectors [len(products), d] with full inputs, and what the link score's evidence
+    terms read of them; ``modalities`` reads only those streams (each modality alone), ``None`` all."""
     was_training = model.training
     model.eval()
     chunks = []
@@ -35,18 +36,20 @@ def encode_products(model, data, products: list[int], device: torch.device, batc
             batch = data.build(chunk, batch_generator(data.config.train.seed, EVAL_SEED_KEY, start), train=False).to(device)
             with autocast() if autocast else nullcontext():
                 output = model(batch, heads=False) if modalities is None else model(batch, heads=False, modalities=modalities)
-                chunks.append(output.product.float())
+                chunks.append(output.products())
     finally:
         model.train(was_training)
     d = model.config.model.hidden
-    return torch.cat(chunks) if chunks else torch.zeros(0, d, device=device)
+    return EncodedProducts.cat(chunks) if chunks else EncodedProducts(torch.zeros(0, d, device=device))
 
 
 @torch.no_grad()
-def value_scores(model, product: Tensor, attribute: int, candidates: Tensor, device: torch.device, autocast=None) -> Tensor:
-    """Scores [M] of ``candidates`` (value ids) for one product vector [d] and one attribute."""
+def value_scores(model, product: EncodedProducts, attribute: int, candidates: Tensor, device: torch.device, autocast=None) -> Tensor:
+    """Scores [M] of ``candidates`` (value ids) for one encoded product (a row of
+    :func:`encode_products`) and one attribute."""
     with autocast() if autocast else nullcontext():
-        scores = model.score(product.view(1, -1), torch.tensor([attribute], device=device), candidates.view(1, -1).to(device))
+        scores = model.score(product.vector.view(1, -1), torch.tensor([attribute], device=device), candidates.view(1, -1).to(device),
+                             product.evidence)
     return scores[0].float()
 
 
@@ -59,7 +62,7 @@ def fact_scores(model, data, task: RankingTask, device: torch.device, batch_size
     if not products:
         return []
     position = {p: i for i, p in enumerate(products)}
-    vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # [n, d]
+    vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # n rows
     return [value_scores(model, vectors[position[p]], a, cand, device, autocast).cpu()
             for (p, a, _), cand in zip(task.facts.tolist(), task.candidates)]
 

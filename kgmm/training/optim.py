@@ -11,14 +11,22 @@ from ..config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.AdamW:
-    """AdamW; biases, norms, embeddings and learned tokens are not decayed."""
-    decay, no_decay = [], []
+    """AdamW; biases, norms, embeddings and learned tokens are not decayed. The link score's
+    evidence terms (:mod:`kgmm.model.evidence`: a handful of weights and a bag of n-grams each
+    seen a few times per epoch) learn at ``evidence_lr_scale`` times the rate, as fastText's
+    sparse classifier does next to a transformer's rate."""
+    decay, no_decay, evidence = [], [], []
     for name, parameter in model.named_parameters():
         if not parameter.requires_grad:
+            continue
+        if name.startswith("evidence."):
+            evidence.append(parameter)
             continue
         is_matrix = parameter.dim() >= 2 and "embed" not in name and not name.startswith("knowledge.") and "relation" not in name
         (decay if is_matrix else no_decay).append(parameter)
     groups = [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if evidence:
+        groups.append({"params": evidence, "weight_decay": 0.0, "lr": config.lr * config.evidence_lr_scale})
     return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
 
 

@@ -25,7 +25,7 @@ from graph_store import GraphStore, Snapshot, StoreLike, opened
 
 from ..config import Config, save_config
 from ..data.batches import PretrainData
-from ..data.split import split_edges
+from ..data.split import split_edges, training_snapshot
 from ..errors import CheckpointError, ConfigError, DataError
 from ..model import K3M
 from ..model.factory import new_model
@@ -156,6 +156,7 @@ def pretrain(
         raise CheckpointError(f"{checkpoint}: its training state belongs to another config (--batch-size cannot change on resume)")
 
     snapshot = load_snapshot(store)
+    config = config.sized(snapshot.num_products)  # train.max_steps 0: epochs over this catalog
     snapshot_hash = snapshot.content_hash()
     if checkpoint is not None and payload["snapshot_hash"] != snapshot_hash:
         raise CheckpointError(
@@ -179,15 +180,15 @@ def pretrain(
 
 def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes) -> PretrainResult:
     seed_everything(config.train.seed)
+    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed, config.train.min_val)
     if checkpoint is not None:
         model = K3M.from_pretrained(checkpoint)
         tokenizer = model.tokenizer
     else:
         tokenizer = _tokenizer(snapshot, config)
-        model = new_model(config, snapshot, tokenizer, snapshot_hash)
+        model = new_model(config, snapshot, tokenizer, snapshot_hash, training_snapshot(snapshot, split.train_mask))
     model.to(runtime.device)
 
-    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
     data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
     evaluator = Validator(data, RankingTask.build(snapshot, split.val)) if split.num_val else None
     if evaluator is None and snapshot.num_edges:

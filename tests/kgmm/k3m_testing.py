@@ -75,7 +75,7 @@ def tiny_setup(config=None, snapshot: Snapshot | None = None, seed: int = 0):
     tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
     torch.manual_seed(seed)
     model = new_model(config, snapshot, tokenizer)
-    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed)
+    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed, config.train.min_val)
     data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
     return model, data, tokenizer
 

@@ -49,7 +49,8 @@ def test_the_lpm_loss_is_finite_and_trains(setup) -> None:
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.knowledge.parameters())
 
 
-def test_the_switch_off_keeps_the_config_hash() -> None:
+def test_the_default_is_on_and_switching_it_off_changes_the_hash() -> None:
     default = Config()
-    assert default.replace("objectives", lpm_all_values=False).hash() == default.hash()
-    assert default.replace("objectives", lpm_all_values=True).hash() != default.hash()
+    assert default.objectives.lpm_all_values
+    assert default.replace("objectives", lpm_all_values=True).hash() == default.hash()
+    assert default.replace("objectives", lpm_all_values=False).hash() != default.hash()

@@ -1,0 +1,87 @@
+"""The link score's evidence terms (kgmm.model.evidence): category prior, value mentions, lexical.
+
+Why these tests: the prior must be the back-off the docs describe (a small category leans on
+its parent) and count training facts only; the text terms must see exactly the text the text
+stream sees (a dropped title gives nothing, a model reading the image alone gets no text
+terms) or evaluation's missing-text numbers would be wrong; and a saved model must score
+exactly as before, although its tables are sized by the data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kgmm.data.batches import batch_generator
+from kgmm.data.evidence import NAME
+from kgmm.model import K3M
+from kgmm.model.evidence import CategoryPrior, mention_features
+from kgmm.ranking import RankingTask, encode_products, fact_scores
+from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
+
+
+@pytest.fixture(scope="module")
+def setup():
+    return tiny_setup(tiny_config())
+
+
+def test_the_prior_backs_off_from_a_small_category_to_its_parent() -> None:
+    # categories: 0 = root, 1 = child of 0; attribute 0 has values 0, 1, 2
+    prior = CategoryPrior(num_attributes=1, num_values=3, num_categories=2)
+    product_category = torch.tensor([0, 0, 0, 1])
+    facts = torch.tensor([[0, 0, 0], [1, 0, 0], [2, 0, 1], [3, 0, 2]])  # (product, attribute, value)
+    prior.fit(product_category, torch.tensor([-1, 0]), torch.tensor([0, 0, 0]), facts[:, 0], facts[:, 1], facts[:, 2])
+    values = torch.tensor([[0, 1, 2]])
+    got = prior(torch.tensor([1]), torch.tensor([0]), values).exp()[0]
+    catalog = [(2 + 1 / 3) / 5, (1 + 1 / 3) / 5, (1 + 1 / 3) / 5]  # every fact, one pseudo-count of the uniform
+    root = [(n + p) / 5 for n, p in zip([2, 1, 1], catalog)]  # the root holds all four products
+    leaf = [(n + p) / 2 for n, p in zip([0, 0, 1], root)]  # one product: leans on the root for the rest
+    assert torch.allclose(got, torch.tensor(leaf), atol=1e-6)
+    assert math.isclose(float(got.sum()), 1.0, rel_tol=1e-6)
+    unknown = prior(torch.tensor([-1]), torch.tensor([0]), values).exp()[0]  # no category: the catalog's
+    assert torch.allclose(unknown, torch.tensor(catalog), atol=1e-6)
+
+
+def test_mentions_count_the_value_words_found() -> None:
+    words = torch.tensor([[3, 5, 9]])  # sorted word buckets of a title
+    value_words = torch.tensor([[[5, 9], [5, 4], [0, 0]]])  # both found, one of two, no words
+    every, share = mention_features(words, value_words)
+    assert every.tolist() == [[1.0, 0.0, 0.0]] and share.tolist() == [[1.0, 0.5, 0.0]]
+
+
+def test_the_text_terms_read_what_the_text_stream_reads(setup) -> None:
+    model, data, _ = setup
+    model.eval()
+    rows = list(range(8))
+    batch = data.build(rows, batch_generator(0, 1), train=False)
+    with torch.no_grad():
+        full = model(batch, heads=False).evidence
+        image_only = model(batch, heads=False, modalities=("image",)).evidence
+        no_knowledge = model(batch, heads=False, modalities=("text", "image")).evidence
+    assert full.text.any() and (full.category >= 0).any()
+    assert not image_only.text.any() and not image_only.ngrams.any()  # not read: no text terms
+    assert (no_knowledge.category == -1).all()  # the category is knowledge
+    dropped = batch.extra[NAME]
+    dropped.present[:] = False  # as a batch whose texts were all dropped
+    with torch.no_grad():
+        gone = model(batch, heads=False).evidence
+    assert not gone.text.any() and not gone.title_words.any()
+
+
+def test_training_facts_only_and_a_saved_model_scores_the_same(setup, tmp_path) -> None:
+    model, data, _ = setup
+    held_out = data.split.val
+    assert len(held_out)
+    counted = model.evidence.prior.value_keys
+    assert counted.numel() > 0
+    model.eval()
+    task = RankingTask.build(data.snapshot, held_out)
+    before = fact_scores(model, data, task, torch.device("cpu"), 16)
+    model.save_pretrained(tmp_path / "m")
+    again = K3M.from_pretrained(tmp_path / "m")
+    after = fact_scores(again, data, task, torch.device("cpu"), 16)
+    assert all(torch.equal(a, b) for a, b in zip(before, after))
+    encoded = encode_products(again, data, task.products[:3], torch.device("cpu"), 2)
+    assert len(encoded) == 3 and encoded.evidence is not None and len(encoded.evidence) == 3
