@@ -163,6 +163,7 @@ def _summary(report, store: str) -> None:
         f"Completed {report.products:,} products in {report.seconds:.1f} s: {report.predictions:,} values for "
         f"{report.pairs:,} missing (product, attribute) pairs at --min-score {run.params['min_score']}{flagged}"
     )
+    _versus_rule(report)
     if report.dry_run:
         say(f"  dry run: nothing written to {store}")
         rows = [{"product_id": p.product_id, "attribute": p.attribute, "value": p.value, "score": p.score, "rank": p.rank} for p in report.sample[:20]]
@@ -180,6 +181,18 @@ def _summary(report, store: str) -> None:
                     title=f"most confident of {len(report.flags):,} suspect catalog values")
     if not report.dry_run:
         say(f"  undo with: kgmm complete --undo {run.run_id} --store {store}")
+
+
+def _versus_rule(report, shown: int = 10) -> None:
+    """The model's top values next to the most-common-value-in-the-category rule's."""
+    top = [p for p in report.sample if p.rank == 1 and (p.product_id, p.attribute) in report.rule]
+    if not top:
+        return
+    agree = sum(report.rule[(p.product_id, p.attribute)] == p.value for p in top)
+    rows = [{"product_id": _short(p.product_id, 14), "attribute": _short(p.attribute, 24), "model value": _short(p.value, 28), "p": p.score,
+             "rule value": _short(report.rule[(p.product_id, p.attribute)], 28)} for p in top[:shown]]
+    render_rows(rows, ("product_id", "attribute", "model value", "p", "rule value"), "table",
+                title=f"the model's values next to the most common value in the category (they differ on {len(top) - agree:,} of {len(top):,})")
 
 
 def _write_flags(flags, path: Path) -> None:

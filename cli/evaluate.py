@@ -68,6 +68,7 @@ def evaluate(
     ablation: Annotated[Optional[Path], typer.Option("--ablation", help="YAML of row name -> config changes: each row trains the full K3M on the same splits (the ablation table).")] = None,
     ratios: Annotated[Optional[str], typer.Option("--ratios", help="Comma-separated damaged shares (default 0,0.2,0.5,0.8,1).")] = None,
     models: Annotated[Optional[str], typer.Option("--models", help="Comma-separated subset: k3m, k3m-no-knowledge, text-only, image-only, transe, distmult, complex, rotate, majority, tfidf, frozen-text (default: all; frozen-text when text.pretrained is set).")] = None,
+    noise: Annotated[float, typer.Option("--noise", min=0.0, max=0.5, help="Share of catalog facts replaced (and brands swapped) in a copy of the graph to measure the noise flags; 0: off (also off with --quick).")] = 0.02,
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run: 6 steps per K3M variant, 2 KGE epochs, damage at 0/50/100% only.")] = False,
     device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps (overrides train.device).")] = None,
     user: UserOption = None,
@@ -87,7 +88,8 @@ def evaluate(
 
     if (catalog is None) == (store is None):
         raise fail("give either a CATALOG file or --store STORE to evaluate")
-    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios, ablation)
+    options = _options(load_config(config), max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios, ablation,
+                       noise)
     if behaviour and catalog is None:
         raise fail("--behaviour loads pairs with a CATALOG file; a --store already holds its behaviour edges")
     pairs = [open_pairs(path) for path in behaviour]  # a bad pairs file stops before any training
@@ -116,7 +118,7 @@ def evaluate(
     _summary(report, paths)
 
 
-def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios=None, ablation=None):
+def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, models, quick, device, ratios=None, ablation=None, noise=0.0):
     from dataclasses import replace
 
     from kgmm.evaluation.ablation import load_ablation
@@ -149,6 +151,7 @@ def _options(config, max_steps, kge_epochs, test_fraction, val_fraction, seed, m
         kge=replace(KGEConfig(), epochs=epochs, eval_every=max(1, min(5, epochs)), seed=seed), majority="majority" in chosen,
         text_baselines=tuple(m for m in TEXT_BASELINES if m in chosen),
         ablation=tuple(load_ablation(ablation, config)) if ablation is not None else (),
+        noise=0.0 if quick else noise,
     )
 
 

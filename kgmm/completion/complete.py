@@ -68,6 +68,7 @@ class CompletionReport:
     calibration: Calibration = field(default_factory=Calibration)
     notes: list[str] = field(default_factory=list)
     sample: list[Prediction] = field(default_factory=list)
+    rule: dict[tuple[str, str], str] = field(default_factory=dict)  # (product id, attribute) of the sample -> the rule's value
     flags: list[NoiseFlag] = field(default_factory=list)
 
 
@@ -219,8 +220,26 @@ def complete(
         if not dry_run:
             mark_partial(store, run, report.products, total, remark)
         raise
+    report.rule = rule_values(aligned, report.sample)
     report.seconds = time.perf_counter() - start
     return report
+
+
+def rule_values(snapshot: Snapshot, sample: list[Prediction]) -> dict[tuple[str, str], str]:
+    """What the most-common-value-in-the-category rule would fill in for the sampled pairs,
+    so a user sees the model's values next to the baseline a data team would write first."""
+    from ..ranking.rule import MajorityPerCategory
+
+    rule = MajorityPerCategory(snapshot)
+    index = {pid: i for i, pid in enumerate(snapshot.product_ids)}
+    attributes = {name: i for i, name in enumerate(snapshot.attributes)}
+    out = {}
+    for prediction in sample:
+        key = (prediction.product_id, prediction.attribute)
+        if key not in out:
+            value = rule.best(index[prediction.product_id], attributes[prediction.attribute])
+            out[key] = snapshot.values[value][1] if value is not None else ""
+    return out
 
 
 def check_run_id(store: GraphStore, run_id: str | None, replace_run: bool) -> RunInfo | None:

@@ -87,6 +87,18 @@ class NoiseFlag:
         return f"{FLAG_NOTE}{self.value!r} (p={self.value_score:.3f})"  # read back by graph_store.flagged_value
 
 
+@dataclass(frozen=True)
+class Check:
+    """One catalog value scored with its attribute hidden (snapshot indices)."""
+
+    product: int
+    attribute: int
+    value: int
+    probability: float  # of the catalog value
+    best: int  # the most probable other value
+    best_probability: float
+
+
 class Completer:
     """Scores batches of products of one snapshot with one model.
 
@@ -141,18 +153,32 @@ class Completer:
         return out, pairs
 
     def flags(self, products: list[int]) -> tuple[list[NoiseFlag], int]:
-        """Suspect catalog values of ``products``; also the number of values checked.
+        """Suspect catalog values of ``products``; also the number of values checked: a value
+        below ``noise_threshold`` when another value reaches ``suggestion_min``."""
+        checks = self.checks(products)
+        o = self.options
+        out = [NoiseFlag(self.snapshot.product_ids[c.product], self.snapshot.attributes[c.attribute], self.snapshot.values[c.value][1],
+                         c.probability, self.snapshot.values[c.best][1], c.best_probability)
+               for c in checks if c.probability < o.noise_threshold and c.best_probability >= o.suggestion_min]
+        return out, len(checks)
 
-        Round ``r`` asks about each product's ``r``-th checkable attribute, so a product
-        appears at most once per batch (the subgraph sampler needs distinct seeds).
+    def checks(self, products: list[int]) -> list[Check]:
+        """Every catalog value of ``products`` scored with its attribute's facts hidden.
+
+        Every attribute with two or more values is checked, identifier-like ones (brand,
+        model name) included: their values rarely reach a confident suggestion from the
+        category and the graph, but a value the text names (the evidence terms) does, so a
+        swapped brand that contradicts the title is caught. Round ``r`` asks about each
+        product's ``r``-th checkable attribute, so a product appears at most once per batch
+        (the subgraph sampler needs distinct seeds).
         """
         jobs: dict[int, list[int]] = {}
         for p in products:
             attributes = [a for a, facts in self.facts[p].items()
-                          if self.applicability.predictable[a] and any(s == SourceCode.CATALOG for _, s in facts)]
+                          if self.data.candidates[a].numel() >= 2 and any(s == SourceCode.CATALOG for _, s in facts)]
             if attributes:
                 jobs[p] = sorted(attributes)
-        out, checked = [], 0
+        out = []
         rounds = max((len(a) for a in jobs.values()), default=0)
         for r in range(rounds):
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
@@ -168,11 +194,6 @@ class Completer:
                     continue
                 best_prob, best = max(others)
                 for v, source in self.facts[p][a]:
-                    if source != SourceCode.CATALOG:
-                        continue
-                    checked += 1
-                    prob = probs[candidates.index(v)]
-                    if prob < self.options.noise_threshold and best_prob >= self.options.suggestion_min:
-                        out.append(NoiseFlag(self.snapshot.product_ids[p], self.snapshot.attributes[a],
-                                             self.snapshot.values[v][1], prob, self.snapshot.values[best][1], best_prob))
-        return out, checked
+                    if source == SourceCode.CATALOG:
+                        out.append(Check(p, a, v, probs[candidates.index(v)], best, best_prob))
+        return out

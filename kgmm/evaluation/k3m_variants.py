@@ -22,6 +22,7 @@ from ..data.views import ModalityView, ViewData
 from ..ranking import RankingTask, Validator
 from ..training import distributed
 from ..training.behaviour import run_behaviour_stage
+from ..training.evidence_stage import run_evidence_stage
 from ..training.checkpoint import TrainingState
 from ..training.metrics import MetricsLog
 from ..training.optim import build_optimizer, build_scheduler
@@ -87,6 +88,7 @@ def train_variant(
         run_dir.mkdir(parents=True, exist_ok=True)
         log = MetricsLog(run_dir / "metrics.jsonl")
         stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
+        stage0 = run_evidence_stage(model, data, config, runtime.device, log)
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, TrainingState(), log,
                           Validator(data, val_task) if len(val_task) else None, callbacks)
         fit = trainer.fit()
@@ -98,5 +100,5 @@ def train_variant(
         distributed.teardown()
         torch.set_num_threads(threads)
     return TrainedVariant(name, view, best, data, best_dir if best_dir.is_dir() else run_dir / "model", fit.state.step,
-                          fit.state.seconds + stage1.seconds, fit.state.best_step, max(fit.state.best_mrr, 0.0),
+                          fit.state.seconds + stage1.seconds + stage0.seconds, fit.state.best_step, max(fit.state.best_mrr, 0.0),
                           {"behaviour_steps": stage1.steps, "behaviour_loss": [stage1.first_loss, stage1.last_loss]} if stage1.steps else {})

@@ -38,11 +38,12 @@ from ..data.split import training_snapshot
 from ..text import train_wordpiece
 from ..training.distributed import choose_device, default_cpu_threads
 from .ablation import AblationRow
-from .baselines import MajorityPerCategory
+from ..ranking.rule import MajorityPerCategory
 from .calibrated import calibration_entry
 from .corruption import CONDITIONS, corrupt, touches
 from .k3m_variants import VARIANTS, TrainedVariant, train_variant
 from .kge import KGE_MODELS, KGEConfig, train_kge
+from .noise import evaluate_noise
 from .probe import LinearProbe, ProbeSplit, probe_split
 from .splits import HeldOutSplit, held_out_split
 from .tfidf import READS as TEXT_READS
@@ -103,6 +104,8 @@ class ProtocolOptions:
         text_baselines: per-attribute text classifiers (:data:`kgmm.evaluation.tfidf.TEXT_BASELINES`;
             ``frozen-text`` needs ``config.text.pretrained``).
         ablation: full-K3M rows trained with config changes (:mod:`.ablation`), after the variants.
+        noise: share of catalog facts replaced in a copy of the graph to measure the noise
+            flags (:mod:`.noise`; 0: off); needs the ``k3m`` variant.
     """
 
     config: Config = field(default_factory=Config)
@@ -118,6 +121,7 @@ class ProtocolOptions:
     majority: bool = True
     text_baselines: tuple[str, ...] = ("tfidf",)
     ablation: tuple[AblationRow, ...] = ()
+    noise: float = 0.0
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -185,6 +189,9 @@ def run_protocol(snapshot: Snapshot, options: ProtocolOptions, out_dir: Path, pr
                 name, snapshot, prepared.train_snapshot, prepared.val, prepared.test, conditions=options.conditions, ratios=options.ratios,
                 seed=options.seed, split_seed=prepared.split.seed, pretrained=config.text.pretrained, max_length=config.text.max_length,
                 advance=progress.advance)
+        if options.noise > 0 and "k3m" in options.variants:
+            progress.phase("training k3m on planted noise", config.train.max_steps)
+            report["noise"] = evaluate_noise(snapshot, config, tokenizer, out_dir, options.noise, options.seed, [_TrainerProgress(progress)])
         report["models"] = models
         report["targets"] = targets(models)
         report["seconds"] = round(time.perf_counter() - start, 1)

@@ -76,6 +76,7 @@ def markdown(report: dict, image_dir: str = "plots", reliability_png: str = "rel
         lines += [f"![each modality alone]({image_dir}/{Path(report['files']['alone']).name})", ""]
     lines += _damage_tables(report, image_dir)
     lines += _calibration_section(models, reliability_png)
+    lines += _noise_section(report.get("noise"))
     lines += _targets_section(report.get("targets", {}))
     return "\n".join(lines) + "\n"
 
@@ -159,6 +160,27 @@ def _calibration_section(models: dict, reliability_png: str) -> list[str]:
         lines.append(f"| {name} | {c['temperature']:.2f} | {_num(c['val']['ece_before'])} / {_num(c['val']['ece_after'])} | "
                      f"{_num(c['test']['ece_before'])} / {_num(c['test']['ece_after'])} | " + " | ".join(cells) + " |")
     return lines + ["", f"![reliability]({reliability_png})", ""]
+
+
+def _noise_section(noise: dict | None) -> list[str]:
+    """Planted errors and how well the flags find them (:mod:`.noise`)."""
+    if not noise:
+        return []
+    planted = ", ".join(f"{n} {kind}" for kind, n in noise["planted"].items())
+    caught = ", ".join(f"{n} {kind}" for kind, n in noise["caught_by_k3m"].items())
+    t = noise["thresholds"]
+    lines = ["## Planted noise", "",
+             f"{noise['rate']:.0%} of the catalog facts replaced in a copy of the graph ({planted}); K3M trained on it "
+             f"({noise['train_steps']} steps). Flags at the default thresholds (catalog value below {t['noise_threshold']}, "
+             f"another value at least {t['suggestion_min']}); average precision ranks every checked value by 1 - its probability. "
+             f"Flagged planted errors by kind: {caught}.", "",
+             "| model | average precision | flags | planted among them | precision | recall | values checked |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name in ("k3m", "tfidf"):
+        m = noise[name]
+        lines.append(f"| {name} | {m['average_precision']:.3f} | {m['flags']} | {m['flagged_planted']} | {m['precision']:.3f} | "
+                     f"{m['recall']:.3f} | {m['checked']} |")
+    return lines + [""]
 
 
 def _targets_section(targets: dict) -> list[str]:

@@ -139,8 +139,15 @@ class CategoryPrior(nn.Module):
         self.value_keys, self.value_counts = _count(torch.cat(value_keys))
         self.total_keys, self.total_counts = _count(torch.cat(total_keys))
 
-    def forward(self, category: Tensor, attribute: Tensor, values: Tensor) -> Tensor:
-        """``category`` [N] (-1: unknown), ``attribute`` [N], ``values`` [N, M] -> log-prior [N, M]."""
+    def forward(self, category: Tensor, attribute: Tensor, values: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """``category`` [N] (-1: unknown), ``attribute`` [N], ``values`` [N, M] -> log-prior [N, M].
+
+        ``exclude`` [N]: a counted training fact's value per row (-1: none), left out of the
+        counts (leave-one-out). Why: a training fact scored against counts that include it
+        sees its own answer (in a category of one product, certainly), so the model would
+        learn to trust the prior more than it deserves on held-out facts, which are never
+        counted.
+        """
         C, V, A = self.num_categories, self.num_values, self.num_attributes
         prob = (1.0 / self.values_per_attribute[attribute]).view(-1, 1).expand(values.shape).clone()  # uniform start
         chain = [torch.full_like(category, C)]  # the catalog, then from the top category down to the leaf
@@ -154,6 +161,9 @@ class CategoryPrior(nn.Module):
             known = (level >= 0).view(-1, 1)
             n = _lookup(self.value_keys, self.value_counts, level.clamp(min=0).view(-1, 1) * V + values)
             total = _lookup(self.total_keys, self.total_counts, level.clamp(min=0) * A + attribute).view(-1, 1)
+            if exclude is not None:
+                n = (n - (values == exclude.view(-1, 1)).float()).clamp(min=0)
+                total = (total - (exclude >= 0).float().view(-1, 1)).clamp(min=0)
             prob = torch.where(known, (n + PRIOR_ALPHA * prob) / (total + PRIOR_ALPHA), prob)
         return prob.clamp(min=1e-9).log()
 
@@ -239,18 +249,27 @@ class Evidence(nn.Module):
         """[B, LEXICAL_DIM] the mean n-gram embedding of each product's text (0 without text)."""
         return self.bag(evidence.ngrams) * evidence.text.view(-1, 1)
 
-    def forward(self, evidence: ProductEvidence, attribute: Tensor, values: Tensor, lexical: Tensor | None = None) -> Tensor:
-        """Evidence scores [N, M] of ``values`` [N, M] (-1 pads) for ``attribute`` [N]."""
+    def forward(self, evidence: ProductEvidence, attribute: Tensor, values: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """Evidence scores [N, M] of ``values`` [N, M] (-1 pads) for ``attribute`` [N];
+        ``exclude`` [N]: training facts' values, left out of the prior (see :class:`CategoryPrior`)."""
+        return self.combine(self.features(evidence, attribute, values, exclude), evidence, attribute, values)
+
+    def features(self, evidence: ProductEvidence, attribute: Tensor, values: Tensor, exclude: Tensor | None = None) -> Tensor:
+        """The parameter-free terms [N, M, F] (:data:`FEATURES`): log-prior and mentions."""
         values = values.clamp(min=0)
-        n, m = values.shape
-        prior = self.prior(evidence.category, attribute, values)  # [N, M]
+        prior = self.prior(evidence.category, attribute, values, exclude)  # [N, M]
         words = self.name_words[values]  # [N, M, W]
         all_title, share_title = mention_features(evidence.title_words, words)
         all_description, share_description = mention_features(evidence.description_words, words)
-        features = torch.stack([prior, all_title, all_description, share_title, share_description], dim=-1)  # [N, M, F]
+        text = evidence.text.view(-1, 1).to(prior.dtype)  # rows whose text is not read have no text terms
+        return torch.stack([prior, all_title * text, all_description * text, share_title * text, share_description * text], dim=-1)
+
+    def combine(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor) -> Tensor:
+        """Weighted features plus the lexical classifier's score: [N, M]."""
+        values = values.clamp(min=0)
         weights = self.weights + self.attribute_weights(attribute)  # [N, F]
         score = torch.einsum("nmf,nf->nm", features, weights)
-        lexical = self.lexical(evidence) if lexical is None else lexical  # [N, k]
+        lexical = self.lexical(evidence)  # [N, k]
         unique, position = values.unique(return_inverse=True)  # each value's name bag once, however many rows ask
-        names = (self.bag(self.name_ngrams[unique]) + self.value_lexical(unique))[position]  # [N, M, k]
-        return score + torch.einsum("nk,nmk->nm", lexical, names)
+        names = self.bag(self.name_ngrams[unique]) + self.value_lexical(unique)  # [U, k]
+        return score + (lexical @ names.T).gather(1, position)  # [N, U] -> [N, M], never [N, M, k]

@@ -280,19 +280,21 @@ class K3M(nn.Module):
         if "lpm" in heads and batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
             candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
             rows = evidence.select(batch.lpm_row) if evidence is not None else None
-            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates, rows)
+            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates, rows, exclude=batch.lpm_value)
         return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags, evidence=evidence)
 
     # -- link prediction ---------------------------------------------------------------
 
-    def score(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence | None = None) -> Tensor:
+    def score(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence | None = None,
+              exclude: Tensor | None = None) -> Tensor:
         """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]; with
-        ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added."""
+        ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added
+        (``exclude``: the training facts being scored, left out of the category prior)."""
         values = values.clamp(min=0)
         tails = self.knowledge.value_embedding(values)  # [N, M, d]
         scores = self.scorer(product, attribute, tails.to(product.dtype)) + self.value_bias[values].to(product.dtype)
         if evidence is not None and self.evidence is not None:
-            scores = scores + self.evidence(evidence, attribute, values).to(scores.dtype)
+            scores = scores + self.evidence(evidence, attribute, values, exclude).to(scores.dtype)
         return scores
 
     # -- persistence ---------------------------------------------------------------------

@@ -35,6 +35,7 @@ from ..ranking.scoring import top_values
 from ..text import load_tokenizer, train_wordpiece
 from . import distributed
 from .behaviour import run_behaviour_stage
+from .evidence_stage import run_evidence_stage
 from .checkpoint import (
     RunLock,
     TrainingState,
@@ -220,6 +221,11 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
                      f"{stage1.seconds:.1f} s, loss {stage1.first_loss:.3f} -> {stage1.last_loss:.3f}")
             else:
                 note("train.behaviour_steps is set but the graph has fewer than two behaviour pairs: stage 1 skipped")
+        if checkpoint is None:  # stage 0 runs once, before the first checkpoint
+            stage0 = run_evidence_stage(model, data, config, runtime.device, log)
+            if stage0.steps:
+                note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({config.train.evidence_epochs} passes over the training "
+                     f"facts) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, callbacks)
         fit = trainer.fit()
         return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)

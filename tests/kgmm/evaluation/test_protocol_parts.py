@@ -12,7 +12,7 @@ from tests.kgmm.k3m_testing import example_snapshot, one_thread, tiny_config
 from kgmm.ranking.calibration import calibrate, expected_calibration_error, fit_temperature, top1
 from kgmm.data.batches import batch_generator
 from kgmm.data.views import ModalityView, ViewData
-from kgmm.evaluation.baselines import MajorityPerCategory, _lexicographic_rank
+from kgmm.ranking.rule import MajorityPerCategory, _lexicographic_rank
 from kgmm.evaluation.corruption import CONDITIONS, corrupt, touches
 from kgmm.evaluation.k3m_variants import VARIANTS
 from kgmm.evaluation.kge import training_triples

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from graph_store import Snapshot
 
-from ..ranking import RankingTask
+from .task import RankingTask
 
 
 class MajorityPerCategory:
@@ -34,6 +34,15 @@ class MajorityPerCategory:
         for p, a, v in zip(train_snapshot.edge_product.tolist(), train_snapshot.edge_attribute.tolist(), train_snapshot.edge_value.tolist()):
             for category in (*self.chains[p], -1):
                 self.counts.setdefault((category, a), Counter())[v] += 1
+
+    def best(self, product: int, attribute: int) -> int | None:
+        """The rule's value for (product, attribute): the most common in the most specific level
+        of the product's category chain that has the attribute (None: no product has it)."""
+        for category in (*self.chains[product], -1):
+            counts = self.counts.get((category, attribute))
+            if counts:
+                return max(counts.items(), key=lambda item: (item[1], -item[0]))[0]
+        return None
 
     def scores(self, task: RankingTask) -> list[Tensor]:
         """One score vector per triple: the rank of each candidate under the back-off order,

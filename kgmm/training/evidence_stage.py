@@ -1,0 +1,107 @@
+"""Stage 0: fit the link score's evidence terms alone before the whole model trains.
+
+Why: the evidence terms (:mod:`kgmm.model.evidence`: category-prior and mention weights, an
+IDF-weighted n-gram classifier) are a shallow model over inputs that do not change during
+training, so they can see every training fact many times in seconds, while one step of the
+whole model (transformer, CNN, GNN) takes about a second on a CPU. A fastText classifier
+needs tens of passes over its data; the whole model gets a few. So the stage gives the
+shallow part its passes first (LPM's own loss, 1-N over the attribute's values, the
+product's other true values masked, the prior counted leave-one-out), and joint training
+then learns the deep residual on top. ``train.evidence_epochs`` (0: off).
+
+Text dropout is applied at the training rate (``modality.drop_text``) so the terms do not
+learn to rely on text every product has.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.evidence import NAME
+from ..model.evidence import ProductEvidence, evidence_of
+from ..modalities import ExtraInputs
+
+FACTS_PER_STEP = 512
+
+
+@dataclass
+class EvidenceStage:
+    """What stage 0 did."""
+
+    steps: int = 0
+    seconds: float = 0.0
+    first_loss: float = float("nan")
+    last_loss: float = float("nan")
+
+
+def product_evidence(model, data) -> ProductEvidence:
+    """Every product's evidence as a batch would show it without damage (the view's category rule kept)."""
+    rows = list(range(data.num_products))
+    parts = SimpleNamespace(rows=rows, extra=ExtraInputs(), partners=torch.zeros(len(rows), 2, dtype=torch.long),
+                            title_swapped=torch.zeros(len(rows), dtype=torch.bool), drop_text=torch.zeros(len(rows), dtype=torch.bool),
+                            has_text=torch.tensor([bool(data.titles[p] or data.descriptions[p]) for p in rows], dtype=torch.bool))
+    data.evidence.build(parts, data, None)
+    view = getattr(data, "view", None)
+    hidden = view is not None and (not view.knowledge or view.hide_category)
+    category = torch.from_numpy(data.snapshot.product_category.astype(np.int64))
+    return evidence_of(parts.extra[NAME], category, read_text=True, read_knowledge=not hidden)
+
+
+def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int = FACTS_PER_STEP) -> list[torch.Tensor]:
+    """Facts [T, 3] in chunks of at most ``size``, attributes with similar value counts
+    together, so a chunk's 1-N candidate matrix is not padded to the widest attribute."""
+    width = torch.tensor([candidates[a].numel() for a in facts[:, 1].tolist()])
+    order = torch.argsort(width * (facts[:, 1].max() + 1) + facts[:, 1], stable=True)  # by width, then attribute
+    return [facts[order[i : i + size]] for i in range(0, order.numel(), size)]
+
+
+def run_evidence_stage(model, data, config, device: torch.device, log=None) -> EvidenceStage:
+    """Fit ``model.evidence`` and ``model.value_bias`` on the training facts of ``data``."""
+    epochs = config.train.evidence_epochs
+    facts = torch.stack([data.train_product, data.train_attribute, data.train_value], 1)
+    if model.evidence is None or data.evidence is None or epochs <= 0 or facts.shape[0] == 0:
+        return EvidenceStage()
+    start = time.perf_counter()
+    facts = facts[data.lpm_eligible] if data.lpm_eligible.numel() else facts
+    evidence = product_evidence(model, data).to(device)
+    chunks = []
+    with torch.no_grad():  # the prior and the mentions have no parameters: computed once per chunk
+        for chunk in fact_chunks(facts, data.candidates):
+            others, mask = data._all_values(chunk)
+            values = torch.cat([chunk[:, 2:3], others], 1).to(device)  # [T, 1+W]: the fact, then every other value
+            valid = torch.cat([torch.ones(chunk.shape[0], 1, dtype=torch.bool), mask], 1).to(device)
+            rows = evidence.select(chunk[:, 0].to(device))
+            attribute = chunk[:, 1].to(device)
+            chunks.append((rows, attribute, values, valid, model.evidence.features(rows, attribute, values, exclude=chunk[:, 2].to(device))))
+    parameters = [*model.evidence.parameters(), model.value_bias]
+    optimizer = torch.optim.Adam(parameters, lr=config.train.lr * config.train.evidence_lr_scale)
+    generator = torch.Generator().manual_seed(config.train.seed)
+    drop = config.modality.drop_text
+    stage, losses = EvidenceStage(), []
+    for _ in range(epochs):
+        for index in torch.randperm(len(chunks), generator=generator).tolist():
+            rows, attribute, values, valid, features = chunks[index]
+            if drop > 0:  # text dropout, as joint training drops it
+                keep = (torch.rand(values.shape[0], generator=generator) >= drop).to(device)
+                rows = dataclasses.replace(rows, text=rows.text & keep)
+                features = torch.cat([features[..., :1], features[..., 1:] * keep.view(-1, 1, 1)], -1)
+            scores = model.evidence.combine(features, rows, attribute, values) + model.value_bias[values.clamp(min=0)]
+            loss = F.cross_entropy(scores.masked_fill(~valid, float("-inf")), torch.zeros(values.shape[0], dtype=torch.long, device=device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+            stage.steps += 1
+    stage.seconds = time.perf_counter() - start
+    stage.first_loss, stage.last_loss = losses[0], float(np.mean(losses[-len(chunks):]))
+    if log is not None:
+        log.write({"kind": "evidence", "steps": stage.steps, "loss_first": round(stage.first_loss, 5),
+                   "loss_last": round(stage.last_loss, 5), "seconds": round(stage.seconds, 2)})
+    return stage
