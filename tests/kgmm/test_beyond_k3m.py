@@ -104,6 +104,9 @@ def test_contrastive_loss_pairs_present_views_and_detaches_importance() -> None:
 def test_new_losses_fall_when_overfitting_16_products() -> None:
     config = tiny_config(lr=3e-3, warmup_steps=0).replace("modality", **NO_NOISE)
     config = config.replace("objectives", mlm=0.1, mom=0.1, lpm=0.1, distill=1.0, contrastive=1.0, importance_weighting=True)
+    # the evidence terms (20x learning rate) move the teacher's distribution faster than 30 steps of
+    # students can follow; this test pins the losses' mechanics, so it reads the deep score alone
+    config = config.replace("model", evidence=False)
     model, data, _ = tiny_setup(config)
     optimizer = build_optimizer(model, config.train)
     history: dict[str, list[float]] = {"distill": [], "contrastive": []}
