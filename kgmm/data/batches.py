@@ -225,12 +225,12 @@ class PretrainData:
         edges = torch.cat(list(held.values()))
         positives = torch.stack([self.train_product[edges], self.train_attribute[edges], self.train_value[edges]], 1)  # [T, 3]
         if self.config.objectives.lpm_all_values:
-            values, mask = self._all_values(positives)
+            values, mask = self.all_values(positives)
             return held, LinkTargets(lpm_row, positives[:, 1], positives[:, 2], values, mask)
         negatives = self.negatives.sample(positives, self.config.objectives.lpm_negatives, generator=generator)
         return held, LinkTargets(lpm_row, positives[:, 1], positives[:, 2], negatives.value, negatives.mask)
 
-    def _all_values(self, positives: Tensor) -> tuple[Tensor, Tensor]:
+    def all_values(self, positives: Tensor) -> tuple[Tensor, Tensor]:
         """1-N candidates (``objectives.lpm_all_values``): for each fact [T, 3], every value of
         its attribute except the product's known-true ones (the fact itself, its other training,
         validation and test values), as ``(values [T, W] (-1 pads), mask [T, W])``.

@@ -40,6 +40,10 @@ class EvidenceInput:
             found = self._cache[key] = (fold(word_ngrams(words) + char_ngrams(words), EVIDENCE_BUCKETS), text_words(words))
         return found
 
+    def clear(self) -> None:
+        """Forget the cached features (a pass over a large catalog keeps memory bounded)."""
+        self._cache.clear()
+
     def build(self, parts, data, generator: torch.Generator) -> None:
         shown = parts.has_text & ~parts.drop_text
         rows: list[tuple[list[int], list[int], list[int]]] = []

@@ -47,11 +47,15 @@ class PlantedNoise:
     planted: np.ndarray
     kinds: list[str]
 
+    def kind(self, product: int, attribute: int, value: int) -> str | None:
+        """The kind of the error planted as (product, attribute, value); None: not planted."""
+        return self._kinds.get((product, attribute, value))
+
     def is_planted(self, product: int, attribute: int, value: int) -> bool:
-        return (product, attribute, value) in self._keys
+        return (product, attribute, value) in self._kinds
 
     def __post_init__(self) -> None:
-        self._keys = {tuple(row) for row in self.planted.tolist()}
+        self._kinds = {tuple(row): kind for row, kind in zip(self.planted.tolist(), self.kinds)}
 
 
 def plant_noise(snapshot: Snapshot, rate: float = 0.02, seed: int = 0) -> PlantedNoise:
@@ -159,16 +163,11 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
     own, best = _baseline_probabilities(classifier, features, checks)
     baseline = flag_metrics(1 - own, (own < options.noise_threshold) & (best >= options.suggestion_min), positive)
     kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
-    caught = {kind: int(sum(1 for c, hit in zip(checks, positive) if hit and c.probability < options.noise_threshold
-                            and c.best_probability >= options.suggestion_min and noise.kinds[_index(noise, c)] == kind)) for kind in kinds}
+    flagged = [c for c in checks if c.probability < options.noise_threshold and c.best_probability >= options.suggestion_min]
+    caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}
     return {"rate": rate, "planted": kinds, "caught_by_k3m": caught, "k3m": k3m, "tfidf": baseline,
             "thresholds": {"noise_threshold": options.noise_threshold, "suggestion_min": options.suggestion_min},
             "train_steps": trained.steps, "seconds": round(time.perf_counter() - start, 1)}
-
-
-def _index(noise: PlantedNoise, check) -> int:
-    rows = noise.planted
-    return int(np.flatnonzero((rows[:, 0] == check.product) & (rows[:, 1] == check.attribute) & (rows[:, 2] == check.value))[0])
 
 
 def _baseline_probabilities(classifier, features, checks) -> tuple[np.ndarray, np.ndarray]:

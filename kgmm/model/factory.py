@@ -77,5 +77,5 @@ def document_frequency(snapshot: Snapshot, tokenizer) -> tuple[torch.Tensor, int
             buckets = set(reader.features(title)[0]) | set(reader.features(description)[0])
             if buckets:
                 frequency[torch.tensor(sorted(buckets))] += 1
-        reader._cache.clear()
+        reader.clear()
     return frequency, snapshot.num_products

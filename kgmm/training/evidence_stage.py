@@ -74,7 +74,7 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None) -> E
     chunks = []
     with torch.no_grad():  # the prior and the mentions have no parameters: computed once per chunk
         for chunk in fact_chunks(facts, data.candidates):
-            others, mask = data._all_values(chunk)
+            others, mask = data.all_values(chunk)
             values = torch.cat([chunk[:, 2:3], others], 1).to(device)  # [T, 1+W]: the fact, then every other value
             valid = torch.cat([torch.ones(chunk.shape[0], 1, dtype=torch.bool), mask], 1).to(device)
             rows = evidence.select(chunk[:, 0].to(device))
