@@ -53,6 +53,7 @@ def complete(
     replace_run: Annotated[bool, typer.Option("--replace-run", help="With --run-id: delete the existing run of that id (edges and settings) just before writing the new one.")] = False,
     flags_out: Annotated[Optional[Path], typer.Option("--flags", help="Write every suspect catalog value to this CSV file.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    shard: Annotated[Optional[str], typer.Option("--shard", metavar="I/N", help="Complete only the I-th of N disjoint product ranges (from 0), into the run --run-id that every shard is given; N shards write the same values as one process. Under torchrun, RANK/WORLD_SIZE choose it.")] = None,
     store: StoreOption = DEFAULT_STORE_VALUE,
     user: UserOption = None,
     password: PasswordOption = None,
@@ -64,8 +65,11 @@ def complete(
     For each product and each attribute common in its category that it lacks, the top-k
     values with a calibrated probability are written as predicted edges (source `model`)
     under a new run; catalog facts are never overwritten. `--undo RUN_ID` removes one run.
+    To split the work: `--shard 0/2` and `--shard 1/2` with the same `--run-id` (any order,
+    at once or not), or `torchrun --nproc_per_node N -m cli.main complete ...`.
     """
     _check_combination(model, undo, run_id, replace_run)
+    part = _shard(shard, undo)
     if flags_out is not None:
         _check_writable(flags_out)  # before the run is written, not after
     with store_spec(store, user, password, database).open() as graph:
@@ -77,8 +81,10 @@ def complete(
             return
         with _signals_interrupt() as caught:
             try:
+                if part.split and run_id is None and not dry_run and shard is None:
+                    run_id = _torchrun_run_id(part)
                 report = _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage,
-                              batch_size, seed, run_id, replace_run, device, quiet)
+                              batch_size, seed, run_id, replace_run, device, quiet, part)
             except KeyboardInterrupt:
                 say("interrupted: ", caught.get("signal", "SIGINT"), stderr=True)
                 raise typer.Exit(128 + int(caught.get("number", signal.SIGINT))) from None
@@ -95,6 +101,36 @@ def _check_combination(model: Optional[Path], undo: Optional[str], run_id: Optio
         raise fail("--undo removes a run and uses no model: drop --model (to undo and then complete, run two commands)")
     if replace_run and run_id is None:
         raise fail("--replace-run needs --run-id (the id of the run to replace)")
+
+
+def _shard(text: Optional[str], undo: Optional[str]):
+    """``--shard I/N``, else this rank's under torchrun (``RANK`` of ``WORLD_SIZE``), else the whole catalog."""
+    from kgmm.completion.shards import parse_shard, shard_from_env
+
+    env = shard_from_env()
+    if text is None:
+        return env
+    if undo is not None:
+        raise fail("--shard completes part of a run and --undo removes a whole one: drop --shard")
+    if env.split:
+        raise fail(f"--shard {text} under torchrun (WORLD_SIZE={env.count}): give one or the other")
+    return parse_shard(text)
+
+
+def _torchrun_run_id(shard) -> str:
+    """The run id rank 0 makes (``run-<UTC time>-x<N>``), sent to every rank, so torchrun's ranks
+    join one run without a --run-id; the process group (Gloo) lives only for this exchange."""
+    from datetime import datetime, timezone
+
+    import torch.distributed as dist
+
+    dist.init_process_group(backend="gloo")
+    try:
+        chosen = [f"run-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-x{shard.count}" if shard.index == 0 else None]
+        dist.broadcast_object_list(chosen, src=0)
+    finally:
+        dist.destroy_process_group()
+    return str(chosen[0])
 
 
 def _check_writable(path: Path) -> None:
@@ -132,7 +168,7 @@ def _signals_interrupt() -> Iterator[dict]:
 
 
 def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage, batch_size, seed, run_id,
-         replace_run, device, quiet):
+         replace_run, device, quiet, shard):
     import warnings
 
     import torch
@@ -141,9 +177,9 @@ def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, sugges
     from kgmm.completion import CompletionOptions, complete_store
     from kgmm.training.distributed import choose_device, default_cpu_threads
 
-    chosen = choose_device(device)
+    chosen = choose_device(device, int(os.environ.get("LOCAL_RANK", "0")))  # torchrun: one GPU per rank
     if chosen.type == "cpu":
-        torch.set_num_threads(default_cpu_threads())
+        torch.set_num_threads(default_cpu_threads(shard.count))
     options = CompletionOptions(top_k=top_k, min_score=min_score, batch_size=batch_size, seed=seed, min_coverage=min_coverage,
                                 check_noise=noise, noise_threshold=noise_threshold, suggestion_min=suggestion_min)
     with _progress(quiet) as bar:
@@ -151,7 +187,7 @@ def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, sugges
         return complete_store(
             graph, model, options, dry_run=dry_run, run_id=run_id, replace_run=replace_run, device=chosen,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            note=lambda text: say("note: ", text, stderr=True),
+            note=lambda text: say("note: ", text, stderr=True), shard=shard,
         )
 
 
@@ -159,8 +195,9 @@ def _summary(report, store: str) -> None:
     run = report.run
     verb = "Would write" if report.dry_run else "Wrote"
     flagged = f"; flagged {len(report.flags):,} of {report.checked:,} catalog values as suspect" if report.run.params.get("check_noise") else ""
+    part = f" (shard {report.shard} of run {run.run_id})" if report.shard else ""
     say(
-        f"Completed {report.products:,} products in {report.seconds:.1f} s: {report.predictions:,} values for "
+        f"Completed {report.products:,} products{part} in {report.seconds:.1f} s: {report.predictions:,} values for "
         f"{report.pairs:,} missing (product, attribute) pairs at --min-score {run.params['min_score']}{flagged}"
     )
     _versus_rule(report)

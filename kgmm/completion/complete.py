@@ -24,6 +24,7 @@ report says so.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -43,6 +44,7 @@ from ..model import K3M
 from .alignment import align_snapshot
 from .engine import Completer, CompletionOptions, NoiseFlag, Prediction
 from .feedback import refit_on_reviews
+from .shards import Shard
 
 SAMPLE = 1000  # predictions kept in the report (a dry run prints them)
 PARTIAL = "partial"  # params["status"] of a run stopped part way
@@ -70,6 +72,7 @@ class CompletionReport:
     sample: list[Prediction] = field(default_factory=list)
     rule: dict[tuple[str, str], str] = field(default_factory=dict)  # (product id, attribute) of the sample -> the rule's value
     flags: list[NoiseFlag] = field(default_factory=list)
+    shard: str = ""  # "i/N" when this process completed one shard of the run, else ""
 
 
 def model_version(model_dir: Path) -> str:
@@ -139,6 +142,7 @@ def complete(
     device: str | torch.device = "cpu",
     progress: Callable[[int, int], None] | None = None,
     note: Callable[[str], None] | None = None,
+    shard: Shard = Shard(),
 ) -> CompletionReport:
     """Predict values for the store's products with the model in ``model_dir`` and write them.
 
@@ -153,10 +157,14 @@ def complete(
         device: where the model runs.
         progress: called with (products done, products) after each batch.
         note: called with remarks for the user (calibration, dropped facts) as they arise.
+        shard: complete only this shard's products (:mod:`.shards`), joining the run
+            ``run_id`` that the other shards write too; it needs ``run_id``, and
+            ``replace_run`` is refused (another shard may already be writing the run).
 
     Raises:
         CheckpointError: the model directory is missing or corrupt.
-        RunExistsError: ``run_id`` is taken and ``replace_run`` is off (nothing written).
+        RunExistsError: ``run_id`` is taken and ``replace_run`` is off (nothing written); for a
+            shard: the run ``run_id`` exists with another model or other settings.
         DataError: the store holds no products.
         StoreError: the store cannot be read or written.
     """
@@ -168,7 +176,8 @@ def complete(
         if note:
             note(text)
 
-    existing = check_run_id(store, run_id, replace_run)
+    check_shard(shard, run_id, replace_run, dry_run)
+    existing = None if shard.split else check_run_id(store, run_id, replace_run)
     model_dir = resolve_model_dir(Path(model_dir))
     device = torch.device(device)
     model = K3M.from_pretrained(model_dir, map_location=device).eval()
@@ -203,21 +212,29 @@ def complete(
                 "min_score": options.min_score, "seed": options.seed, "min_coverage": applicability.min_coverage,
                 "applicability": applicability.measured or "given",
                 "check_noise": options.check_noise, "noise_threshold": options.noise_threshold,
-                "suggestion_min": options.suggestion_min},
+                "suggestion_min": options.suggestion_min, **({"shards": shard.count} if shard.split else {})},
     )
-    report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes)
-    proposed = earlier_proposals(store, None if existing is None else existing.run_id)
+    report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes, shard=str(shard) if shard.split else "")
+    proposed = earlier_proposals(store, run.run_id if shard.split else None if existing is None else existing.run_id)
     closed = reviewed_closed(store)
     if not dry_run:
         if existing is not None:
             store.delete_run(existing.run_id)
             remark(f"replaced run {existing.run_id} ({existing.edges:,} edges, model {existing.model_version})")
         store.write_predictions(run, [])  # the run exists from now on, so a killed run can be undone
-    total = aligned.num_products
+        if shard.split:
+            join_run(store, run, shard)
+    starts = shard.batch_starts(aligned.num_products, options.batch_size)
+    total = min(starts.stop, aligned.num_products) - starts.start if starts else 0
     try:
-        _write_batches(store, run, completer, options, report, total, dry_run, progress, proposed, closed)
+        _write_batches(store, run, completer, options, report, starts, total, dry_run, progress, proposed, closed)
     except BaseException:  # Ctrl-C, SIGTERM turned into an exception, a failing batch: say what is left
-        if not dry_run:
+        if dry_run:
+            raise
+        if shard.split:  # rewriting the run would race with the other shards' writes
+            remark(f"shard {shard} of run {run.run_id} stopped after {report.products:,} of its {total:,} products: rerun the "
+                   f"same command to finish it (it rewrites this shard's values), or undo the whole run: kgmm complete --undo {run.run_id}")
+        else:
             mark_partial(store, run, report.products, total, remark)
         raise
     report.rule = rule_values(aligned, report.sample)
@@ -240,6 +257,37 @@ def rule_values(snapshot: Snapshot, sample: list[Prediction]) -> dict[tuple[str,
             value = rule.best(index[prediction.product_id], attributes[prediction.attribute])
             out[key] = snapshot.values[value][1] if value is not None else ""
     return out
+
+
+def check_shard(shard: Shard, run_id: str | None, replace_run: bool, dry_run: bool) -> None:
+    """A shard writes into a run the other shards share: it must be named, and not replaced
+    (one shard deleting it would delete what the others have already written)."""
+    if not shard.split or dry_run:
+        return
+    if run_id is None:
+        raise DataError(f"shard {shard} needs --run-id: every shard of one run is given the same id, and the first to start creates it")
+    if replace_run:
+        raise DataError(f"shard {shard}: --replace-run cannot go with --shard (it would delete what other shards wrote); "
+                        f"undo the old run first: kgmm complete --undo {run_id}")
+
+
+def join_run(store: GraphStore, run: RunInfo, shard: Shard) -> None:
+    """Check that the run in the store (created by whichever shard came first) was made with this
+    shard's model and settings, so values of different models or options never share a run.
+
+    Raises:
+        RunExistsError: it was not (nothing of this shard is written).
+    """
+    found = next((r for r in store.list_runs() if r.run_id == run.run_id), None)
+    if found is None:  # deleted between our write and this read: an undo raced the shards
+        raise RunExistsError(f"run {run.run_id!r} vanished from {store.uri} while shard {shard} joined it (undone?)")
+    ours = json.loads(json.dumps(dict(run.params), sort_keys=True))
+    if found.model_version != run.model_version or dict(found.params) != ours:
+        differ = sorted(k for k in set(ours) | set(found.params) if ours.get(k) != found.params.get(k))
+        what = f"model {found.model_version}" if found.model_version != run.model_version else f"settings {', '.join(differ)}"
+        raise RunExistsError(
+            f"shard {shard}: run {run.run_id!r} in {store.uri} was made with {what} different from this shard's; "
+            f"every shard of a run needs the same model and options (or choose another --run-id)")
 
 
 def check_run_id(store: GraphStore, run_id: str | None, replace_run: bool) -> RunInfo | None:
@@ -303,11 +351,13 @@ def reviewed_closed(store: GraphStore) -> set[tuple[str, str, str]]:
 
 
 def _write_batches(store: GraphStore, run: RunInfo, completer: Completer, options: CompletionOptions, report: CompletionReport,
-                   total: int, dry_run: bool, progress: Callable[[int, int], None] | None,
+                   starts: range, total: int, dry_run: bool, progress: Callable[[int, int], None] | None,
                    proposed: set[tuple[str, str, str]] = frozenset(), closed: set[tuple[str, str, str]] = frozenset()) -> None:
-    """Predict and write batch after batch; ``report`` counts what is done as it goes."""
-    for start_index in range(0, total, options.batch_size):
-        products = list(range(start_index, min(start_index + options.batch_size, total)))
+    """Predict and write the batches starting at ``starts`` (``total`` products); ``report``
+    counts what is done as it goes."""
+    end = completer.snapshot.num_products
+    for start_index in starts:
+        products = list(range(start_index, min(start_index + options.batch_size, end)))
         predictions, pairs = completer.predictions(products)
         flags, checked = completer.flags(products) if options.check_noise else ([], 0)
         if closed:

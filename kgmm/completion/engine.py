@@ -29,7 +29,8 @@ from ..data.batches import batch_generator
 from ..data.views import ViewData
 from ..model import K3M
 from ..model.k3m import EncodedProducts
-from ..ranking import Applicability, Calibration, value_scores
+from ..ranking import Applicability, Calibration
+from ..ranking.scoring import grouped_value_scores
 from .hiding import HiddenFacts
 
 
@@ -127,30 +128,32 @@ class Completer:
         return self.model(batch.to(self.device), heads=False).products()
 
     @torch.no_grad()
-    def _probabilities(self, vector: EncodedProducts, attribute: int) -> Tensor:
-        """Calibrated probabilities [M] over ``data.candidates[attribute]``."""
-        scores = value_scores(self.model, vector, attribute, self.data.candidates[attribute], self.device)
-        return self.calibration.probabilities(scores.cpu())
+    def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int]) -> list[Tensor]:
+        """Calibrated probabilities over ``data.candidates[attributes[i]]`` for batch row ``rows[i]``
+        (on the CPU); all rows that ask about one attribute are scored in one call."""
+        index = torch.tensor(rows, dtype=torch.long, device=vectors.vector.device)
+        chosen = EncodedProducts(vectors.vector[index], vectors.evidence.select(index) if vectors.evidence is not None else None)
+        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device)
+        return [self.calibration.probabilities(score.cpu()) for score in scores]
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
         """Top values for the applicable attributes each product lacks; also the pair count."""
-        wanted = [(p, self.applicability.missing(p)) for p in products]
-        rows = [p for p, attributes in wanted if attributes]
-        if not rows:
+        wanted = [(p, attributes) for p in products if (attributes := self.applicability.missing(p))]
+        if not wanted:
             return [], 0
+        rows = [p for p, _ in wanted]
         vectors = self._encode(rows, (0, rows[0]))
-        out, pairs = [], 0
+        pairs = [(i, p, a) for i, (p, attributes) in enumerate(wanted) for a in attributes]
+        probabilities = self._probabilities(vectors, [i for i, _, _ in pairs], [a for _, _, a in pairs])
+        out = []
         values, names = self.snapshot.values, self.snapshot.attributes
-        for vector, (p, attributes) in zip(vectors, [w for w in wanted if w[1]]):
-            for a in attributes:
-                pairs += 1
-                probs = self._probabilities(vector, a)
-                best = probs.topk(min(self.options.top_k, probs.numel()))
-                for rank, (prob, i) in enumerate(zip(best.values.tolist(), best.indices.tolist()), 1):
-                    if prob >= self.options.min_score:
-                        value = values[int(self.data.candidates[a][i])][1]
-                        out.append(Prediction(self.snapshot.product_ids[p], names[a], value, prob, rank))
-        return out, pairs
+        for (_, p, a), probs in zip(pairs, probabilities):
+            best = probs.topk(min(self.options.top_k, probs.numel()))
+            for rank, (prob, i) in enumerate(zip(best.values.tolist(), best.indices.tolist()), 1):
+                if prob >= self.options.min_score:
+                    value = values[int(self.data.candidates[a][i])][1]
+                    out.append(Prediction(self.snapshot.product_ids[p], names[a], value, prob, rank))
+        return out, len(pairs)
 
     def flags(self, products: list[int]) -> tuple[list[NoiseFlag], int]:
         """Suspect catalog values of ``products``; also the number of values checked: a value
@@ -184,11 +187,11 @@ class Completer:
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
             vectors = self._encode(rows, (1, rows[0], r), hidden)
-            for vector, p in zip(vectors, rows):
-                a = jobs[p][r]
+            asked = [jobs[p][r] for p in rows]
+            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked)):
                 own = {v for v, _ in self.facts[p][a]}
                 candidates = self.data.candidates[a].tolist()
-                probs = self._probabilities(vector, a).tolist()
+                probs = probs.tolist()
                 others = [(prob, v) for prob, v in zip(probs, candidates) if v not in own]
                 if not others:
                     continue

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -54,8 +55,12 @@ class Calibration:
         return torch.softmax(scores.float() / self.temperature, dim=-1)
 
     def save(self, directory: Path) -> Path:
+        """Write ``calibration.json`` atomically (a temporary file renamed over it): shards of one
+        ``kgmm complete`` run may fit and save it at once, and a reader never sees half a file."""
         path = Path(directory) / CALIBRATION_FILE
-        path.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        partial = path.with_name(f".{CALIBRATION_FILE}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
+        os.replace(partial, path)
         return path
 
 
