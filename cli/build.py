@@ -47,6 +47,7 @@ def build_kg(
     report: Annotated[Optional[Path], typer.Option("--report", help="Write the JSON build report here (default: next to an embedded store).")] = None,
     no_text: Annotated[bool, typer.Option("--no-text", help="Do not extract attribute values from titles and descriptions.")] = False,
     behaviour: Annotated[list[Path], typer.Option("--behaviour", help="CSV of product pairs (product_a, product_b[, weight][, kind]) loaded after the catalog as behaviour edges; repeatable.")] = [],  # noqa: B006
+    workers: Annotated[Optional[int], typer.Option("--workers", min=1, help="Processes that parse, normalise and extract while this one writes (default: one per core, at most 8, for catalogs over 4 MiB; 1 = all in this process). The result is the same whatever the count.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Build (or update) the product knowledge graph from a catalog.
@@ -72,7 +73,8 @@ def build_kg(
             bar.update(tasks[phase], completed=done, description=f"{label} ({rows:,} rows)")
 
         result = build_graph(
-            source, graph, batch_size=batch_size, extract_text=not no_text, progress=progress, behaviour=pairs
+            source, graph, batch_size=batch_size, extract_text=not no_text, progress=progress, behaviour=pairs,
+            workers=workers,
         )
     report_path = report or _default_report_path(store, database)
     report_path.write_text(json.dumps(result.as_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -22,12 +22,12 @@ from graph_store import AttributeEdge, GraphStore, ProductNode
 
 from .behaviour import PairsSource, load_behaviour
 from .extract import MAX_TEXT_CHARS, TextExtractor
-from .images import NO_IMAGE, ImageCheck, check_image
-from .records.normalize import normalize_attribute, normalize_value
+from .images import NO_IMAGE
+from .parallel import can_fork, default_workers, ordered_map, prepared_rows
+from .prepare import ReadStopped, Row, check_record_image, checked, convert
 from .readers import CatalogSource
 from .records import CatalogError, CatalogRecord, RowProblem
 from .report import BuildReport
-from .validate import check_record
 
 IMAGE_THREADS = 4
 """Threads that check images; decoding releases the GIL, so this uses every core."""
@@ -66,15 +66,23 @@ def build_graph(
     extract_text: bool = True,
     progress: Progress | None = None,
     behaviour: Sequence[PairsSource] = (),
+    workers: int | None = None,
 ) -> BuildReport:
     """Load one catalog into ``store`` and return the report (also recorded in the store).
 
     ``behaviour`` pairs files load after the catalog, so their ids can be checked against it
     (and against products of earlier builds); open them first with
     :func:`kg_builder.behaviour.open_pairs`, so that a bad file stops the build before it writes.
+    ``workers`` processes parse, normalise and extract text while this process writes
+    (None: :func:`kg_builder.parallel.default_workers`; 1: everything in this process).
+    The store and the report are the same whatever the count.
     """
+    if workers is None:
+        workers = default_workers(source.size)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
     with _gc_paused():
-        return _build(source, store, batch_size, extract_text, progress, behaviour)
+        return _build(source, store, batch_size, extract_text, progress, behaviour, workers)
 
 
 @contextmanager
@@ -100,17 +108,18 @@ def _build(
     batch_size: int,
     extract_text: bool,
     progress: Progress | None,
-    behaviour: Sequence[PairsSource] = (),
+    behaviour: Sequence[PairsSource],
+    workers: int,
 ) -> BuildReport:
     started = time.perf_counter()
     report = BuildReport(str(source.path), source.format, store.uri)
     report.catalog_folder = str(Path(source.path).resolve().parent)
     jobs: dict[str, _TextJob] = {}
     scope: dict[str, Counter] = {}
-    _load_catalog(source, store, report, jobs, scope, batch_size, progress)
+    _load_catalog(source, store, report, jobs, scope, batch_size, progress, workers)
     if extract_text and jobs:
         try:
-            _extract_text(store, report, jobs, scope, batch_size, progress)
+            _extract_text(store, report, jobs, scope, batch_size, progress, workers)
         except Exception as err:
             raise CatalogError(
                 f"{store.uri}: writing extracted values failed ({type(err).__name__}: {err}); all "
@@ -133,33 +142,36 @@ def _load_catalog(
     scope: dict[str, Counter],
     batch_size: int,
     progress: Progress | None,
+    workers: int,
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
     written = [0]
-    pending: list[CatalogRecord] = []
+    pending: list[Row] = []
     pending_ids: set[str] = set()
+    file = report.catalog
 
     def flush(pool: ThreadPoolExecutor) -> None:
-        # Image decoding releases the GIL, so the checks of one batch run in parallel.
-        checks = pool.map(_check_record_image, pending) if any(r.image for r in pending) else [NO_IMAGE] * len(pending)
+        # Rows still to convert (the in-process path): image decoding releases the GIL,
+        # so the checks of one batch run in parallel threads.
+        todo = [row.record for row in pending if row.converted is None and row.record is not None]
+        images = iter(pool.map(check_record_image, todo) if any(r.image for r in todo) else [NO_IMAGE] * len(todo))
         products: list[ProductNode] = []
         edges: list[AttributeEdge] = []
-        for record, image in zip(pending, checks):
-            try:
-                product, product_edges = _convert(record, image, report)
-            except Exception as err:  # noqa: BLE001 - one row's surprise must not stop the build
-                report.add_problem(RowProblem(report.catalog, record.line, "row", f"not loaded ({type(err).__name__}: {err})"))
+        for row in pending:
+            done = row.converted if row.converted is not None else convert(row.record, next(images), file)  # type: ignore[arg-type]
+            if isinstance(done, RowProblem):
+                report.add_problem(done)
                 continue
+            product, product_edges, warnings = done
+            _count_image(product, report)
+            for warning in warnings:
+                report.add_problem(warning)
             products.append(product)
             edges.extend(product_edges)
             top = product.category[0] if product.category else None
-            scope.setdefault(top or "", Counter()).update((e.attribute, e.value) for e in product_edges)
-            jobs[product.id] = _TextJob(
-                product.title,
-                product.description[:MAX_TEXT_CHARS],
-                top,
-                tuple((e.attribute, e.value) for e in product_edges),
-            )
+            pairs = tuple((e.attribute, e.value) for e in product_edges)
+            scope.setdefault(top or "", Counter()).update(pairs)
+            jobs[product.id] = _TextJob(product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
         try:
             store.upsert_products(products, edges)
         except Exception as err:
@@ -171,12 +183,17 @@ def _load_catalog(
         if progress:
             progress("read", source.position(), source.size, report.rows_read)
 
+    if workers > 1 and source.raw is not None and source.parse is not None:
+        items: Iterator[Row | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
+    else:
+        items = (item if isinstance(item, ReadStopped) else checked(item, file) for item in _guarded_rows(source))
     with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:
-        for item in _guarded_rows(source, report):
-            if isinstance(item, CatalogRecord):
-                problem = check_record(item, report.catalog)
-                if problem is not None:
-                    item = problem
+        for item in items:
+            if isinstance(item, ReadStopped):
+                item = RowProblem(
+                    file, f"after row {report.rows_read}", "file",
+                    f"reading stopped ({item.error}); the rest of the file was not read",
+                )
             if isinstance(item, RowProblem):
                 report.add_problem(item)
                 if item.severity == "rejected":
@@ -199,9 +216,10 @@ def _load_catalog(
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
-def _guarded_rows(source: CatalogSource, report: BuildReport) -> Iterator[CatalogRecord | RowProblem]:
+def _guarded_rows(source: CatalogSource) -> Iterator[CatalogRecord | RowProblem | ReadStopped]:
     """The reader's rows; a reader that fails part way (a truncated .gz, an I/O error) ends
-    with one rejected entry saying where reading stopped, and the rows before it still load."""
+    with a ReadStopped (reported as one rejected entry saying where reading stopped), and
+    the rows before it still load."""
     rows = source.rows()
     while True:
         try:
@@ -209,73 +227,31 @@ def _guarded_rows(source: CatalogSource, report: BuildReport) -> Iterator[Catalo
         except StopIteration:
             return
         except Exception as err:  # noqa: BLE001 - readers report row problems; this is the last net
-            yield RowProblem(
-                report.catalog, f"after row {report.rows_read}", "file",
-                f"reading stopped ({type(err).__name__}: {err}); the rest of the file was not read",
-            )
+            yield ReadStopped(f"{type(err).__name__}: {err}")
             return
         yield item
 
 
-def _check_record_image(record: CatalogRecord) -> ImageCheck:
-    try:
-        return check_image(record.image, Path(record.image_base or "."))
-    except Exception as err:  # noqa: BLE001 - check_image never raises; belt and braces
-        return ImageCheck(None, "missing", f"cannot check ({type(err).__name__})")
-
-
-def _convert(record: CatalogRecord, image: ImageCheck, report: BuildReport) -> tuple[ProductNode, list[AttributeEdge]]:
-    """Normalise one record into a product node and its catalog edges."""
-    if image.status == "ok":
+def _count_image(product: ProductNode, report: BuildReport) -> None:
+    if product.image_status == "ok":
         report.images_ok += 1
-    elif image.status == "missing":
+    elif product.image_status == "missing":
         report.images_missing += 1
-        report.image_reasons[image.reason.split(":")[0] if image.reason else "unknown"] += 1
-        report.add_problem(RowProblem(report.catalog, record.line, "image", f"image missing: {image.reason}", "warning"))
-    edges: dict[tuple[str, str], AttributeEdge] = {}
-    for name, raw in record.attributes:
-        attribute = normalize_attribute(name)
-        value = normalize_value(raw)
-        if not attribute:
-            report.add_problem(RowProblem(
-                report.catalog, record.line, f"attributes.{name}",
-                f"attribute name {name!r} is empty after normalisation; its value {raw!r} is skipped", "warning",
-            ))
-            continue
-        if not value:
-            report.add_problem(RowProblem(
-                report.catalog, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning"
-            ))
-            continue
-        edges.setdefault((attribute, value), AttributeEdge(record.id, attribute, value, "catalog", raw))
-    product = ProductNode(
-        id=record.id,
-        title=record.title,
-        description=record.description,
-        category=record.category,
-        image=image.path if image.status == "ok" else record.image,
-        image_status=image.status,
-        image_reason=image.reason,
-        properties=record.properties,
-    )
-    return product, list(edges.values())
+        reason = product.image_reason
+        report.image_reasons[reason.split(":")[0] if reason else "unknown"] += 1
 
 
-def _note_duplicate(record: CatalogRecord, seen: dict[str, tuple[int | str, int]], report: BuildReport) -> None:
-    fingerprint = hash(
-        (record.title, record.description, record.category, record.image, tuple(record.attributes),
-         repr(sorted(record.properties.items())))
-    )
-    earlier = seen.get(record.id)
-    seen[record.id] = (record.line, fingerprint)
+def _note_duplicate(row: Row, seen: dict[str, tuple[int | str, int]], report: BuildReport) -> None:
+    earlier = seen.get(row.id)
+    seen[row.id] = (row.line, row.fingerprint)
     if earlier is None:
         return
     report.duplicates += 1
-    if earlier[1] != fingerprint:
-        message = f"duplicate id {record.id!r} with different values; this row wins over line {earlier[0]}"
+    if earlier[1] != row.fingerprint:
+        message = f"duplicate id {row.id!r} with different values; this row wins over line {earlier[0]}"
     else:
-        message = f"duplicate id {record.id!r}, identical to line {earlier[0]}"
-    report.add_problem(RowProblem(report.catalog, record.line, "id", message, "warning"))
+        message = f"duplicate id {row.id!r}, identical to line {earlier[0]}"
+    report.add_problem(RowProblem(report.catalog, row.line, "id", message, "warning"))
 
 
 def _extract_text(
@@ -285,21 +261,32 @@ def _extract_text(
     scope: dict[str, Counter],
     batch_size: int,
     progress: Progress | None,
+    workers: int,
 ) -> None:
     extractor = TextExtractor(store.attribute_vocabulary(("catalog",)), scope)
     ids = list(jobs)
-    for start in range(0, len(ids), batch_size):
-        chunk = ids[start : start + batch_size]
-        edges = [
-            AttributeEdge(pid, attribute, value, "text", raw)
-            for pid in chunk
-            for attribute, value, raw in extractor.extract(
-                jobs[pid].title, jobs[pid].description, jobs[pid].top_category, jobs[pid].values
-            )
-        ]
-        store.replace_edges(chunk, "text", edges)
+    ranges = [(start, min(start + batch_size, len(ids))) for start in range(0, len(ids), batch_size)]
+    state = (extractor, jobs, ids)
+    if workers > 1 and len(ranges) > 1 and can_fork():
+        found: Iterator[list[AttributeEdge]] = ordered_map(_extract_range, state, ranges, workers)
+    else:
+        found = (_extract_range(state, span) for span in ranges)
+    for (start, stop), edges in zip(ranges, found):
+        store.replace_edges(ids[start:stop], "text", edges)
         report.triples_by_source["text"] += len(edges)
         report.attributes.update(e.attribute for e in edges)
         report.values.update((e.attribute, e.value) for e in edges)
         if progress:
-            progress("text", min(start + batch_size, len(ids)), len(ids), report.rows_read)
+            progress("text", stop, len(ids), report.rows_read)
+
+
+def _extract_range(state: tuple[TextExtractor, dict[str, _TextJob], list[str]], span: tuple[int, int]) -> list[AttributeEdge]:
+    """The text edges of products ``ids[start:stop]`` (runs in a worker when there are several)."""
+    extractor, jobs, ids = state
+    return [
+        AttributeEdge(pid, attribute, value, "text", raw)
+        for pid in ids[span[0] : span[1]]
+        for attribute, value, raw in extractor.extract(
+            jobs[pid].title, jobs[pid].description, jobs[pid].top_category, jobs[pid].values
+        )
+    ]

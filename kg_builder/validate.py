@@ -44,14 +44,17 @@ def check_record(record: CatalogRecord, file: str) -> RowProblem | None:
         return reject("id", f"product id '{printable(record.id)}' holds a control character")
     if len(record.id) > MAX_ID_CHARS:
         return reject("id", f"product id is {len(record.id):,} characters long (at most {MAX_ID_CHARS})")
-    texts = [("title", record.title), ("description", record.description), ("image", record.image or "")]
-    texts += [("category", segment) for segment in record.category]
+    texts = [record.title, record.description, record.image or "", *record.category]
     for name, value in record.attributes:
-        texts += [(f"attributes.{printable(name)}", name), (f"attributes.{printable(name)}", value)]
-    for field, text in texts:
-        why = _unstorable(text)
-        if why is not None:
-            return reject(field, f"value {why}")
+        texts += (name, value)
+    if _UNSTORABLE.search("\x01".join(texts)) is not None:  # one scan for the common, clean row
+        fields = ["title", "description", "image", *("category" for _ in record.category)]
+        for name, _ in record.attributes:  # field names are made only for a row that has a problem
+            fields += [f"attributes.{printable(name)}"] * 2
+        for field, text in zip(fields, texts):
+            why = _unstorable(text)
+            if why is not None:
+                return reject(field, f"value {why}")
     return _check_properties(record.properties, reject)
 
 

@@ -21,7 +21,13 @@ RESERVED_KEYS = {"extracted", "predicted"}
 
 @dataclass
 class CatalogSource:
-    """An opened, validated catalog: iterate ``rows()`` once; ``position()`` drives progress."""
+    """An opened, validated catalog: iterate ``rows()`` once; ``position()`` drives progress.
+
+    A reader that can split reading from parsing also sets ``raw`` (the file's rows
+    unparsed: cheap to read, picklable) and ``parse`` (one raw row -> records and problems,
+    never raising), so that a build can read in one process and parse in several; ``rows()``
+    is then exactly ``parse`` over ``raw`` (see :func:`split_source`).
+    """
 
     path: Path
     format: str
@@ -29,6 +35,48 @@ class CatalogSource:
     position: Callable[[], int] = lambda: 0
     size: int = 0
     details: dict[str, Any] = field(default_factory=dict)
+    raw: Callable[[], Iterator[Any]] | None = None
+    parse: Callable[[Any], Iterator[CatalogRecord | RowProblem]] | None = None
+
+
+def split_source(
+    path: Path,
+    format: str,
+    raw: Callable[[], Iterator[Any]],
+    parse: Callable[[Any], Iterator[CatalogRecord | RowProblem]],
+    position: Callable[[], int],
+    size: int,
+    details: dict[str, Any] | None = None,
+) -> CatalogSource:
+    """A source whose ``rows()`` is ``parse`` applied to each of ``raw()``'s rows, in order.
+
+    A read error (a truncated .gz) raises from ``rows()`` after the rows before it, as it
+    would from a reader that parsed as it read.
+    """
+
+    def rows() -> Iterator[CatalogRecord | RowProblem]:
+        for item in raw():
+            yield from parse(item)
+
+    return CatalogSource(path, format, rows, position, size, details or {}, raw, parse)
+
+
+def cell_parser(
+    path: Path, record: Callable[[int, list[str]], Iterator[CatalogRecord | RowProblem]]
+) -> Callable[[tuple[int, list[str]] | RowProblem], Iterator[CatalogRecord | RowProblem]]:
+    """``parse`` for a reader of delimited rows: a row's problem passes through, and a row
+    whose conversion raises is rejected with the error, so one row never stops the build."""
+
+    def parse(item: tuple[int, list[str]] | RowProblem) -> Iterator[CatalogRecord | RowProblem]:
+        if isinstance(item, RowProblem):
+            yield item
+            return
+        try:
+            yield from record(item[0], item[1])
+        except Exception as err:  # noqa: BLE001 - one row, never the build
+            yield row_failure(str(path), item[0], err)
+
+    return parse
 
 
 GZIP_MAGIC = b"\x1f\x8b"

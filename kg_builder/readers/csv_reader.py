@@ -18,7 +18,7 @@ import yaml
 
 from ..records.normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem, printable
-from .common import CatalogSource, bad_bytes, bytes_read, check_file, open_text, row_failure
+from .common import CatalogSource, bad_bytes, bytes_read, cell_parser, check_file, open_text, split_source
 
 ROLES = ("id", "title", "description", "category", "image")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a 10 MB description is a real row, not an error
@@ -94,17 +94,10 @@ def open_csv(path: Path, mapping: ColumnMapping | None = None) -> CatalogSource:
     plan = _plan(path, header, mapping)
     box: dict[str, Any] = {}
 
-    def rows() -> Iterator[CatalogRecord | RowProblem]:
-        for item in csv_rows(path, mapping.delimiter, box):
-            if isinstance(item, RowProblem):
-                yield item
-            else:
-                try:
-                    yield from _row(path, item[0], item[1], header, plan, mapping)
-                except Exception as err:  # noqa: BLE001 - one row, never the build
-                    yield row_failure(str(path), item[0], err)
-
-    return CatalogSource(path, "csv", rows, lambda: bytes_read(box), size, {"columns": header})
+    parse = cell_parser(path, lambda line, cells: _row(path, line, cells, header, plan, mapping))
+    return split_source(
+        path, "csv", lambda: csv_rows(path, mapping.delimiter, box), parse, lambda: bytes_read(box), size, {"columns": header}
+    )
 
 
 def read_header(path: Path, delimiter: str = ",") -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 from ..records.normalize import split_category
 from ..records import CatalogError, CatalogRecord, RowProblem
-from .common import CatalogSource, bad_bytes, bytes_read, check_file, row_failure
+from .common import CatalogSource, bad_bytes, bytes_read, cell_parser, check_file, split_source
 from .csv_reader import csv_rows, read_header, show_columns
 
 REQUIRED = ("uniq_id", "product_name", "product_category_tree", "description", "product_specifications")
@@ -47,17 +47,10 @@ def open_flipkart(path: Path) -> CatalogSource:
     base = images if images.is_dir() else path.parent
     box: dict[str, Any] = {}
 
-    def rows() -> Iterator[CatalogRecord | RowProblem]:
-        for item in csv_rows(path, ",", box):
-            if isinstance(item, RowProblem):
-                yield item
-            else:
-                try:
-                    yield from _record(path, item[0], item[1], header, position, base)
-                except Exception as err:  # noqa: BLE001 - one row, never the build
-                    yield row_failure(str(path), item[0], err)
-
-    return CatalogSource(path, "flipkart", rows, lambda: bytes_read(box), size, {"images": str(base)})
+    parse = cell_parser(path, lambda line, cells: _record(path, line, cells, header, position, base))
+    return split_source(
+        path, "flipkart", lambda: csv_rows(path, ",", box), parse, lambda: bytes_read(box), size, {"images": str(base)}
+    )
 
 
 def parse_specifications(text: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -18,6 +18,7 @@ from .common import (
     bad_bytes,
     bytes_read,
     check_file,
+    split_source,
     first_bad_field,
     open_text,
     parse_category,
@@ -33,17 +34,21 @@ def open_jsonl(path: Path) -> CatalogSource:
     size = check_file(path)
     handle_box: dict[str, Any] = {}
 
-    def rows() -> Iterator[CatalogRecord | RowProblem]:
+    def raw() -> Iterator[tuple[int, str]]:
         with open_text(path) as handle:
             handle_box["h"] = handle
             for line_no, line in enumerate(handle, 1):
                 if line.strip():
-                    try:
-                        yield from _parse_line(path, line_no, line)
-                    except Exception as err:  # noqa: BLE001 - one row, never the build
-                        yield row_failure(str(path), line_no, err)
+                    yield line_no, line
 
-    return CatalogSource(path, "jsonl", rows, lambda: bytes_read(handle_box), size)
+    def parse(item: tuple[int, str]) -> Iterator[CatalogRecord | RowProblem]:
+        line_no, line = item
+        try:
+            yield from _parse_line(path, line_no, line)
+        except Exception as err:  # noqa: BLE001 - one row, never the build
+            yield row_failure(str(path), line_no, err)
+
+    return split_source(path, "jsonl", raw, parse, lambda: bytes_read(handle_box), size)
 
 
 def _parse_line(path: Path, line_no: int, line: str) -> Iterator[CatalogRecord | RowProblem]:

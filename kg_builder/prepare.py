@@ -1,0 +1,132 @@
+"""One parsed catalog row -> a checked, normalised product with its catalog edges.
+
+Nothing here touches the build report or the store: a row's rejection or warnings come
+back as values, in the order the report lists them. So the same code prepares rows in the
+build's own process (``workers=1``) and in worker processes (``kg_builder.parallel``), and
+both paths produce the same report and the same store by construction.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, NamedTuple
+
+from graph_store import AttributeEdge, ProductNode
+
+from .images import NO_IMAGE, ImageCheck, check_image
+from .records import CatalogRecord, RowProblem
+from .records.normalize import normalize_attribute, normalize_value
+from .validate import check_record
+
+
+class Converted(NamedTuple):
+    """A row ready for a batch: its product, distinct catalog edges, and warnings (report order)."""
+
+    product: ProductNode
+    edges: list[AttributeEdge]
+    warnings: list[RowProblem]
+
+
+class Row(NamedTuple):
+    """A record that passed its checks, on its way into a batch.
+
+    ``record`` is kept while the row still has to be converted (the in-process path checks a
+    batch's images in threads at once); a worker converts right away and sends ``converted``
+    (a RowProblem when conversion raised) without the record, which is all the writer needs.
+    """
+
+    id: str
+    line: int | str
+    fingerprint: int
+    record: CatalogRecord | None
+    converted: Converted | RowProblem | None
+
+
+class ReadStopped(NamedTuple):
+    """The reader failed part way (a truncated .gz); the build reports it where it happened."""
+
+    error: str
+
+
+def checked(item: CatalogRecord | RowProblem, file: str) -> Row | RowProblem:
+    """The row's rejection, or the record as a Row still to convert."""
+    if isinstance(item, RowProblem):
+        return item
+    problem = check_record(item, file)
+    if problem is not None:
+        return problem
+    return Row(item.id, item.line, fingerprint(item), item, None)
+
+
+def prepare_all(items: Iterable[CatalogRecord | RowProblem], file: str) -> list[Row | RowProblem]:
+    """Check, check images and convert a run of parsed rows (what a worker process does)."""
+    out: list[Row | RowProblem] = []
+    for item in items:
+        row = checked(item, file)
+        if isinstance(row, Row) and row.record is not None:
+            row = row._replace(record=None, converted=convert(row.record, check_record_image(row.record), file))
+        out.append(row)
+    return out
+
+
+def fingerprint(record: CatalogRecord) -> int:
+    """Tells a duplicate id with the same values from one with different values.
+
+    ``hash`` of strings is salted per interpreter; worker processes are forked from the
+    build's process, so they share its salt and their fingerprints compare with its own.
+    """
+    return hash(
+        (record.title, record.description, record.category, record.image, tuple(record.attributes),
+         repr(sorted(record.properties.items())))
+    )
+
+
+def check_record_image(record: CatalogRecord) -> ImageCheck:
+    """The image check of one record; never raises (a surprise becomes a missing image)."""
+    if record.image is None or not record.image.strip():
+        return NO_IMAGE  # most synthetic and many real rows: no Path to build
+    try:
+        return check_image(record.image, Path(record.image_base or "."))
+    except Exception as err:  # noqa: BLE001 - check_image never raises; belt and braces
+        return ImageCheck(None, "missing", f"cannot check ({type(err).__name__})")
+
+
+def convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted | RowProblem:
+    """Normalise one record into a product and its catalog edges; a row that raises is rejected."""
+    try:
+        return _convert(record, image, file)
+    except Exception as err:  # noqa: BLE001 - one row's surprise must not stop the build
+        return RowProblem(file, record.line, "row", f"not loaded ({type(err).__name__}: {err})")
+
+
+def _convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted:
+    warnings: list[RowProblem] = []
+    if image.status == "missing":
+        warnings.append(RowProblem(file, record.line, "image", f"image missing: {image.reason}", "warning"))
+    edges: dict[tuple[str, str], AttributeEdge] = {}
+    for name, raw in record.attributes:
+        attribute = normalize_attribute(name)
+        value = normalize_value(raw)
+        if not attribute:
+            warnings.append(RowProblem(
+                file, record.line, f"attributes.{name}",
+                f"attribute name {name!r} is empty after normalisation; its value {raw!r} is skipped", "warning",
+            ))
+            continue
+        if not value:
+            warnings.append(RowProblem(
+                file, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning"
+            ))
+            continue
+        edges.setdefault((attribute, value), AttributeEdge(record.id, attribute, value, "catalog", raw))
+    product = ProductNode(
+        id=record.id,
+        title=record.title,
+        description=record.description,
+        category=record.category,
+        image=image.path if image.status == "ok" else record.image,
+        image_status=image.status,
+        image_reason=image.reason,
+        properties=record.properties,
+    )
+    return Converted(product, list(edges.values()), warnings)
