@@ -49,6 +49,7 @@ from .batch import Batch
 from .evidence import DESCRIPTION_TOKENS, EvidenceInput
 from .hetero import snapshot_to_heterodata
 from .split import EdgeSplit, training_snapshot
+from .tokens import TokenTable
 from .subgraph import SubgraphSampler
 
 
@@ -107,11 +108,14 @@ class PretrainData:
         encode = lambda texts, limit: tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]  # noqa: E731
         # the evidence terms read more of the description than the transformer (which truncates to text.max_length)
         described = max(limit, DESCRIPTION_TOKENS) if config.model.evidence else limit
-        self.titles: list[list[int]] = encode(snapshot.titles, limit) if snapshot.num_products else []
-        self.descriptions: list[list[int]] = encode(snapshot.descriptions, described) if snapshot.num_products else []
+        # tokenised a chunk at a time when a batch first reads it: no start-up pass over the catalog
+        self.titles: TokenTable = TokenTable(snapshot.titles, lambda texts: encode(texts, limit))
+        self.descriptions: TokenTable = TokenTable(snapshot.descriptions, lambda texts: encode(texts, described))
         self.evidence = EvidenceInput(tokenizer) if config.model.evidence else None
         self.images = ImageStore(snapshot.images, config.image.size)
-        self.with_title = torch.tensor([i for i, t in enumerate(self.titles) if t], dtype=torch.long)
+        # swap partners: products whose title has a token (a title of only spaces has none), read without tokenising
+        self.with_title = torch.from_numpy(np.flatnonzero(np.fromiter((bool(t and not t.isspace()) for t in snapshot.titles),
+                                                                      dtype=bool, count=snapshot.num_products)))
         self.with_image = torch.from_numpy(np.flatnonzero(snapshot.has_image()))
 
         train = training_snapshot(snapshot, split.train_mask)
@@ -124,6 +128,7 @@ class PretrainData:
         self.candidates = [torch.from_numpy(np.flatnonzero(snapshot.value_attribute == a)) for a in range(len(snapshot.attributes))]
         known = torch.from_numpy(np.stack([snapshot.edge_product, snapshot.edge_attribute, snapshot.edge_value], 1).astype(np.int64))
         self.known = known  # [E, 3] every fact, validation included: never a negative
+        self.known_ptr = torch.from_numpy(np.searchsorted(snapshot.edge_product, np.arange(self.num_products + 1)))  # [P + 1]
         self.negatives = AttributeNegativeSampler(self.candidates, known) if snapshot.num_edges else None
         triples = torch.stack([self.train_product, self.train_attribute, self.train_value], 1)
         self.lpm_eligible = (
@@ -239,15 +244,12 @@ class PretrainData:
         (another colour of the same category); the full softmax over the attribute's values is
         what ranking evaluates, so training on it matches the task. No random draws.
         """
-        if not hasattr(self, "_true_values"):  # (product, attribute) -> its known-true values, built once
-            true: dict[tuple[int, int], list[int]] = {}
-            for p, a, v in self.known.tolist():
-                true.setdefault((p, a), []).append(v)
-            self._true_values = {key: torch.tensor(values, dtype=torch.long) for key, values in true.items()}
+        known, ptr = self.known, self.known_ptr  # a product's known facts are one slice (snapshot edges sort by product)
         rows = []
         for p, a, v in positives.tolist():
             values = self.candidates[a]
-            taken = self._true_values.get((p, a), torch.tensor([v], dtype=torch.long))
+            facts = known[int(ptr[p]) : int(ptr[p + 1])]
+            taken = facts[facts[:, 1] == a, 2]
             rows.append(values[~torch.isin(values, torch.cat([taken, torch.tensor([v])]))])
         width = max([1] + [r.numel() for r in rows])
         out = torch.full((len(rows), width), -1, dtype=torch.long)

@@ -62,6 +62,10 @@ def _padded(rows: list[list[int]], count: int) -> torch.Tensor:
     return out
 
 
+IDF_PRODUCTS = 20_000
+"""Products whose text the IDF is counted on (every one in a smaller catalog, so its IDF is unchanged)."""
+
+
 def document_frequency(snapshot: Snapshot, tokenizer) -> tuple[torch.Tensor, int]:
     """([EVIDENCE_BUCKETS] products whose text has each n-gram bucket, product count): the
     lexical classifier's IDF, from every product's text (unsupervised, no fact read)."""
@@ -70,12 +74,15 @@ def document_frequency(snapshot: Snapshot, tokenizer) -> tuple[torch.Tensor, int
     reader = EvidenceInput(tokenizer)
     encode = lambda texts, limit: tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]  # noqa: E731
     frequency = torch.zeros(EVIDENCE_BUCKETS)
-    for start in range(0, snapshot.num_products, 4096):  # bounded memory on large catalogs
-        titles = encode(snapshot.titles[start : start + 4096], DESCRIPTION_TOKENS)
-        descriptions = encode(snapshot.descriptions[start : start + 4096], DESCRIPTION_TOKENS)
+    # IDF is a ratio: an evenly spaced sample of IDF_PRODUCTS estimates it (221 s for all of 100k products)
+    stride = max(1, -(-snapshot.num_products // IDF_PRODUCTS))
+    chosen = range(0, snapshot.num_products, stride)
+    for start in range(0, len(chosen), 4096):  # bounded memory on large catalogs
+        titles = encode([snapshot.titles[p] for p in chosen[start : start + 4096]], DESCRIPTION_TOKENS)
+        descriptions = encode([snapshot.descriptions[p] for p in chosen[start : start + 4096]], DESCRIPTION_TOKENS)
         for title, description in zip(titles, descriptions):
             buckets = set(reader.features(title)[0]) | set(reader.features(description)[0])
             if buckets:
                 frequency[torch.tensor(sorted(buckets))] += 1
         reader.clear()
-    return frequency, snapshot.num_products
+    return frequency, len(chosen)

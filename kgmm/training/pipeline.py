@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ from .checkpoint import (
 from .metrics import MetricsLog
 from .optim import build_optimizer, build_scheduler
 from .plot import plot_losses
+from .startup import StartupClock
 from .trainer import Callback, Trainer
 
 
@@ -141,6 +143,8 @@ def pretrain(
         if notes_callback:
             notes_callback(text)
 
+    clock = StartupClock()
+    clock.phases["imports_s"] = round(time.time() - clock.process_start, 3)  # process start -> here: Python and the imports
     checkpoint = resolve_checkpoint(resume) if resume else None
     payload = None
     if checkpoint is not None:
@@ -156,9 +160,11 @@ def pretrain(
     if checkpoint is not None and payload["config_hash"] != config.hash(training_only=True):
         raise CheckpointError(f"{checkpoint}: its training state belongs to another config (--batch-size cannot change on resume)")
 
-    snapshot = load_snapshot(store)
+    with clock.phase("snapshot_s"):
+        snapshot = load_snapshot(store)
     config = config.sized(snapshot.num_products)  # train.max_steps 0: epochs over this catalog
-    snapshot_hash = snapshot.content_hash()
+    with clock.phase("snapshot_hash_s"):
+        snapshot_hash = snapshot.content_hash()
     if checkpoint is not None and payload["snapshot_hash"] != snapshot_hash:
         raise CheckpointError(
             f"{checkpoint} was trained on graph snapshot {str(payload['snapshot_hash'])[:12]} but {store} now holds "
@@ -173,25 +179,32 @@ def pretrain(
     runtime = distributed.setup(config.train.device, config.train.precision, config.train.cpu_threads)
     try:
         run_dir = Path(out_dir) if out_dir else (run_directory_of(checkpoint) if checkpoint else Path("runs/pretrain"))
-        return _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes)
+        return _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes, clock)
     finally:
         distributed.teardown()
         torch.set_num_threads(threads)
 
 
-def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes) -> PretrainResult:
+def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, payload, callbacks, note, notes,
+         clock: StartupClock) -> PretrainResult:
     seed_everything(config.train.seed)
-    split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed, config.train.min_val)
+    with clock.phase("split_s"):
+        split = split_edges(snapshot, config.train.val_fraction, config.train.max_val, config.train.seed, config.train.min_val)
     if checkpoint is not None:
-        model = K3M.from_pretrained(checkpoint)
+        with clock.phase("model_s"):
+            model = K3M.from_pretrained(checkpoint)
         tokenizer = model.tokenizer
     else:
-        tokenizer = _tokenizer(snapshot, config)
-        model = new_model(config, snapshot, tokenizer, snapshot_hash, training_snapshot(snapshot, split.train_mask))
+        with clock.phase("tokenizer_s"):
+            tokenizer = _tokenizer(snapshot, config)
+        with clock.phase("model_s"):
+            model = new_model(config, snapshot, tokenizer, snapshot_hash, training_snapshot(snapshot, split.train_mask))
     model.to(runtime.device)
 
-    data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
-    evaluator = Validator(data, RankingTask.build(snapshot, split.val)) if split.num_val else None
+    with clock.phase("batch_tables_s"):
+        data = PretrainData(snapshot, split, tokenizer, config, model.num_patches)
+    with clock.phase("validation_task_s"):
+        evaluator = Validator(data, RankingTask.build(snapshot, split.val)) if split.num_val else None
     if evaluator is None and snapshot.num_edges:
         note("no fact could be held out for validation (no attribute has two values): no MRR, no early stopping")
 
@@ -210,11 +223,13 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
         if runtime.is_main:
             save_config(config, run_dir / "config.yaml")
         log = MetricsLog(run_dir / "metrics.jsonl", resume_step=resumed_from, enabled=runtime.is_main)
+        clock.log = log
         if checkpoint is None and config.train.behaviour_steps:  # stage 1 runs once, before the first checkpoint
             # --max-steps promises a short run: stage 1 never takes more steps than stage 2 may
             steps = min(config.train.behaviour_steps, config.train.max_steps)
-            stage1 = run_behaviour_stage(model, data, config.replace("train", behaviour_steps=steps), runtime.device, log,
-                                         runtime.autocast() if runtime.bf16 else None)
+            with clock.phase("stage1_s"):
+                stage1 = run_behaviour_stage(model, data, config.replace("train", behaviour_steps=steps), runtime.device, log,
+                                             runtime.autocast() if runtime.bf16 else None)
             if stage1.steps:
                 capped = f" (train.behaviour_steps {config.train.behaviour_steps} capped at max_steps)" if steps < config.train.behaviour_steps else ""
                 note(f"stage 1: {stage1.steps} behaviour contrastive steps{capped} over {data.snapshot.num_behaviour_edges:,} pairs in "
@@ -222,11 +237,12 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
             else:
                 note("train.behaviour_steps is set but the graph has fewer than two behaviour pairs: stage 1 skipped")
         if checkpoint is None:  # stage 0 runs once, before the first checkpoint
-            stage0 = run_evidence_stage(model, data, config, runtime.device, log)
+            with clock.phase("stage0_s"):
+                stage0 = run_evidence_stage(model, data, config, runtime.device, log)
             if stage0.steps:
                 note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({config.train.evidence_epochs} passes over the training "
                      f"facts) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
-        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, callbacks)
+        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, [clock, *(callbacks or [])])
         fit = trainer.fit()
         return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)
 
@@ -273,8 +289,21 @@ def _tokenizer(snapshot: Snapshot, config: Config):
             return load_tokenizer(config.text.pretrained)
         except CheckpointError as err:
             raise ConfigError(f"text.pretrained: {err}") from None
-    texts = [text for pair in zip(snapshot.titles, snapshot.descriptions) for text in pair]
-    return train_wordpiece(texts, config.text.vocab_size)
+    return train_wordpiece(tokenizer_sample(snapshot), config.text.vocab_size)
+
+
+TOKENIZER_PRODUCTS = 20_000
+"""Products whose title and description train the WordPiece vocabulary (an evenly spaced sample
+beyond this). Why: counting words is a Python pass over the text, 19 s at 100k products; a
+3,000-piece vocabulary is settled long before 20k products, and a smaller catalog is read whole,
+so its vocabulary is the one it always had."""
+
+
+def tokenizer_sample(snapshot: Snapshot, limit: int = TOKENIZER_PRODUCTS) -> list[str]:
+    """Titles and descriptions of at most ``limit`` products, every ``ceil(P / limit)``-th by index:
+    deterministic, and spread over the whole (id-sorted) catalog."""
+    stride = max(1, -(-snapshot.num_products // limit))
+    return [text for p in range(0, snapshot.num_products, stride) for text in (snapshot.titles[p], snapshot.descriptions[p])]
 
 
 def load_for_inference(directory: str | Path, device: str = "cpu") -> K3M:

@@ -1,0 +1,75 @@
+"""Where a run's start-up goes: seconds and peak memory of each phase before the first step.
+
+Why: on a large catalog the start-up (imports, the snapshot, the tokenizer, the batch
+tables, stage 0) can cost far more than the training itself, and the way to keep it
+bounded is to see it. :class:`StartupClock` times each phase of
+:func:`kgmm.training.pipeline.pretrain` and, at the first optimizer step of the trainer,
+writes one ``{"kind": "startup", ...}`` record to ``metrics.jsonl``: seconds from the start
+of the process (imports included) to that step, the seconds of each phase, and the peak
+resident memory so far. ``benchmarks/scale.py`` reads it from the run directory.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import psutil
+
+from .metrics import MetricsLog
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (``ru_maxrss`` is KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+class StartupClock:
+    """Times named phases and reports them once, at the first training step (a trainer callback).
+
+    Args:
+        log: the run's metrics log, where the ``startup`` record goes.
+    """
+
+    def __init__(self, log: MetricsLog | None = None) -> None:
+        self.log = log
+        self.process_start = psutil.Process().create_time()  # wall clock, so imports before us count
+        self.phases: dict[str, float] = {}
+        self.record: dict[str, Any] | None = None
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time the block as phase ``name`` (repeated names add up)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = round(self.phases.get(name, 0.0) + time.perf_counter() - start, 3)
+
+    # -- trainer callback ----------------------------------------------------------------
+
+    def on_start(self, start_step: int, max_steps: int) -> None:
+        self.phases["before_trainer_s"] = round(time.time() - self.process_start, 3)
+
+    def on_step(self, step: int) -> None:
+        if self.record is not None:
+            return
+        self.record = {
+            "kind": "startup",
+            "step": step,
+            "first_step_s": round(time.time() - self.process_start, 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "phases": dict(self.phases),
+        }
+        if self.log is not None:
+            self.log.write(self.record)
+
+    def on_log(self, record: dict) -> None:
+        pass
+
+    def on_eval(self, record: dict) -> None:
+        pass
