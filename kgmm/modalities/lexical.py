@@ -25,6 +25,7 @@ Enable with ``model.extra_modalities: [lexical]``.
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import torch
@@ -97,12 +98,18 @@ def word_ngrams(words: list[str]) -> list[int]:
 
 def char_ngrams(words: list[str]) -> list[int]:
     """Buckets of character 3-5-grams of each ``<word>`` (fastText's subwords)."""
-    out = []
+    out: list[int] = []
     for word in words:
-        marked = f"<{word}>"
-        for n in CHAR_NGRAMS:
-            out += [bucket(f"c:{marked[i:i + n]}") for i in range(len(marked) - n + 1)]
+        out += _word_char_ngrams(word)
     return out
+
+
+@functools.lru_cache(maxsize=2**18)
+def _word_char_ngrams(word: str) -> tuple[int, ...]:
+    """One word's character n-gram buckets, memoised: a catalog repeats its words (brands, colours,
+    units) across products, and hashing each n-gram again was most of reading a large catalog's text."""
+    marked = f"<{word}>"
+    return tuple(bucket(f"c:{marked[i:i + n]}") for n in CHAR_NGRAMS for i in range(len(marked) - n + 1))
 
 
 class LexicalInput:
