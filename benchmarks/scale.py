@@ -6,9 +6,8 @@ with ``--quick``) it runs the CLI as a user would, each command a child process,
 * ``kgmm build-kg``: triples/s end to end (process start to exit) and peak RSS;
 * the snapshot the model reads: seconds to read it from the store, bytes as ``.npz``;
 * ``kgmm pretrain --config examples/tiny.yaml --max-steps N``: seconds from process start to
-  the first optimizer step and peak RSS at that step (the ``startup`` record the run writes
-  to ``metrics.jsonl``, with the seconds of each start-up phase), peak RSS of the whole
-  command, and training products/s;
+  the first optimizer step and peak RSS at that step (the run's ``startup.json``, with the
+  seconds of each start-up phase), peak RSS of the whole command, and training products/s;
 * ``kgmm complete`` on one shard (``--shard 0/K``, about ``--complete-products`` products,
   ``--dry-run``): products/s of the completion loop and the command's wall seconds.
 
@@ -127,7 +126,7 @@ def measure(products: int, workdir: Path, steps: int, complete_products: int, ti
     out = workdir / f"run-{products}"
     pretrain = run(kgmm("pretrain", "--store", str(store), "--config", str(TINY), "--max-steps", str(steps), "--out", str(out), "-q"),
                    workdir / f"pretrain-{products}.log", timeout)
-    startup = _startup_record(out / "metrics.jsonl")
+    startup = json.loads((out / "startup.json").read_text(encoding="utf-8")) if (out / "startup.json").exists() else None
     if startup:
         row.update(pretrain_first_step_s=startup["first_step_s"], pretrain_first_step_rss_mb=startup["peak_rss_mb"],
                    pretrain_phases=startup["phases"])
@@ -150,15 +149,6 @@ def measure(products: int, workdir: Path, steps: int, complete_products: int, ti
     row.update(complete_shards=shards, complete_products=completed, complete_wall_s=done["seconds"],
                complete_peak_rss_mb=done["peak_rss_mb"], complete_products_per_s=completed / max(seconds, 1e-9))
     return row
-
-
-def _startup_record(path: Path) -> dict | None:
-    if not path.exists():
-        return None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if '"startup"' in line:
-            return json.loads(line)
-    return None
 
 
 def exponents(rows: list[dict]) -> dict[str, float]:

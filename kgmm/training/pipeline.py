@@ -3,7 +3,7 @@
 The one function behind ``kgmm pretrain``; it returns a :class:`PretrainResult` that says
 what the model learned. Run directory::
 
-    config.yaml  metrics.jsonl  loss.png  summary.json
+    config.yaml  metrics.jsonl  loss.png  summary.json  startup.json (seconds and memory to the first step)
     checkpoints/step-000100/     save_pretrained files + training_state.pt
     best/                        model with the best validation MRR
     model/                       the final model
@@ -223,7 +223,7 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
         if runtime.is_main:
             save_config(config, run_dir / "config.yaml")
         log = MetricsLog(run_dir / "metrics.jsonl", resume_step=resumed_from, enabled=runtime.is_main)
-        clock.log = log
+        clock.path = run_dir / "startup.json" if runtime.is_main else None
         if checkpoint is None and config.train.behaviour_steps:  # stage 1 runs once, before the first checkpoint
             # --max-steps promises a short run: stage 1 never takes more steps than stage 2 may
             steps = min(config.train.behaviour_steps, config.train.max_steps)

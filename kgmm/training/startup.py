@@ -4,22 +4,23 @@ Why: on a large catalog the start-up (imports, the snapshot, the tokenizer, the 
 tables, stage 0) can cost far more than the training itself, and the way to keep it
 bounded is to see it. :class:`StartupClock` times each phase of
 :func:`kgmm.training.pipeline.pretrain` and, at the first optimizer step of the trainer,
-writes one ``{"kind": "startup", ...}`` record to ``metrics.jsonl``: seconds from the start
-of the process (imports included) to that step, the seconds of each phase, and the peak
-resident memory so far. ``benchmarks/scale.py`` reads it from the run directory.
+writes ``RUN/startup.json``: seconds from the start of the process (imports included) to
+that step, the seconds of each phase, and the peak resident memory so far.
+``benchmarks/scale.py`` reads it. It is a file of its own, not a ``metrics.jsonl`` record,
+because it describes this process (a resumed run writes its own), not the training curve.
 """
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import psutil
-
-from .metrics import MetricsLog
 
 
 def peak_rss_mb() -> float:
@@ -31,12 +32,12 @@ def peak_rss_mb() -> float:
 class StartupClock:
     """Times named phases and reports them once, at the first training step (a trainer callback).
 
-    Args:
-        log: the run's metrics log, where the ``startup`` record goes.
+    Attributes:
+        path: where the record goes (``RUN/startup.json``; None: kept in :attr:`record` only).
     """
 
-    def __init__(self, log: MetricsLog | None = None) -> None:
-        self.log = log
+    def __init__(self) -> None:
+        self.path: Path | None = None
         self.process_start = psutil.Process().create_time()  # wall clock, so imports before us count
         self.phases: dict[str, float] = {}
         self.record: dict[str, Any] | None = None
@@ -59,14 +60,13 @@ class StartupClock:
         if self.record is not None:
             return
         self.record = {
-            "kind": "startup",
             "step": step,
             "first_step_s": round(time.time() - self.process_start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "phases": dict(self.phases),
         }
-        if self.log is not None:
-            self.log.write(self.record)
+        if self.path is not None:
+            self.path.write_text(json.dumps(self.record, indent=2) + "\n", encoding="utf-8")
 
     def on_log(self, record: dict) -> None:
         pass
