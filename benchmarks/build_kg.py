@@ -6,7 +6,9 @@ Measures, in one run and on the same machine state:
   * the store's batched write path alone (pre-normalised batches into ``upsert_products``);
   * the naive path: one transaction per triple (INSERT product, value, edge; COMMIT),
     with the same SQLite settings, on a prefix of the same triples.
-Ratios are reported against the naive path measured in this run.
+Ratios are reported against the naive path measured in this run, and each synthetic build-kg
+with worker processes (``--workers``, default 1,2) against the same build in one process
+(``workers=1``, the path before worker processes), with the CPU seconds of both.
 
 With ``--neo4j`` (start a Neo4j 5.26 server for the run) or ``--store bolt://...`` (an existing
 server; credentials from ``--user/--password/--database`` or ``NEO4J_*``), the same questions are
@@ -14,7 +16,8 @@ asked of the Neo4j backend instead: the naive path is one ``MERGE`` statement pe
 transaction; build-kg runs on the Flipkart sample and the store's write path on the synthetic
 catalog at batch sizes 100, 1,000 and 10,000 products. The Neo4j database is EMPTIED first.
 
-Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N]
+Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N] [--workers 1,2]
+       python benchmarks/build_kg.py --products 1000000 --no-store-writes --workers 1,2
        python benchmarks/build_kg.py --neo4j [--quick] [--json PATH] [--products N]
        python benchmarks/build_kg.py --store bolt://HOST:7687 [--user U] [--password P] [--database D]
 """
@@ -44,19 +47,26 @@ from kg_builder.synthetic import synthetic_products, write_synthetic_catalog  # 
 FLIPKART = ROOT.parent / "shared" / "data" / "flipkart-1050" / "flipkart_com-ecommerce_sample_1050.csv"
 
 
-def end_to_end(catalog: Path, workdir: Path, name: str, preset: str | None = None) -> dict:
-    store_path = workdir / f"{name}.db"
+def end_to_end(catalog: Path, workdir: Path, name: str, preset: str | None = None, workers: int | None = None) -> dict:
+    store_path = workdir / f"{name}-{workers}.db"
     with open_store(str(store_path), create=True) as store:
-        return timed_build(store, catalog, name, preset)
+        return timed_build(store, catalog, name, preset, workers=workers)
 
 
-def timed_build(store, catalog: Path, name: str, preset: str | None = None, batch_size: int = 2000) -> dict:
-    started = time.perf_counter()
-    report = build_graph(open_catalog(catalog, preset=preset), store, batch_size=batch_size)
-    seconds = time.perf_counter() - started
+def timed_build(store, catalog: Path, name: str, preset: str | None = None, batch_size: int = 2000,
+                workers: int | None = None) -> dict:
+    """One build; ``workers`` None is build-kg's default, 1 the path in one process (the old path).
+    CPU seconds of this process and of its workers are recorded too: on a shared machine they
+    say what the build cost when the wall clock says mostly who else was running."""
+    before, started = os.times(), time.perf_counter()
+    report = build_graph(open_catalog(catalog, preset=preset), store, batch_size=batch_size, workers=workers)
+    seconds, after = time.perf_counter() - started, os.times()
     label = f"{name}: build-kg end to end" + (f", batch {batch_size:,}" if batch_size != 2000 else "")
-    return {"case": label, "products": report.products, "triples": report.triples,
-            "seconds": seconds, "triples_per_s": report.triples / seconds}
+    label += ", 1 process" if workers == 1 else f", {workers} workers" if workers else ", default workers"
+    return {"case": label, "products": report.products, "triples": report.triples, "workers": workers,
+            "seconds": seconds, "triples_per_s": report.triples / seconds,
+            "cpu_parent_s": after.user + after.system - before.user - before.system,
+            "cpu_workers_s": after.children_user + after.children_system - before.children_user - before.children_system}
 
 
 def batches(products: list[dict], size: int) -> list[tuple[list[ProductNode], list[AttributeEdge]]]:
@@ -181,8 +191,9 @@ def run_neo4j(args: argparse.Namespace, workdir: Path, count: int) -> tuple[list
             rows.append(timed_writes(store, products, size))
             clear_graph(store)
         catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
-        rows.append(timed_build(store, catalog, f"synthetic-{count // 1000}k"))
-        clear_graph(store)
+        for workers in args.workers:
+            rows.append(timed_build(store, catalog, f"synthetic-{count // 1000}k", workers=workers))
+            clear_graph(store)
     return rows, info
 
 
@@ -194,7 +205,10 @@ def run_sqlite(args: argparse.Namespace, workdir: Path, count: int) -> list[dict
     if FLIPKART.exists():
         rows.append(end_to_end(FLIPKART, workdir, "flipkart-1050", preset="flipkart"))
     catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
-    rows.append(end_to_end(catalog, workdir, f"synthetic-{count // 1000}k"))
+    for workers in args.workers:
+        rows.append(end_to_end(catalog, workdir, f"synthetic-{count // 1000}k", workers=workers))
+    if args.no_store_writes:
+        return rows
     products = synthetic_products(count)
     for size in (1_000, 10_000):
         rows.append(store_writes(products, workdir, size))
@@ -206,6 +220,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10,000 synthetic products; finishes within a minute (SQLite)")
     parser.add_argument("--products", type=int, default=None, help="synthetic catalog size (default 100,000)")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument("--workers", type=lambda text: [int(w) for w in text.split(",")], default=[1, 2],
+                        help="worker counts of the synthetic build-kg cases (default 1,2; 1 = one process, the old path)")
+    parser.add_argument("--no-store-writes", action="store_true", help="SQLite: skip the store-writes cases (1M catalogs)")
     parser.add_argument("--neo4j", action="store_true", help="start a Neo4j server and measure the Neo4j backend")
     parser.add_argument("--neo4j-heap", default="2g", help="heap of the server started by --neo4j (default 2g)")
     parser.add_argument("--neo4j-pagecache", default="1g", help="page cache of that server (default 1g)")
@@ -231,11 +248,16 @@ def main() -> None:
     for row in rows:
         for _, key, base in baselines:
             row[key] = row["triples_per_s"] / base
+        one = next((r for r in rows if r.get("workers") == 1 and r["case"].split(":")[0] == row["case"].split(":")[0]), None)
+        if row.get("workers") != 1 and one is not None and "workers" in row:
+            row["vs_one_process"] = row["triples_per_s"] / one["triples_per_s"]
     print(("Neo4j " + meta["neo4j"] + ", " + meta["server"]) if on_neo4j else f"SQLite {meta['sqlite']}")
     print(f"{'case':<50} {'triples':>10} {'seconds':>8} {'triples/s':>11}" + "".join(f" {label:>13}" for label, _, _ in baselines))
     for row in rows:
         print(f"{row['case']:<50} {row['triples']:>10,} {row['seconds']:>8.2f} {row['triples_per_s']:>11,.0f}"
-              + "".join(f" {row[key]:>12.1f}x" for _, key, _ in baselines))
+              + "".join(f" {row[key]:>12.1f}x" for _, key, _ in baselines)
+              + (f"  {row['vs_one_process']:.2f}x 1 process" if "vs_one_process" in row else "")
+              + (f"  cpu {row['cpu_parent_s']:.1f}s + workers {row['cpu_workers_s']:.1f}s" if "cpu_parent_s" in row else ""))
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
 

@@ -117,17 +117,37 @@ def merge_values() -> str:
 
 
 def delete_stale_edges() -> str:
-    """Delete ``$source`` edges of products that are not in the new set.
+    """Delete ``$source`` edges of products that are not in the new set; return the ones kept.
 
     ``$rows``: ``{pid, keep}`` where ``keep`` lists the ``[attribute, value]`` pairs the product
-    keeps for that source (empty: delete all its ``$source`` edges). Edges that stay are then
-    updated in place by :func:`merge_edges`, so a rebuild rewrites nothing that did not change.
+    keeps for that source (empty: delete all its ``$source`` edges). Returns ``pid, kept`` for
+    products that kept some: those edges are updated in place by :func:`merge_edges` (a rebuild
+    rewrites nothing that did not change) and every other edge is new, so :func:`create_edges`
+    writes it without first searching for it.
     """
     return (
         "UNWIND $rows AS row "
         "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
-        "WITH row, [(p)-[h:HAS {source: $source}]->(v:Value) WHERE NOT [v.attribute, v.value] IN row.keep | h] AS stale "
-        "FOREACH (h IN stale | DELETE h)"
+        "WITH row, [(p)-[h:HAS {source: $source}]->(v:Value) | [h, [v.attribute, v.value]]] AS current "
+        "FOREACH (c IN [c IN current WHERE NOT c[1] IN row.keep] | DELETE c[0]) "
+        "WITH row, [c IN current WHERE c[1] IN row.keep | c[1]] AS kept WHERE size(kept) > 0 "
+        "RETURN row.pid AS pid, kept"
+    )
+
+
+def create_edges() -> str:
+    """``$rows``: :func:`grouped_edge_rows` of ``$source`` edges the products do not have yet.
+
+    A fresh load writes every edge here: CREATE skips the search of the value's (often
+    thousands of) HAS edges that MERGE makes, which was most of a batch's time. The value is
+    merged, not matched, for the reason given at :func:`merge_edges`.
+    """
+    return (
+        "UNWIND $rows AS row "
+        "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
+        "UNWIND row.edges AS e "
+        "MERGE (v:Value {attribute: e.a, value: e.v}) "
+        "CREATE (p)-[:HAS {attribute: e.a, source: $source, run_id: '', raw: e.raw, score: e.score}]->(v)"
     )
 
 
@@ -147,6 +167,11 @@ def merge_edges() -> str:
         "SET h.raw = e.raw, h.score = e.score "
         "RETURN count(h) AS written"
     )
+
+
+def count_reviews() -> str:
+    """How many review decisions the graph holds (from the count store, without a scan)."""
+    return "MATCH (r:Review) RETURN count(r)"
 
 
 def unknown_products() -> str:
@@ -436,38 +461,6 @@ def unique_edges(edges: Iterable[AttributeEdge]) -> list[AttributeEdge]:
     for edge in edges:
         seen.setdefault((edge.product_id, edge.attribute, edge.value, edge.source, edge.run_id or ""), edge)
     return list(seen.values())
-
-
-def write_edges(source: str, product_ids: Sequence[str], edges: Sequence[AttributeEdge]) -> list[Statement]:
-    """Replace the ``source`` edges of ``product_ids`` by ``edges`` (values first, stale edges out).
-
-    Products absent from the graph are skipped by the queries (their edges are not written).
-    """
-    edges = unique_edges(edges)
-    keep: dict[str, list[list[str]]] = {pid: [] for pid in product_ids}
-    for edge in edges:
-        keep[edge.product_id].append([edge.attribute, edge.value])
-    values = sorted({(e.attribute, e.value) for e in edges})
-    return [
-        (delete_stale_edges(), {"source": source, "rows": [{"pid": pid, "keep": k} for pid, k in keep.items()]}),
-        (merge_values(), {"rows": [{"a": a, "v": v} for a, v in values]}),
-        (merge_edges(), {"source": source, "rows": grouped_edge_rows(edges)}),
-    ]
-
-
-def upsert_products(products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> list[Statement]:
-    """Statements that upsert ``products`` and replace their catalog edges, in order.
-
-    Within the batch, the last row of a product id wins (as in the embedded store).
-    """
-    latest = {p.id: p for p in products}
-    nodes, parents = category_rows(p.category for p in latest.values() if p.category)
-    return [
-        (merge_categories(), {"rows": nodes}),
-        (merge_category_parents(), {"rows": parents}),
-        (merge_products(), {"rows": [product_row(p) for p in latest.values()]}),
-        *write_edges("catalog", list(latest), edges),
-    ]
 
 
 def write_predictions(run: RunInfo, edges: Sequence[AttributeEdge], created_at: str) -> list[Statement]:

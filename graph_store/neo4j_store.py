@@ -36,7 +36,7 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from . import cypher, neo4j_reviews
+from . import cypher, neo4j_reviews, neo4j_writes
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
 from .models import (
@@ -205,16 +205,6 @@ class Neo4jStore(GraphStore):
     def _rows(self, action: str, query: str, **params: Any) -> list[list]:
         return self._read(action, lambda tx: tx.run(query, params).values())
 
-    def _run_statements(self, action: str, statements: Sequence[cypher.Statement]) -> None:
-        """Run ``statements`` in order in one write transaction, ``rows`` in chunks."""
-
-        def work(tx: neo4j.ManagedTransaction) -> None:
-            for query, params in statements:
-                for chunk in _chunks(params, self.batch_rows):
-                    tx.run(query, chunk).consume()
-
-        self._write(action, work)
-
     def _pages(self, action: str, query: str, **params: Any) -> Iterator[list]:
         """Rows of a keyset-paged query whose first column is the product id it pages on."""
         after = ""
@@ -228,11 +218,11 @@ class Neo4jStore(GraphStore):
     # -- writes ------------------------------------------------------------------
 
     def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None:
-        drop_replaced = (neo4j_reviews.DROP_REPLACED, {"ids": list(dict.fromkeys(p.id for p in products))})
-        self._run_statements("writing products", [*cypher.upsert_products(products, edges), drop_replaced])
+        self._write("writing products", lambda tx: neo4j_writes.upsert_products(tx, products, edges, self.batch_rows))
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
-        self._run_statements(f"writing {source} edges", cypher.write_edges(source, list(dict.fromkeys(product_ids)), edges))
+        ids = list(dict.fromkeys(product_ids))
+        self._write(f"writing {source} edges", lambda tx: neo4j_writes.write_edges(tx, source, ids, edges, self.batch_rows))
 
     def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         ids = sorted({e.product_id for e in edges})
@@ -243,7 +233,7 @@ class Neo4jStore(GraphStore):
             if unknown:
                 raise ContractError(f"predictions for unknown products: {sorted(unknown)[:5]}")
             tx.run(run_query, run_params).consume()
-            return sum(tx.run(query, chunk).single(strict=True)["written"] for chunk in _chunks(params, self.batch_rows))
+            return sum(tx.run(query, chunk).single(strict=True)["written"] for chunk in neo4j_writes.chunks(params, self.batch_rows))
 
         return self._write("writing predictions", work)
 
@@ -255,7 +245,7 @@ class Neo4jStore(GraphStore):
             unknown = [r[0] for r in tx.run(cypher.unknown_products(), ids=ids).values()]
             if unknown:
                 raise ContractError(f"behaviour edges for unknown products: {sorted(unknown)[:5]}")
-            for chunk in _chunks(params, self.batch_rows):
+            for chunk in neo4j_writes.chunks(params, self.batch_rows):
                 tx.run(cypher.merge_behaviour(), chunk).consume()
             return len(edges)
 
@@ -395,23 +385,6 @@ def clear_graph(store: Neo4jStore, batch: int = 50_000) -> None:
     for query in (cypher.delete_some_relationships(), cypher.delete_some_nodes()):
         while store._write("clearing the graph", lambda tx, query=query: tx.run(query, limit=batch).single(strict=True)[0]):
             pass
-
-
-def _chunks(params: dict[str, Any], size: int) -> Iterator[dict[str, Any]]:
-    """``params`` with its ``rows`` split into slices of about ``size`` rows (a grouped row
-    counts its ``edges``); nothing when ``rows`` is empty, ``params`` itself when it has none."""
-    rows = params.get("rows")
-    if rows is None:
-        yield params
-        return
-    start, weight = 0, 0
-    for end, row in enumerate(rows, 1):
-        weight += len(row["edges"]) if "edges" in row else 1
-        if weight >= size:
-            yield {**params, "rows": rows[start:end]}
-            start, weight = end, 0
-    if start < len(rows):
-        yield {**params, "rows": rows[start:]}
 
 
 def _product(row: Sequence) -> ProductNode:

@@ -123,6 +123,27 @@ def test_rebuild_keeps_counts_and_creates_no_duplicates(flipkart_csv: Path, neo4
     assert duplicates(driver) == dict.fromkeys(DUPLICATES, 0)
 
 
+@pytest.mark.neo4j
+def test_updated_catalog_equals_the_embedded_one(neo4j_store: GraphStore, driver, tmp_path: Path) -> None:
+    """The second build keeps some edges (a new raw spelling updates them in place), drops
+    stale ones and creates new ones; the result must be what the embedded store holds."""
+    first = [{"id": f"p{n}", "title": f"Mug {n}", "attributes": {"color": "Red", "material": "Steel", "size": str(n % 3)}}
+             for n in range(30)]
+    second = [{"id": f"p{n}", "title": f"Mug {n}", "attributes": {"color": "RED " if n % 2 else "Blue", "weight": "0.5 kg"}}
+              for n in range(0, 40, 2)]
+    catalogs = []
+    for name, rows in (("first", first), ("second", second)):
+        catalogs.append(tmp_path / f"{name}.jsonl")
+        catalogs[-1].write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with open_store(str(tmp_path / "updated.db"), create=True) as sqlite:
+        for catalog in catalogs:
+            build_graph(open_catalog(catalog), sqlite, batch_size=7)
+            build_graph(open_catalog(catalog), neo4j_store, batch_size=7)
+        assert list(neo4j_store.iter_triples()) == list(sqlite.iter_triples())
+        assert_same_snapshot(sqlite, neo4j_store)
+    assert duplicates(driver) == dict.fromkeys(DUPLICATES, 0)
+
+
 # -- connecting: no server, wrong password, secrets ------------------------------------------------------
 
 
