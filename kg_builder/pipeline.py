@@ -13,7 +13,7 @@ import gc
 import time
 from contextlib import contextmanager
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -145,7 +145,7 @@ def _load_catalog(
     workers: int,
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
-    written = [0]
+    write = _Writer(store, report, background=workers > 1)
     pending: list[Row] = []
     pending_ids: set[str] = set()
     file = report.catalog
@@ -172,12 +172,7 @@ def _load_catalog(
             pairs = tuple((e.attribute, e.value) for e in product_edges)
             scope.setdefault(top or "", Counter()).update(pairs)
             jobs[product.id] = _TextJob(product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
-        try:
-            store.upsert_products(products, edges)
-        except Exception as err:
-            raise PartialBuildError(report, err) from err
-        written[0] += len(products)
-        report.products_committed = written[0]
+        write.submit(products, edges)
         pending.clear()
         pending_ids.clear()
         if progress:
@@ -187,7 +182,7 @@ def _load_catalog(
         items: Iterator[Row | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
     else:
         items = (item if isinstance(item, ReadStopped) else checked(item, file) for item in _guarded_rows(source))
-    with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool, _closing(write):
         for item in items:
             if isinstance(item, ReadStopped):
                 item = RowProblem(
@@ -209,11 +204,61 @@ def _load_catalog(
                 flush(pool)
         if pending:
             flush(pool)
+        write.wait()
     report.products = len(jobs)
     for job in jobs.values():  # count the rows that won, so duplicates are not counted twice
         report.triples_by_source["catalog"] += len(job.values)
         report.values.update(job.values)
     report.attributes.update(attribute for attribute, _ in report.values)
+
+
+class _Writer:
+    """Writes batches in order, one transaction each; ``products_committed`` counts committed ones.
+
+    With ``background`` the write runs in one thread while the build's thread prepares the next
+    batch (SQLite and the Neo4j driver release the GIL while the database works); one batch at
+    most is in flight, so batches still commit in file order and a failure leaves exactly the
+    batches before it committed. Without it (one process, the simple path) each write blocks.
+    """
+
+    def __init__(self, store: GraphStore, report: BuildReport, background: bool) -> None:
+        self.store, self.report = store, report
+        self.thread = ThreadPoolExecutor(max_workers=1) if background else None
+        self.in_flight: tuple[Future, int] | None = None
+
+    def submit(self, products: list[ProductNode], edges: list[AttributeEdge]) -> None:
+        self.wait()
+        if self.thread is None:
+            self._done(lambda: self.store.upsert_products(products, edges), len(products))
+        else:
+            self.in_flight = (self.thread.submit(self.store.upsert_products, products, edges), len(products))
+
+    def wait(self) -> None:
+        """Block until the batch in flight is committed (a failure raises PartialBuildError)."""
+        if self.in_flight is not None:
+            future, count = self.in_flight
+            self.in_flight = None
+            self._done(future.result, count)
+
+    def close(self) -> None:
+        """Let a write in flight finish (whatever else failed), so the store is never left mid-call."""
+        if self.thread is not None:
+            self.thread.shutdown(wait=True)
+
+    def _done(self, commit: Callable[[], object], count: int) -> None:
+        try:
+            commit()
+        except Exception as err:
+            raise PartialBuildError(self.report, err) from err
+        self.report.products_committed += count
+
+
+@contextmanager
+def _closing(writer: _Writer) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        writer.close()
 
 
 def _guarded_rows(source: CatalogSource) -> Iterator[CatalogRecord | RowProblem | ReadStopped]:

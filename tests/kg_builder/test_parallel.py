@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 
 from graph_store import GraphStore, open_store
 from kg_builder import build_graph, open_catalog, parallel
+from kg_builder.pipeline import PartialBuildError
 from kg_builder.readers import CatalogSource
 
 pytestmark = pytest.mark.skipif(not parallel.can_fork(), reason="worker processes are forked")
@@ -141,3 +143,32 @@ def test_workers_must_be_positive(tmp_path: Path) -> None:
     catalog = write_jsonl(tmp_path / "catalog.jsonl", HOSTILE_ROWS)
     with open_store(str(tmp_path / "store.db"), create=True) as store, pytest.raises(ValueError, match="workers"):
         build_graph(open_catalog(catalog), store, workers=0)
+
+
+def test_a_write_that_fails_leaves_exactly_the_batches_before_it(tmp_path: Path) -> None:
+    """With workers the writes run in a background thread; a failed write (here: another
+    connection holds SQLite's write lock) still stops the build with the exact count committed,
+    those products are in the store, and a rerun completes the same graph as one process."""
+    rows = [{"id": f"p{n:03d}", "title": f"Mug {n}", "attributes": {"color": ["red", "blue"][n % 2]}} for n in range(200)]
+    catalog = write_jsonl(tmp_path / "catalog.jsonl", rows)
+    path = tmp_path / "store.db"
+    blocker = sqlite3.connect(path, isolation_level=None)
+    with open_store(str(path), create=True) as store:
+        store._conn.execute("PRAGMA busy_timeout = 200")  # fail fast instead of after 30 s
+        calls: list[int] = []
+
+        def progress(phase: str, done: int, total: int, rows_read: int) -> None:
+            calls.append(rows_read)
+            if len(calls) == 3:
+                blocker.execute("PRAGMA busy_timeout = 30000")
+                blocker.execute("BEGIN IMMEDIATE")  # waits for the write in flight, then holds the lock
+
+        with pytest.raises(PartialBuildError) as info:
+            build_graph(open_catalog(catalog), store, batch_size=20, workers=2, progress=progress)
+        blocker.execute("ROLLBACK")
+        assert info.value.committed in (40, 60)
+        assert store.stats().products == info.value.committed
+        build_graph(open_catalog(catalog), store, batch_size=20, workers=2)
+        rerun = stored(store)
+    blocker.close()
+    assert rerun == build(tmp_path, lambda: open_catalog(catalog), 1)[1]
