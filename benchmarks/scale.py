@@ -18,7 +18,8 @@ of each metric is the least-squares slope of log(metric) against log(products): 
 log-log plot (``docs/scale.png``).
 
 Usage: python benchmarks/scale.py [--quick] [--sizes 10000 100000 1000000] [--steps 10]
-                                  [--workdir DIR] [--json PATH] [--png PATH]
+                                  [--evidence-epochs N] [--workdir DIR] [--json PATH] [--png PATH]
+       python benchmarks/scale.py --merge A.json B.json   # one table, exponents and plot from earlier runs
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def kgmm(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli.main", *args]
 
 
-def measure(products: int, workdir: Path, steps: int, complete_products: int, timeout: float) -> dict:
+def measure(products: int, workdir: Path, steps: int, complete_products: int, timeout: float, config: Path = TINY) -> dict:
     """Every metric for one catalog size (a failed command leaves its metrics out, with its log named)."""
     row: dict = {"products": products, "failures": []}
     catalog = workdir / f"catalog-{products}.jsonl"
@@ -124,7 +125,7 @@ def measure(products: int, workdir: Path, steps: int, complete_products: int, ti
         row["failures"].append(f"snapshot exit {snap['rc']}")
 
     out = workdir / f"run-{products}"
-    pretrain = run(kgmm("pretrain", "--store", str(store), "--config", str(TINY), "--max-steps", str(steps), "--out", str(out), "-q"),
+    pretrain = run(kgmm("pretrain", "--store", str(store), "--config", str(config), "--max-steps", str(steps), "--out", str(out), "-q"),
                    workdir / f"pretrain-{products}.log", timeout)
     startup = json.loads((out / "startup.json").read_text(encoding="utf-8")) if (out / "startup.json").exists() else None
     if startup:
@@ -214,6 +215,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10, help="pretrain --max-steps")
     parser.add_argument("--complete-products", type=int, default=512, help="products in the completed shard")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a command may run")
+    parser.add_argument("--evidence-epochs", type=int, help="pretrain with train.evidence_epochs set to this (0: no stage 0)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="measure nothing: combine the rows of these earlier JSON results")
     parser.add_argument("--workdir", type=Path, help="where catalogs and stores go (default: a temporary folder)")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     parser.add_argument("--png", type=Path, default=ROOT / "docs" / "scale.png")
@@ -221,17 +224,29 @@ def main() -> None:
     sizes = args.sizes or ([10_000, 30_000] if args.quick else [10_000, 100_000, 1_000_000])
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="kgmm-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    config = TINY
+    if args.evidence_epochs is not None:  # tiny.yaml with stage 0 changed: what start-up costs without (or with less of) it
+        import yaml
+
+        settings = yaml.safe_load(TINY.read_text(encoding="utf-8"))
+        settings.setdefault("train", {})["evidence_epochs"] = args.evidence_epochs
+        config = workdir / "tiny-evidence.yaml"
+        config.write_text(yaml.safe_dump(settings), encoding="utf-8")
     rows = []
+    if args.merge:  # sizes measured in separate runs (e.g. the largest queued behind other heavy jobs)
+        rows = sorted((row for path in args.merge for row in json.loads(path.read_text(encoding="utf-8"))["rows"]), key=lambda r: r["products"])
+        sizes = []
     for products in sizes:
         started = time.perf_counter()
-        rows.append(measure(products, workdir, args.steps, args.complete_products, args.timeout))
+        rows.append(measure(products, workdir, args.steps, args.complete_products, args.timeout, config))
         print(f"{products:,} products measured in {time.perf_counter() - started:.0f} s"
               + (f"; failed: {'; '.join(rows[-1]['failures'])}" if rows[-1]["failures"] else ""), flush=True)
     slopes = exponents(rows)
     print(table(rows, slopes))
     result = {"benchmark": "scale", "machine": {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
                                                "platform": platform.platform(), "load_average": os.getloadavg()},
-              "steps": args.steps, "config": str(TINY.relative_to(ROOT)), "rows": rows, "growth_exponents": slopes}
+              "steps": args.steps, "config": str(TINY.relative_to(ROOT)),
+              "evidence_epochs": args.evidence_epochs, "rows": rows, "growth_exponents": slopes}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     plot(rows, args.png)
