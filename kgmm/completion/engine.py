@@ -116,6 +116,7 @@ class Completer:
         self.data = ViewData(snapshot, model.tokenizer, model.config, model.num_patches)
         self.applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)
         self.facts: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(snapshot.num_products)]  # p -> a -> [(value, source)]
+        self._position: dict[int, dict[int, int]] = {}
         for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
                               snapshot.edge_value.tolist(), snapshot.edge_source.tolist()):
             self.facts[p].setdefault(a, []).append((v, s))
@@ -130,11 +131,11 @@ class Completer:
     @torch.no_grad()
     def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int]) -> list[Tensor]:
         """Calibrated probabilities over ``data.candidates[attributes[i]]`` for batch row ``rows[i]``
-        (on the CPU); all rows that ask about one attribute are scored in one call."""
+        (on the CPU); all rows are scored in one call (:func:`grouped_value_scores`)."""
         index = torch.tensor(rows, dtype=torch.long, device=vectors.vector.device)
         chosen = EncodedProducts(vectors.vector[index], vectors.evidence.select(index) if vectors.evidence is not None else None)
-        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device)
-        return [self.calibration.probabilities(score.cpu()) for score in scores]
+        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True)
+        return [self.calibration.probabilities(score) for score in scores]
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
         """Top values for the applicable attributes each product lacks; also the pair count."""
@@ -189,14 +190,28 @@ class Completer:
             vectors = self._encode(rows, (1, rows[0], r), hidden)
             asked = [jobs[p][r] for p in rows]
             for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked)):
-                own = {v for v, _ in self.facts[p][a]}
-                candidates = self.data.candidates[a].tolist()
-                probs = probs.tolist()
-                others = [(prob, v) for prob, v in zip(probs, candidates) if v not in own]
-                if not others:
-                    continue
-                best_prob, best = max(others)
-                for v, source in self.facts[p][a]:
-                    if source == SourceCode.CATALOG:
-                        out.append(Check(p, a, v, probs[candidates.index(v)], best, best_prob))
+                out += self._judge(p, a, probs)
         return out
+
+    def _judge(self, p: int, a: int, probs: Tensor) -> list[Check]:
+        """The checks of product ``p``'s catalog values of attribute ``a`` from ``probs`` over the
+        attribute's candidates: each value's probability, and the most probable value the product
+        does not have (ties: the highest value id, as ``max`` over (probability, value) pairs)."""
+        candidates = self.data.candidates[a]
+        where = self._positions(a)
+        own = [where[v] for v, _ in self.facts[p][a] if v in where]
+        others = probs.clone()
+        others[own] = -1.0
+        best_prob = float(others.max())
+        if best_prob < 0:  # every candidate is the product's own
+            return []
+        best = int(candidates[others == best_prob].max())
+        listed = probs.tolist()
+        return [Check(p, a, v, listed[where[v]], best, best_prob) for v, source in self.facts[p][a] if source == SourceCode.CATALOG]
+
+    def _positions(self, a: int) -> dict[int, int]:
+        """Value id -> its position among attribute ``a``'s candidates (built once per attribute)."""
+        found = self._position.get(a)
+        if found is None:
+            found = self._position[a] = {v: i for i, v in enumerate(self.data.candidates[a].tolist())}
+        return found

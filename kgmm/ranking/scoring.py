@@ -56,30 +56,30 @@ def value_scores(model, product: EncodedProducts, attribute: int, candidates: Te
 
 @torch.no_grad()
 def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[int], candidates: Sequence[Tensor],
-                         device: torch.device, autocast=None) -> list[Tensor]:
+                         device: torch.device, autocast=None, on_cpu: bool = False) -> list[Tensor]:
     """Scores of every candidate value of ``attributes[i]`` for row ``i`` of ``products``: one
-    vector [M_a] per row (on the device), the same numbers as :func:`value_scores` row by row.
+    vector [M_a] per row (on the device, or with ``on_cpu`` all moved in one copy), the
+    numbers :func:`value_scores` gives row by row.
 
     Why: scoring one (product, attribute) pair per call cost about a millisecond of dispatch
-    and small-tensor work each, which made the noise check of ``kgmm complete`` (every catalog
-    value of every product) the slowest part of completion. Rows that ask about the same
-    attribute share its candidates (``candidates[a]``, value ids), so they are scored in one
-    ``model.score`` call of [rows, M_a]: as many calls as distinct attributes, no padding.
+    and small-tensor work each (the evidence terms alone run a dozen small ops), which made
+    the noise check of ``kgmm complete`` (every catalog value of every product) its slowest
+    part. Here all rows go through one ``model.score`` call of [rows, max M_a]: each row's
+    candidates first, then padding (value 0, scored and dropped). Every score function and
+    evidence term scores each (row, value) on its own, so the padding changes no number.
     """
-    out: list[Tensor | None] = [None] * len(attributes)
-    groups: dict[int, list[int]] = {}
-    for row, attribute in enumerate(attributes):
-        groups.setdefault(int(attribute), []).append(row)
-    for attribute, rows in groups.items():
-        index = torch.tensor(rows, dtype=torch.long, device=products.vector.device)
-        values = candidates[attribute].to(device).view(1, -1).expand(len(rows), -1)
-        evidence = products.evidence.select(index) if products.evidence is not None else None
-        with autocast() if autocast else nullcontext():
-            scores = model.score(products.vector[index], torch.full((len(rows),), attribute, dtype=torch.long, device=device),
-                                 values, evidence)
-        for row, score in zip(rows, scores.float()):
-            out[row] = score
-    return out  # type: ignore[return-value]
+    if not attributes:
+        return []
+    lists = [candidates[int(a)] for a in attributes]
+    width = max(c.numel() for c in lists)
+    values = torch.zeros(len(lists), width, dtype=torch.long)
+    for row, c in enumerate(lists):
+        values[row, : c.numel()] = c
+    with autocast() if autocast else nullcontext():
+        scores = model.score(products.vector, torch.as_tensor(list(attributes), dtype=torch.long, device=device),
+                             values.to(device), products.evidence)
+    scores = scores.float().cpu() if on_cpu else scores.float()
+    return [scores[row, : c.numel()] for row, c in enumerate(lists)]
 
 
 @torch.no_grad()

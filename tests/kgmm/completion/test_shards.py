@@ -1,7 +1,5 @@
-"""Completion split over shards writes exactly what one process writes, into one run; scoring
-pairs in groups gives the numbers of scoring them one by one.
-
-All on the example catalog with a tiny model really trained on it (``trained_model``)."""
+"""Completion split over shards writes exactly what one process writes, into one run (on the
+example catalog with a tiny model really trained on it, ``trained_model``)."""
 
 from __future__ import annotations
 
@@ -9,21 +7,15 @@ import shutil
 from pathlib import Path
 
 import pytest
-import torch
 
 from tests.kgmm.completion.trained_model import trained_model
 from tests.kgmm.k3m_testing import one_thread
 
 from graph_store import open_store
 from kgmm.completion import CompletionOptions, complete_store
-from kgmm.completion.alignment import align_snapshot
 from kgmm.completion.complete import RunExistsError
-from kgmm.completion.engine import Completer
 from kgmm.completion.shards import Shard, parse_shard, shard_from_env
 from kgmm.errors import DataError
-from kgmm.model import K3M
-from kgmm.ranking import Calibration, value_scores
-from kgmm.ranking.scoring import grouped_value_scores
 
 # small batches so that each of 2 or 3 shards gets several; noise checks on, so flags are compared too
 OPTIONS = CompletionOptions(top_k=2, min_score=0.05, batch_size=16, check_noise=True, noise_threshold=0.2, suggestion_min=0.2)
@@ -98,25 +90,3 @@ def test_shard_specs_and_torchrun_ranks() -> None:
             parse_shard(bad)
     assert shard_from_env({"RANK": "1", "WORLD_SIZE": "2"}) == Shard(1, 2)
     assert shard_from_env({}) == Shard() and not shard_from_env({"RANK": "0", "WORLD_SIZE": "1"}).split
-
-
-def test_grouped_scores_are_the_scores_of_one_pair_at_a_time(model_dir: Path) -> None:
-    """The batched scoring behind completion gives each (product, attribute) the numbers the
-    one-pair-per-call path gave, so the speed-up changes no value."""
-    from tests.kgmm.k3m_testing import example_snapshot
-
-    model = K3M.from_pretrained(model_dir).eval()
-    snapshot, _ = align_snapshot(example_snapshot(), model.id_maps)
-    completer = Completer(model, snapshot, Calibration(), OPTIONS, torch.device("cpu"))
-    rows = list(range(min(24, snapshot.num_products)))
-    with one_thread():
-        vectors = completer._encode(rows, (0, rows[0]))
-        attributes = [a for a in range(len(snapshot.attributes)) if completer.data.candidates[a].numel() >= 2]
-        asked = [attributes[(3 * i) % len(attributes)] for i in rows]  # several attributes, repeated
-        grouped = grouped_value_scores(model, vectors, asked, completer.data.candidates, torch.device("cpu"))
-        single = [value_scores(model, vectors[i], a, completer.data.candidates[a], torch.device("cpu")) for i, a in zip(rows, asked)]
-    assert len(set(asked)) > 1
-    for g, s in zip(grouped, single):
-        assert g.shape == s.shape
-        torch.testing.assert_close(g, s, rtol=0, atol=1e-5)
-        assert g.argmax() == s.argmax()
