@@ -5,6 +5,11 @@ their catalog edges in batches (one transaction each, so a crash loses at most t
 in flight). Pass 2 extracts values from titles and descriptions against the vocabulary
 the catalog established and replaces the text edges of the products just built.
 Rerunning a build is idempotent: every write replaces what the same rows wrote before.
+
+With ``workers > 1`` the per-row work of both passes runs in worker processes
+(:mod:`kg_builder.parallel`, conversion in :mod:`kg_builder.prepare`) and one writer thread
+commits each batch while the next is prepared; results arrive in file order, so the store and
+the report are those of ``workers=1``, which keeps everything in this process.
 """
 
 from __future__ import annotations
