@@ -13,6 +13,10 @@ anything is written (its edges and settings would otherwise mix with the new run
 error) is rewritten with ``params["status"] = "partial"`` and how many products it covered,
 so ``kgmm runs`` shows it as such and ``kgmm complete --undo`` removes it like any other.
 
+A run may be split over processes (``shard``, :mod:`.shards`): each completes a batch-aligned
+share of the products into the one run every shard is given, joining it only when the store's
+run record has the shard's model and settings; N shards write what one process writes.
+
 Probabilities are calibrated with the temperature stored next to the model
 (``calibration.json``, written by ``kgmm evaluate``). A model from ``kgmm pretrain`` has
 none yet: when the store still holds the graph the model was trained on, the temperature
