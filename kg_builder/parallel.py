@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
+import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
@@ -60,6 +62,20 @@ class _Done:
         return self.value
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: a worker whose build process died (SIGKILL, out of memory) exits too.
+
+    Forked workers hold both ends of their task pipe, so they would never see it close and
+    would wait for tasks forever, holding memory."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def _call(task: Any) -> Any:
     assert _FUNCTION is not None
     return _FUNCTION(_STATE, task)
@@ -77,7 +93,7 @@ def ordered_map(
     global _STATE, _FUNCTION
     _STATE, _FUNCTION = state, function
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, _exit_with_parent, (os.getpid(),)) as pool:
             window = 2 * workers + 2
             pending: deque[Any] = deque()
             for task in tasks:
