@@ -26,6 +26,7 @@ order of the stages is the order of the random draws, so it is part of reproduci
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -77,6 +78,12 @@ class LinkTargets:
     negative_mask: Tensor  # [T, k] bool
 
 
+def encode(tokenizer, limit: int, texts: list[str]) -> list[list[int]]:
+    """Token ids of ``texts`` without special tokens, each cut at ``limit`` (a module function, so
+    a :class:`TokenTable` pickles into spawned DataLoader workers)."""
+    return tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]
+
+
 def batch_generator(seed: int, *keys: int) -> torch.Generator:
     """A generator seeded by ``(seed, *keys)``: a batch is a function of its position."""
     digest = hashlib.blake2b(repr((seed, *keys)).encode(), digest_size=8).digest()
@@ -105,12 +112,11 @@ class PretrainData:
         self.special = SpecialIds.of(tokenizer)
         self.special_ids = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=torch.long)
         limit = config.text.max_length
-        encode = lambda texts, limit: tokenizer(texts, add_special_tokens=False, truncation=True, max_length=limit)["input_ids"]  # noqa: E731
         # the evidence terms read more of the description than the transformer (which truncates to text.max_length)
         described = max(limit, DESCRIPTION_TOKENS) if config.model.evidence else limit
         # tokenised a chunk at a time when a batch first reads it: no start-up pass over the catalog
-        self.titles: TokenTable = TokenTable(snapshot.titles, lambda texts: encode(texts, limit))
-        self.descriptions: TokenTable = TokenTable(snapshot.descriptions, lambda texts: encode(texts, described))
+        self.titles: TokenTable = TokenTable(snapshot.titles, functools.partial(encode, tokenizer, limit))
+        self.descriptions: TokenTable = TokenTable(snapshot.descriptions, functools.partial(encode, tokenizer, described))
         self.evidence = EvidenceInput(tokenizer) if config.model.evidence else None
         self.images = ImageStore(snapshot.images, config.image.size)
         # swap partners: products whose title has a token (a title of only spaces has none), read without tokenising
