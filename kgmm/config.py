@@ -90,6 +90,7 @@ class ObjectiveConfig:
     lpm_positives: int = 2  # facts held out of the input per product and batch
     lpm_negatives: int = 16  # same-attribute negatives per held-out fact
     lpm_all_values: bool = True  # 1-N: every value of the attribute (other true ones masked) instead of lpm_negatives samples
+    lpm_deep: float = 1.0  # with model.evidence: weight of LPM on the deep score alone, beside the whole score (kgmm.objectives.lpm)
     behaviour_temperature: float = 0.1  # InfoNCE temperature of stage 1 (train.behaviour_steps)
     distill: float = 0.0  # MBSD self-distillation: fused teacher -> each modality alone (0: off)
     distill_temperature: float = 2.0  # softens teacher and student distributions

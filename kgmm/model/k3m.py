@@ -61,6 +61,7 @@ class K3MOutput:
     mom_prediction: Tensor | None  # [Q, 48] at the masked patches
     mom_target: Tensor | None  # [Q, 48] their normalised pixels
     lpm_scores: Tensor | None  # [T, 1+k] held-out fact, then its negatives
+    lpm_deep: Tensor | None = None  # [T, 1+k] the same without the evidence terms (model.evidence), for objectives.lpm_deep
     present: Tensor | None = None  # [B, M] bool, which streams each row read (M = 3 + extra modalities)
     encoded: tuple | None = None  # training forward of every stream: (streams, present, pairs, kv_mask) before interaction
     evidence: ProductEvidence | None = None  # what the link score's evidence terms read (model.evidence)
@@ -267,7 +268,7 @@ class K3M(nn.Module):
         fused, weights = self.pooling(pooled, flags)  # [B, d], [B, M]
         product = self.structure(fused, pairs, kv_mask)  # [B, d]
 
-        mlm_logits = mom_prediction = mom_target = lpm_scores = None
+        mlm_logits = mom_prediction = mom_target = lpm_scores = lpm_deep = rows = None
         if "mlm" in heads:
             selected = (batch.mlm_labels != IGNORE) & present["text"].unsqueeze(1)  # [B, L]; only rows with text have labels
             if selected.any():
@@ -280,22 +281,39 @@ class K3M(nn.Module):
         if "lpm" in heads and batch.lpm_row.numel():  # scored inside forward, so DDP sees the scorer's use
             candidates = torch.cat([batch.lpm_value.unsqueeze(1), batch.lpm_negatives], dim=1)  # [T, 1+k]
             rows = evidence.select(batch.lpm_row) if evidence is not None else None
-            lpm_scores = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates, rows, exclude=batch.lpm_value)
-        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores, present=flags, evidence=evidence)
+            lpm_scores, lpm_deep = self.score(product[batch.lpm_row], batch.lpm_attribute, candidates, rows, exclude=batch.lpm_value,
+                                              parts=True)
+        return K3MOutput(product, fused, weights, mlm_logits, mom_prediction, mom_target, lpm_scores,
+                         lpm_deep=lpm_deep if "lpm" in heads and rows is not None else None, present=flags, evidence=evidence)
 
     # -- link prediction ---------------------------------------------------------------
 
     def score(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence | None = None,
-              exclude: Tensor | None = None) -> Tensor:
+              exclude: Tensor | None = None, parts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]; with
         ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added
-        (``exclude``: the training facts being scored, left out of the category prior)."""
+        (``exclude``: the training facts being scored, left out of the category prior), every
+        part scaled by ``evidence.blend`` (:func:`kgmm.training.blend.fit_blend`). ``parts``:
+        also the deep score alone (the score function plus the value bias), what
+        ``objectives.lpm_deep`` trains."""
+        if evidence is None or self.evidence is None:
+            values = values.clamp(min=0)
+            deep = self.scorer(product, attribute, self.knowledge.value_embedding(values).to(product.dtype))
+            scores = deep + self.value_bias[values].to(product.dtype)
+            return (scores, scores) if parts else scores
+        terms = self.score_terms(product, attribute, values, evidence, exclude)  # [N, M, len(BLEND)]
+        scores = terms @ self.evidence.blend.to(terms.dtype)
+        return (scores, terms[..., 0] + terms[..., 1]) if parts else scores
+
+    def score_terms(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence,
+                    exclude: Tensor | None = None) -> Tensor:
+        """The link score's parts [N, M, len(BLEND)] before blending (model.evidence only): the
+        deep score, the value bias, each evidence feature's weighted term, the lexical score."""
         values = values.clamp(min=0)
-        tails = self.knowledge.value_embedding(values)  # [N, M, d]
-        scores = self.scorer(product, attribute, tails.to(product.dtype)) + self.value_bias[values].to(product.dtype)
-        if evidence is not None and self.evidence is not None:
-            scores = scores + self.evidence(evidence, attribute, values, exclude).to(scores.dtype)
-        return scores
+        deep = self.scorer(product, attribute, self.knowledge.value_embedding(values).to(product.dtype))
+        bias = self.value_bias[values].to(deep.dtype)
+        evidence_terms = self.evidence.parts(self.evidence.features(evidence, attribute, values, exclude), evidence, attribute, values)
+        return torch.cat([deep.unsqueeze(-1), bias.unsqueeze(-1), evidence_terms.to(deep.dtype)], -1)
 
     # -- persistence ---------------------------------------------------------------------
 

@@ -2,7 +2,15 @@
 same-attribute negatives, softmax cross-entropy over 1 positive + k negatives.
 
 The facts are held out of the batch's input (pair tokens and subgraph) by the batch
-builder, which also draws the negatives (never a known fact)."""
+builder, which also draws the negatives (never a known fact).
+
+With the link score's evidence terms (``model.evidence``), the deep score alone (the model
+without those terms) is trained as well, weighted ``objectives.lpm_deep``. Why: the evidence
+terms are fitted first (stage 0) and fit the training facts closely (the n-gram classifier
+memorises them), so the joint loss leaves the deep path almost no gradient, and on Flipkart
+joint training added nothing on held-out facts; trained to predict on its own, the deep path
+learns what the text, photo and graph say, and the two are blended on validation facts
+after training (:func:`kgmm.training.blend.fit_blend`)."""
 
 from __future__ import annotations
 
@@ -36,4 +44,8 @@ class LinkPrediction(Objective):
         if output.lpm_scores is None:
             return {}
         scores = output.lpm_scores  # [T, 1+k]: the held-out fact, then its negatives
-        return {"lpm": lpm_loss(scores[:, 0], scores[:, 1:], batch.lpm_negative_mask)}
+        loss = lpm_loss(scores[:, 0], scores[:, 1:], batch.lpm_negative_mask)
+        deep, share = output.lpm_deep, model.config.objectives.lpm_deep
+        if deep is not None and share > 0:  # the deep score alone must predict too (see objectives.lpm_deep)
+            loss = loss + share * lpm_loss(deep[:, 0], deep[:, 1:], batch.lpm_negative_mask)
+        return {"lpm": loss}

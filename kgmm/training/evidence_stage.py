@@ -25,10 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from ..data.evidence import NAME
-from ..model.evidence import ProductEvidence, evidence_of
+from ..model.evidence import ProductEvidence, evidence_of, with_text
 from ..modalities import ExtraInputs
 
 FACTS_PER_STEP = 512
+RAW = 5
+"""The first features (prior, mentions) are what :func:`with_text` rebuilds the rest from."""
 
 
 @dataclass
@@ -91,7 +93,7 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None) -> E
             if drop > 0:  # text dropout, as joint training drops it
                 keep = (torch.rand(values.shape[0], generator=generator) >= drop).to(device)
                 rows = dataclasses.replace(rows, text=rows.text & keep)
-                features = torch.cat([features[..., :1], features[..., 1:] * keep.view(-1, 1, 1)], -1)
+                features = with_text(features[..., :RAW], rows.text)
             scores = model.evidence.combine(features, rows, attribute, values) + model.value_bias[values.clamp(min=0)]
             loss = F.cross_entropy(scores.masked_fill(~valid, float("-inf")), torch.zeros(values.shape[0], dtype=torch.long, device=device))
             optimizer.zero_grad(set_to_none=True)

@@ -31,6 +31,7 @@ from .checkpoint import (
     save_checkpoint,
     save_model_atomically,
 )
+from .blend import fit_blend
 from .distributed import Runtime, barrier
 from .metrics import MetricsLog
 
@@ -156,6 +157,10 @@ class Trainer:
         last_terms: dict[str, float] = {}
         window_start, window_steps = time.perf_counter(), 0
         first_step = True
+        if self.evaluator is not None and state.step == 0 and t.max_steps > 0:
+            # the model as it enters training (stage 0 fitted, or a pretrained encoder) is a
+            # candidate too: when training only makes validation worse, best/ keeps the start
+            self._evaluate()
         while state.step < t.max_steps and not state.stopped_early:
             step_start = time.perf_counter()
             try:
@@ -192,8 +197,28 @@ class Trainer:
                 self._evaluate()
             if state.step % t.checkpoint_every == 0 or done or state.stopped_early:
                 self._checkpoint()
+        self._end_at_best()
         rate = self.samples_per_step * state.step / max(state.seconds, 1e-9)
         return FitResult(state, first_terms, last_terms, rate)
+
+    def _end_at_best(self) -> None:
+        """Leave the model at its best validation checkpoint, with the deep score and the
+        evidence terms blended on the validation facts (:mod:`.blend`), and save that as
+        ``best/``. Why: early stopping's promise is the best model, and ``kgmm complete
+        --model RUN`` reads ``RUN/model``, which the caller saves from this model."""
+        best = self.run_dir / "best"
+        if self.evaluator is None or not best.is_dir():
+            return
+        barrier(self.runtime)
+        saved = type(self.model).from_pretrained(best, map_location=self.runtime.device)
+        self.model.load_state_dict(saved.state_dict())
+        self.model.train()
+        blend = fit_blend(self.model, self.evaluator.data, self.evaluator.task, self.runtime.device, self.config.train.eval_batch_size)
+        if blend is not None:
+            self.log.write({"kind": "blend", "step": self.state.best_step, **blend})
+            if self.runtime.is_main:
+                save_model_atomically(self.model, best)
+        barrier(self.runtime)
 
     def _mean_terms(self, sums: dict[str, Tensor], counts: dict[str, int]) -> dict[str, float]:
         """Mean of each loss term since the last log, over micro-batches and ranks."""

@@ -17,7 +17,7 @@ import torch
 from kgmm.data.batches import batch_generator
 from kgmm.data.evidence import NAME
 from kgmm.model import K3M
-from kgmm.model.evidence import CategoryPrior, mention_features
+from kgmm.model.evidence import FEATURES, CategoryPrior, mention_features, with_text
 from kgmm.ranking import RankingTask, encode_products, fact_scores
 from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
@@ -49,6 +49,15 @@ def test_mentions_count_the_value_words_found() -> None:
     value_words = torch.tensor([[[5, 9], [5, 4], [0, 0]]])  # both found, one of two, no words
     every, share = mention_features(words, value_words)
     assert every.tolist() == [[1.0, 0.0, 0.0]] and share.tolist() == [[1.0, 0.5, 0.0]]
+
+
+def test_without_text_the_prior_gets_its_own_weight_and_no_text_term_counts() -> None:
+    # prior, all in title, all in description, share in title, share in description
+    raw = torch.tensor([[[-0.5, 1.0, 0.0, 1.0, 0.5]], [[-2.0, 1.0, 1.0, 1.0, 1.0]]])
+    got = with_text(raw, torch.tensor([True, False]))
+    assert got.shape[-1] == len(FEATURES)
+    assert got[0, 0].tolist() == [-0.5, 1.0, 0.0, 1.0, 0.5, 0.0]  # text read: the prior once, the mentions
+    assert got[1, 0].tolist() == [-2.0, 0.0, 0.0, 0.0, 0.0, -2.0]  # no text: no mentions, the prior again
 
 
 def test_the_text_terms_read_what_the_text_stream_reads(setup) -> None:
