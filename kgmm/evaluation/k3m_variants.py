@@ -90,7 +90,7 @@ def train_variant(
         stage1 = run_behaviour_stage(model, data, config, runtime.device, log, runtime.autocast() if runtime.bf16 else None)
         stage0 = run_evidence_stage(model, data, config, runtime.device, log)
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, TrainingState(), log,
-                          Validator(data, val_task) if len(val_task) else None, callbacks)
+                          Validator(data, val_task) if len(val_task) else None, callbacks, validate_first=stage0.steps > 0)
         fit = trainer.fit()
         model.save_pretrained(run_dir / "model")
         plot_losses(run_dir / "metrics.jsonl", run_dir / "loss.png")

@@ -242,7 +242,9 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
             if stage0.steps:
                 note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({config.train.evidence_epochs} passes over the training "
                      f"facts) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
-        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, [clock, *(callbacks or [])])
+        fitted = checkpoint is None and stage0.steps > 0
+        trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, [clock, *(callbacks or [])],
+                          validate_first=fitted)
         fit = trainer.fit()
         return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)
 

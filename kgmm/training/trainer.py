@@ -108,14 +108,18 @@ class Trainer:
         log: the metrics log.
         evaluator: validation ranking (:class:`kgmm.ranking.Validator`), or None without validation facts.
         callbacks: progress hooks.
+        validate_first: validate before the first step of a fresh run (when the model already
+            learnt something, e.g. in stage 0), so early stopping can keep that start.
     """
 
     def __init__(self, model, data: PretrainData, config: Config, runtime: Runtime, run_dir: Path, optimizer, scheduler,
-                 state: TrainingState, log: MetricsLog, evaluator, callbacks: list[Callback] | None = None) -> None:
+                 state: TrainingState, log: MetricsLog, evaluator, callbacks: list[Callback] | None = None,
+                 validate_first: bool = False) -> None:
         self.model, self.data, self.config, self.runtime = model, data, config, runtime
         self.run_dir, self.optimizer, self.scheduler = run_dir, optimizer, scheduler
         self.state, self.log, self.evaluator = state, log, evaluator
         self.callbacks = callbacks or []
+        self.validate_first = validate_first
         self.config_hash = config.hash(training_only=True)
         self.step_module = ObjectiveStep(model, config)  # model + objectives: what DDP wraps
         self.terms = self.step_module.terms  # the loss terms logged, whatever the objectives are
@@ -157,9 +161,9 @@ class Trainer:
         last_terms: dict[str, float] = {}
         window_start, window_steps = time.perf_counter(), 0
         first_step = True
-        if self.evaluator is not None and state.step == 0 and t.max_steps > 0:
-            # the model as it enters training (stage 0 fitted, or a pretrained encoder) is a
-            # candidate too: when training only makes validation worse, best/ keeps the start
+        if self.validate_first and self.evaluator is not None and state.step == 0 and t.max_steps > 0:
+            # the model as it enters training (stage 0 fitted) is a candidate too: when
+            # training only makes validation worse, best/ keeps the start
             self._evaluate()
         while state.step < t.max_steps and not state.stopped_early:
             step_start = time.perf_counter()
