@@ -8,6 +8,7 @@ import re
 import pytest
 
 from graph_store import AttributeEdge, ProductNode, RunInfo, cypher
+from graph_store.neo4j_writes import product_statements, stale_edge_rows, value_rows
 
 NASTY = "x'); DROP TABLE products; -- `}) DETACH DELETE n //\"\\ $rows {id: 1}"
 
@@ -31,10 +32,20 @@ def hostile_statements() -> list[cypher.Statement]:
     run = RunInfo(NASTY, NASTY, NASTY, params={NASTY: NASTY})
     predictions = [AttributeEdge(NASTY, NASTY, NASTY, "model", NASTY, 0.5, NASTY)]
     return [
-        *cypher.upsert_products([product], edges),
-        *cypher.write_edges("text", [NASTY], [edges[0]._replace(source="text")]),
+        *product_statements([product]),
+        *edge_statements("catalog", [NASTY], edges),
+        *edge_statements("text", [NASTY], [edges[0]._replace(source="text")]),
         *cypher.write_predictions(run, predictions, NASTY),
     ]
+
+
+def edge_statements(source: str, ids: list[str], edges: list[AttributeEdge]) -> list[cypher.Statement]:
+    """The statements ``neo4j_writes.write_edges`` runs, with every edge both new and kept."""
+    edges = cypher.unique_edges(edges)
+    grouped = {"source": source, "rows": cypher.grouped_edge_rows(edges)}
+    return [(cypher.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
+            (cypher.merge_values(), {"rows": value_rows(edges)}),
+            (cypher.create_edges(), grouped), (cypher.merge_edges(), grouped)]
 
 
 def test_queries_are_constants() -> None:
@@ -81,10 +92,15 @@ def test_schema_is_idempotent_and_community_compatible() -> None:
 
 def test_data_is_merged_on_natural_keys_never_created() -> None:
     for name, query in query_functions().items():
-        if name == "schema_statements":
+        if name in ("schema_statements", "create_edges"):
             continue
         without_on_create = query.replace("ON CREATE SET", "")
         assert not re.search(r"\bCREATE\b", without_on_create), name
+    # the one CREATE: HAS edges the stale-edge statement just reported the product lacks; nodes are merged
+    created = cypher.create_edges()
+    assert re.findall(r"\bCREATE\b[^\n]*", created) == ["CREATE (p)-[:HAS {attribute: e.a, source: $source, run_id: '', raw: e.raw, score: e.score}]->(v)"]
+    assert "MERGE (v:Value {attribute: e.a, value: e.v})" in created
+    assert "RETURN row.pid AS pid, kept" in cypher.delete_stale_edges()
     assert "MERGE (p:Product {id: row.id})" in cypher.merge_products()
     assert "MERGE (:Value {attribute: row.a, value: row.v})" in cypher.merge_values()
     assert "MERGE (c:Category {path: row.path})" in cypher.merge_categories()
@@ -96,7 +112,7 @@ def test_data_is_merged_on_natural_keys_never_created() -> None:
 
 
 def test_write_queries_force_their_index_seeks() -> None:
-    for query in (cypher.merge_edges(), cypher.delete_stale_edges(), cypher.merge_predictions()):
+    for query in (cypher.merge_edges(), cypher.create_edges(), cypher.delete_stale_edges(), cypher.merge_predictions()):
         assert "USING INDEX SEEK p:Product(id)" in query
     assert "MERGE (v:Value {attribute: e.a, value: e.v})" in cypher.merge_edges()
     assert "USING INDEX SEEK c:Category(path)" in cypher.merge_products()
@@ -104,7 +120,7 @@ def test_write_queries_force_their_index_seeks() -> None:
 
 def test_batched_writes_unwind_rows() -> None:
     for query in (cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products(),
-                  cypher.merge_values(), cypher.delete_stale_edges(), cypher.merge_edges(), cypher.merge_predictions()):
+                  cypher.merge_values(), cypher.delete_stale_edges(), cypher.merge_edges(), cypher.create_edges(), cypher.merge_predictions()):
         assert query.startswith("UNWIND $rows AS row ")
 
 
@@ -116,18 +132,10 @@ def test_predictions_skip_facts_and_are_written_under_their_run() -> None:
     assert "{run_id: $run_id}" in cypher.delete_run_edges() and "DETACH DELETE r" in cypher.delete_run()
 
 
-def test_upsert_statements_run_in_dependency_order() -> None:
+def test_product_statements_run_in_dependency_order() -> None:
     products = [ProductNode("a", category=("Home", "Kitchen")), ProductNode("b")]
-    edges = [AttributeEdge("a", "color", "red", raw="Red")]
-    queries = [q for q, _ in cypher.upsert_products(products, edges)]
-    assert queries == [
-        cypher.merge_categories(),
-        cypher.merge_category_parents(),
-        cypher.merge_products(),
-        cypher.delete_stale_edges(),
-        cypher.merge_values(),
-        cypher.merge_edges(),
-    ]
+    assert [q for q, _ in product_statements(products)] == [
+        cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products()]
 
 
 def test_rows_of_a_batch() -> None:
@@ -142,7 +150,10 @@ def test_rows_of_a_batch() -> None:
         AttributeEdge("a", "size", "xl"),
         AttributeEdge("b", "color", "red"),
     ]
-    (_, categories), (_, parents), (_, rows), (_, stale), (_, values), (_, grouped) = cypher.upsert_products(products, edges)
+    (_, categories), (_, parents), (_, rows) = product_statements(products)
+    unique = cypher.unique_edges(edges)
+    stale, values = {"source": "catalog", "rows": stale_edge_rows(["a", "b"], unique)}, {"rows": value_rows(unique)}
+    grouped = {"source": "catalog", "rows": cypher.grouped_edge_rows(unique)}
     assert [c["path"] for c in categories["rows"]] == ["Home", "Home > Bath", "Home > Kitchen", "Home > Kitchen > Mugs"]
     assert {(p["path"], p["parent"]) for p in parents["rows"]} == {
         ("Home > Bath", "Home"), ("Home > Kitchen", "Home"), ("Home > Kitchen > Mugs", "Home > Kitchen")
@@ -161,10 +172,8 @@ def test_rows_of_a_batch() -> None:
 
 
 def test_replacing_with_nothing_deletes_every_edge_of_that_source() -> None:
-    (query, params), (_, values), (_, grouped) = cypher.write_edges("text", ["p1", "p2"], [])
-    assert query == cypher.delete_stale_edges()
-    assert params == {"source": "text", "rows": [{"pid": "p1", "keep": []}, {"pid": "p2", "keep": []}]}
-    assert values["rows"] == [] and grouped["rows"] == []
+    assert stale_edge_rows(["p1", "p2"], []) == [{"pid": "p1", "keep": []}, {"pid": "p2", "keep": []}]
+    assert value_rows([]) == [] and cypher.grouped_edge_rows([]) == []
 
 
 def test_runs_keep_their_metadata_as_json() -> None:
