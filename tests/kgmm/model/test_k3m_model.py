@@ -118,13 +118,15 @@ def test_a_masked_token_is_hidden_from_the_model(setup) -> None:
     assert in_own_title, "no [MASK] in a title of this batch"
     row, col = in_own_title[0]
     product = int(batch.products[row])
-    title = data.titles[product]
-    original = list(title)
+    table = data.titles  # tokenised lazily, read-only: the batch reads an edited eager copy instead
+    titles = list(table)
+    title = titles[product]
     title[col - 1] = title[col - 1] + 1 if title[col - 1] + 1 < data.special.vocab_size else 10  # change the hidden token
+    data.titles = titles
     try:
         again = train_batch(data, seed=3)
     finally:
-        data.titles[product] = original
+        data.titles = table
     assert torch.equal(again.input_ids, batch.input_ids)
     assert not torch.equal(again.mlm_labels, batch.mlm_labels)
     # every stream and head but the link score's evidence terms, which read the whole text on
