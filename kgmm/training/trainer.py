@@ -164,7 +164,13 @@ class Trainer:
         if self.validate_first and self.evaluator is not None and state.step == 0 and t.max_steps > 0:
             # the model as it enters training (stage 0 fitted) is a candidate too: when
             # training only makes validation worse, best/ keeps the start
-            self._evaluate()
+            try:
+                self._evaluate()
+            except Exception as err:
+                if _is_out_of_memory(err):
+                    raise TrainingError(f"out of memory validating before the first step (train.eval_batch_size {t.eval_batch_size} "
+                                        f"on {rt.device.type}); try a smaller train.eval_batch_size") from None
+                raise
         while state.step < t.max_steps and not state.stopped_early:
             step_start = time.perf_counter()
             try:

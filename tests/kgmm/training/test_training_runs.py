@@ -125,7 +125,10 @@ def test_out_of_memory_on_the_first_batch_suggests_a_smaller_batch(store: str, t
 
     monkeypatch.setattr(K3M, "forward", exhausted)
     with pytest.raises(TrainingError, match=r"out of memory on the first batch \(train.batch_size 16 on cpu\); try a smaller batch, e.g. --batch-size 8"):
-        pretrain(store, tiny_config(), tmp_path / "run")
+        pretrain(store, tiny_config(evidence_epochs=0), tmp_path / "run")
+    # after stage 0 the model is validated before its first step: that forward says which batch to shrink
+    with pytest.raises(TrainingError, match=r"out of memory validating before the first step \(train.eval_batch_size 64 on cpu\)"):
+        pretrain(store, tiny_config(evidence_epochs=1), tmp_path / "run2")
 
 
 def test_early_stopping_when_validation_mrr_stalls(store: str, tmp_path: Path) -> None:
