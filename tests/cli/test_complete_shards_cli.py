@@ -5,7 +5,6 @@ one run that `kgmm runs` lists once; a bad split is one clear line and writes no
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from tests.cli.helpers import ROOT, invoke
 from tests.cli.test_complete_runs_cli import runs
-from tests.kgmm.completion.trained_model import trained_model
+from tests.kgmm.completion.trained_model import store_copy, trained_model
 
 from graph_store import open_store
 
@@ -25,10 +24,6 @@ ARGS = ("--batch-size", "16", "--noise-threshold", "0.2", "--suggestion-min", "0
 def model_dir() -> Path:
     return trained_model()[1]
 
-
-def fresh(tmp_path: Path, name: str) -> str:
-    shutil.copy(trained_model()[0], tmp_path / name)
-    return str(tmp_path / name)
 
 
 def values(store: str) -> set[tuple]:
@@ -43,7 +38,7 @@ def complete_once(model_dir: Path, store: str) -> None:
 
 
 def test_two_shards_write_one_run_with_the_values_of_one_process(model_dir: Path, tmp_path: Path) -> None:
-    one, split = fresh(tmp_path, "one.db"), fresh(tmp_path, "split.db")
+    one, split = store_copy(tmp_path, "one.db"), store_copy(tmp_path, "split.db")
     complete_once(model_dir, one)
     for part in ("1/2", "0/2"):
         done = invoke("complete", "--model", str(model_dir), "--store", split, "--run-id", "split", "--shard", part, *ARGS)
@@ -61,7 +56,7 @@ def test_two_shards_write_one_run_with_the_values_of_one_process(model_dir: Path
     (("--shard", "0/2", "--run-id", "r", "--replace-run"), "error: shard 0/2: --replace-run cannot go with --shard"),
 ])
 def test_a_bad_split_is_one_line_and_writes_nothing(model_dir: Path, tmp_path: Path, extra: tuple, message: str) -> None:
-    store = fresh(tmp_path, "g.db")
+    store = store_copy(tmp_path, "g.db")
     done = invoke("complete", "--model", str(model_dir), "--store", store, *ARGS, *extra)
     assert done.exit_code == 1 and done.stderr.startswith(message), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
@@ -70,7 +65,7 @@ def test_a_bad_split_is_one_line_and_writes_nothing(model_dir: Path, tmp_path: P
 
 def test_torchrun_ranks_complete_disjoint_shards_of_one_run(model_dir: Path, tmp_path: Path) -> None:
     """The real launcher: two ranks, no --run-id (rank 0 chooses it), the values of one process."""
-    one, split = fresh(tmp_path, "one.db"), fresh(tmp_path, "split.db")
+    one, split = store_copy(tmp_path, "one.db"), store_copy(tmp_path, "split.db")
     complete_once(model_dir, one)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     env.pop("KGMM_STORE", None)

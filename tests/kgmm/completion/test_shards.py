@@ -3,12 +3,11 @@ example catalog with a tiny model really trained on it, ``trained_model``)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.kgmm.completion.trained_model import trained_model
+from tests.kgmm.completion.trained_model import store_copy, trained_model
 from tests.kgmm.k3m_testing import one_thread
 
 from graph_store import open_store
@@ -26,10 +25,6 @@ def model_dir() -> Path:
     return trained_model()[1]
 
 
-def copy_store(tmp_path: Path, name: str) -> str:
-    shutil.copy(trained_model()[0], tmp_path / name)
-    return str(tmp_path / name)
-
 
 def written(uri: str) -> tuple[set[tuple], list[str]]:
     """Every predicted edge but its run id, and the run ids."""
@@ -39,7 +34,7 @@ def written(uri: str) -> tuple[set[tuple], list[str]]:
 
 
 def test_shards_write_the_values_of_one_process_into_one_run(model_dir: Path, tmp_path: Path) -> None:
-    single, sharded = copy_store(tmp_path, "one.db"), copy_store(tmp_path, "shards.db")
+    single, sharded = store_copy(tmp_path, "one.db"), store_copy(tmp_path, "shards.db")
     with one_thread():
         whole = complete_store(single, model_dir, OPTIONS, run_id="whole")
         parts = [complete_store(sharded, model_dir, OPTIONS, run_id="split", shard=Shard(i, 3)) for i in (2, 0, 1)]  # any order
@@ -56,7 +51,7 @@ def test_shards_write_the_values_of_one_process_into_one_run(model_dir: Path, tm
 
 
 def test_a_shard_needs_a_run_id_and_may_not_replace_a_run(model_dir: Path, tmp_path: Path) -> None:
-    uri = copy_store(tmp_path, "g.db")
+    uri = store_copy(tmp_path, "g.db")
     with pytest.raises(DataError, match="needs --run-id"):
         complete_store(uri, model_dir, OPTIONS, shard=Shard(0, 2))
     with pytest.raises(DataError, match="--replace-run cannot go with --shard"):
@@ -65,7 +60,7 @@ def test_a_shard_needs_a_run_id_and_may_not_replace_a_run(model_dir: Path, tmp_p
 
 
 def test_a_shard_refuses_to_join_a_run_made_with_other_settings(model_dir: Path, tmp_path: Path) -> None:
-    uri = copy_store(tmp_path, "g.db")
+    uri = store_copy(tmp_path, "g.db")
     with one_thread():
         complete_store(uri, model_dir, OPTIONS, run_id="r", shard=Shard(0, 2))
         before = written(uri)

@@ -26,3 +26,11 @@ def trained_model() -> tuple[Path, Path]:
     with one_thread():
         pretrain(store, tiny_config(max_steps=12, eval_every=12, checkpoint_every=12), root / "run")
     return Path(store), root / "run" / "model"
+
+
+def store_copy(tmp_path: Path, name: str) -> str:
+    """A private copy of the trained store, so a test may write completions into it."""
+    import shutil
+
+    shutil.copy(trained_model()[0], tmp_path / name)
+    return str(tmp_path / name)
