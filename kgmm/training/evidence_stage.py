@@ -88,7 +88,8 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None) -> E
             rows = evidence.select(chunk[:, 0].to(device))
             attribute = chunk[:, 1].to(device)
             exclude = chunk[:, 2].to(device)
-            catalog_prior = model.evidence.prior(torch.full_like(rows.category, -1), attribute, values, exclude)  # the category unknown
+            catalog_prior = (model.evidence.prior(torch.full_like(rows.category, -1), attribute, values, exclude)  # the category unknown
+                             if config.train.evidence_category_dropout > 0 else None)  # only the knob reads it
             chunks.append((rows, attribute, values, valid, model.evidence.features(rows, attribute, values, exclude=exclude), catalog_prior))
     parameters = [*model.evidence.parameters(), model.value_bias]
     optimizer = torch.optim.Adam(parameters, lr=config.train.lr * config.train.evidence_lr_scale)
