@@ -377,7 +377,7 @@ def validate(config: Config, source: str = "config") -> None:
         need(0 <= rate < 1, f"modality.{f.name} must lie in [0, 1)")
     need(tr.batch_size >= 1 and tr.grad_accumulation >= 1, "train.batch_size and grad_accumulation must be >= 1")
     need(tr.max_steps >= 0 and tr.eval_every >= 0, "train.max_steps and eval_every must be >= 0 (0: sized by the catalog)")
-    need(0 <= tr.evidence_category_dropout < 1, "train.evidence_category_dropout must be in [0, 1)")
+    need(0 <= tr.evidence_category_dropout <= 1, "train.evidence_category_dropout must be in [0, 1]")
     need(tr.epochs > 0 and tr.auto_step_limit >= 1 and tr.evidence_epochs >= 0,
          "train.epochs must be > 0, train.auto_step_limit >= 1 and train.evidence_epochs >= 0")
     need(0 <= tr.min_val <= tr.max_val, "train.min_val must lie in [0, train.max_val]")

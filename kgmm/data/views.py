@@ -116,3 +116,12 @@ class ViewData(PretrainData):
         other.view = view
         other.transforms = (view,)
         return other
+
+
+def without_text(data: PretrainData) -> PretrainData:
+    """A shallow copy of ``data`` in which no product has a title or a description (what a
+    product without text looks like to every reader of the token tables)."""
+    out = copy.copy(data)
+    out.titles = [[] for _ in range(data.num_products)]
+    out.descriptions = [[] for _ in range(data.num_products)]
+    return out

@@ -50,6 +50,9 @@ START_WEIGHTS = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 BLEND = ("deep", "bias", *FEATURES, "lexical")
 """The parts of the link score :func:`kgmm.training.blend.fit_blend` scales: the deep score,
 the value bias, each evidence feature's weighted term and the lexical classifier's score."""
+BLEND_ROWS = ("text", "no_text")
+"""One row of scales for products whose text is read, one for those whose text is not (the
+balance of the remaining parts differs: without text the category prior is all there is)."""
 """The prior counts fully at the start (the rule); the text terms are learnt.
 
 ``prior_without_text`` is the log-prior again on rows whose text is not read (0 elsewhere).
@@ -236,8 +239,9 @@ class Evidence(nn.Module):
         nn.init.normal_(self.ngram.weight, std=0.1)
         self.value_lexical = nn.Embedding(max(num_values, 1), LEXICAL_DIM)
         nn.init.zeros_(self.value_lexical.weight)
-        # scales of the link score's parts (:data:`BLEND`): 1 while training, fitted on validation facts after it
-        self.register_buffer("blend", torch.ones(len(BLEND)))
+        # scales of the link score's parts (:data:`BLEND_ROWS` x :data:`BLEND`): 1 while training,
+        # fitted on validation facts after it
+        self.register_buffer("blend", torch.ones(len(BLEND_ROWS), len(BLEND)))
 
     def set_idf(self, document_frequency: Tensor, documents: int) -> None:
         """Smoothed IDF (scikit-learn's ``1 + log((1 + n) / (1 + df))``) of each n-gram bucket."""
@@ -257,8 +261,11 @@ class Evidence(nn.Module):
 
     def adopt_shapes(self, state: dict[str, Tensor], prefix: str) -> None:
         """Resize the data-sized buffers to a saved state's before loading it (a model saved
-        before the blend existed scores as it did: every scale 1)."""
-        state.setdefault(prefix + "blend", torch.ones(len(BLEND)))
+        before the blend existed scores as it did: every scale 1; one saved before the blend had
+        a row for products without text uses its one row for both)."""
+        blend = state.setdefault(prefix + "blend", torch.ones(len(BLEND_ROWS), len(BLEND)))
+        if blend.dim() == 1:
+            state[prefix + "blend"] = blend.expand(len(BLEND_ROWS), -1).clone()
         for module, names in ((self, ("name_words", "name_ngrams")),
                               (self.prior, ("value_keys", "value_counts", "total_keys", "total_counts"))):
             inner = prefix + ("" if module is self else "prior.")
@@ -289,7 +296,11 @@ class Evidence(nn.Module):
     def combine(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor) -> Tensor:
         """Weighted features plus the lexical classifier's score, each scaled by its blend: [N, M]."""
         parts = self.parts(features, evidence, attribute, values)  # [N, M, F + 1]
-        return parts @ self.blend[2:].to(parts.dtype)
+        return (parts * self.blend_for(evidence.text)[:, 2:].unsqueeze(1).to(parts.dtype)).sum(-1)
+
+    def blend_for(self, text: Tensor) -> Tensor:
+        """[N, len(BLEND)] each row's scales: :data:`BLEND_ROWS` chosen by whether its text is read."""
+        return self.blend[(~text.bool()).long()]
 
     def parts(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor) -> Tensor:
         """Each weighted feature's term and the lexical classifier's score, unblended: [N, M, F + 1]."""

@@ -293,7 +293,7 @@ class K3M(nn.Module):
         """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]; with
         ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added
         (``exclude``: the training facts being scored, left out of the category prior), every
-        part scaled by ``evidence.blend`` (:func:`kgmm.training.blend.fit_blend`). ``parts``:
+        part scaled by its row of ``evidence.blend`` (:func:`kgmm.training.blend.fit_blend`). ``parts``:
         also the deep score alone (the score function plus the value bias), what
         ``objectives.lpm_deep`` trains."""
         if evidence is None or self.evidence is None:
@@ -302,7 +302,7 @@ class K3M(nn.Module):
             scores = deep + self.value_bias[values].to(product.dtype)
             return (scores, scores) if parts else scores
         terms = self.score_terms(product, attribute, values, evidence, exclude)  # [N, M, len(BLEND)]
-        scores = terms @ self.evidence.blend.to(terms.dtype)
+        scores = (terms * self.evidence.blend_for(evidence.text).unsqueeze(1).to(terms.dtype)).sum(-1)
         return (scores, terms[..., 0] + terms[..., 1]) if parts else scores
 
     def score_terms(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence,

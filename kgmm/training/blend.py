@@ -12,6 +12,14 @@ cross-entropy on the validation facts early stopping already reads, stored in th
 numbers fitted on hundreds of facts do not overfit them (the fit is kept only when it lowers
 the validation loss, and a small pull towards 1 keeps unused parts where they were); the
 test facts choose nothing.
+
+There are two rows of scales (:data:`kgmm.model.evidence.BLEND_ROWS`): one for products whose
+text is read, one for those whose text is not, fitted on the same validation facts scored
+again with every text removed. Why: without text the text parts are 0 and the balance of the
+rest (prior, value bias, deep score) is a different question; with one row, the value bias
+the text rows want (a catalog-wide popularity) outweighed the category prior on textless rows
+and they fell below the category rule (Flipkart, 50% missing text, measured in
+``docs/EVALUATION.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +27,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..model.evidence import BLEND
+from ..data.views import without_text
+from ..model.evidence import BLEND, BLEND_ROWS
 from ..ranking import RankingTask, encode_products
 
 CHUNK = 128
@@ -29,8 +38,10 @@ PULL = 1e-3
 
 
 @torch.no_grad()
-def score_terms(model, data, task: RankingTask, device: torch.device, batch_size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(terms [T, W, len(BLEND)], valid [T, W], truth [T]) of every task fact over its candidates."""
+def score_terms(model, data, task: RankingTask, device: torch.device, batch_size: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(terms [T, W, len(BLEND)], valid [T, W], truth [T], text [T]) of every task fact over
+    its candidates; ``text``: the fact's product had its text read."""
     products = task.products
     encoded = encode_products(model, data, products, device, batch_size)
     index = {p: i for i, p in enumerate(products)}
@@ -46,7 +57,7 @@ def score_terms(model, data, task: RankingTask, device: torch.device, batch_size
         chunk = slice(start, start + CHUNK)
         terms.append(model.score_terms(encoded.vector[rows[chunk]], attribute[chunk].to(device), values[chunk].to(device),
                                        encoded.evidence.select(rows[chunk])).float().cpu())
-    return torch.cat(terms), valid, torch.tensor(task.truth)
+    return torch.cat(terms), valid, torch.tensor(task.truth), encoded.evidence.text[rows].cpu()
 
 
 def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: int) -> dict | None:
@@ -54,11 +65,13 @@ def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: 
     None when the model has no evidence terms or there are no facts."""
     if getattr(model, "evidence", None) is None or len(task) == 0:
         return None
-    terms, valid, truth = score_terms(model, data, task, device, batch_size)
-    scales = torch.ones(len(BLEND), requires_grad=True)
+    scored = [score_terms(model, data, task, device, batch_size), score_terms(model, without_text(data), task, device, batch_size)]
+    terms, valid, truth, text = (torch.cat(parts) for parts in zip(*scored))
+    row = (~text).long()  # the blend row each fact is scored with
+    scales = torch.ones(len(BLEND_ROWS), len(BLEND), requires_grad=True)
 
     def loss(pull: float = PULL) -> torch.Tensor:
-        logits = (terms @ scales).masked_fill(~valid, float("-inf"))
+        logits = (terms * scales[row].unsqueeze(1)).sum(-1).masked_fill(~valid, float("-inf"))
         return F.cross_entropy(logits, truth) + pull * (scales - 1).pow(2).sum()
 
     with torch.no_grad():
@@ -76,7 +89,8 @@ def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: 
     with torch.no_grad():
         after = float(loss(0.0))
     kept = after < before  # never worse than the training balance on the facts it was fitted on
-    fitted = scales.detach() if kept else torch.ones(len(BLEND))
+    fitted = scales.detach() if kept else torch.ones(len(BLEND_ROWS), len(BLEND))
     model.evidence.blend.copy_(fitted.to(model.evidence.blend.device))
-    return {"scales": {name: round(float(x), 4) for name, x in zip(BLEND, fitted)}, "facts": len(task),
+    return {"scales": {kind: {name: round(float(x), 4) for name, x in zip(BLEND, scales_row)} for kind, scales_row in zip(BLEND_ROWS, fitted)},
+            "facts": len(task),
             "nll_before": round(before, 5), "nll_after": round(after if kept else before, 5)}

@@ -17,6 +17,16 @@ hidden everywhere (the text-only view) reached validation Hits@1 0.757 and test 
 it 0.714 and 0.717, so the n-gram classifier seemed to learn only what the category leaves
 unexplained. Withholding it for half the facts did not help (0.713 and 0.691), so it stays off;
 the blend on validation facts (:mod:`kgmm.training.blend`) sets how much the prior counts.
+
+Only **transferable facts** are fitted: those whose value has another training fact. Why: a
+value seen once is, with the prior counted leave-one-out, a value the category has never
+shown, so every such fact teaches the prior's weights that the likeliest value is wrong (on
+Flipkart a third of the attributes ended with a negative prior weight, and without text the
+model ranked below the category rule), and the n-gram classifier can only memorise it. A
+held-out fact, or a missing value ``kgmm complete`` fills in, is always a value the catalog
+has shown elsewhere. Measured on Flipkart (seed 0, stage 0 and the blend): validation Hits@1
+0.744 -> 0.767, test 0.744 -> 0.761, at 50% missing text 0.586 -> 0.673; stage 0 takes 40%
+less time.
 """
 
 from __future__ import annotations
@@ -70,6 +80,14 @@ def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int =
     return [facts[order[i : i + size]] for i in range(0, order.numel(), size)]
 
 
+def transferable(facts: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor:
+    """The facts [T, 3] whose value has another training fact (``train_value``: every training
+    fact's value, a superset of the facts'), see the module docstring."""
+    if facts.shape[0] == 0:
+        return facts
+    return facts[torch.bincount(train_value)[facts[:, 2]] >= 2]
+
+
 def run_evidence_stage(model, data, config, device: torch.device, log=None) -> EvidenceStage:
     """Fit ``model.evidence`` and ``model.value_bias`` on the training facts of ``data``."""
     epochs = config.train.evidence_epochs
@@ -78,6 +96,9 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None) -> E
         return EvidenceStage()
     start = time.perf_counter()
     facts = facts[data.lpm_eligible] if data.lpm_eligible.numel() else facts
+    facts = transferable(facts, data.train_value)
+    if facts.shape[0] == 0:
+        return EvidenceStage()
     evidence = product_evidence(model, data).to(device)
     chunks = []
     with torch.no_grad():  # the prior and the mentions have no parameters: computed once per chunk

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from kgmm.data.views import without_text
 from kgmm.model import K3M
 from kgmm.model.evidence import BLEND
 from kgmm.ranking import RankingTask, fact_scores
@@ -24,13 +25,15 @@ def _setup():
 
 def test_the_score_is_the_blended_sum_of_its_terms() -> None:
     model, data, task = _setup()
-    model.evidence.blend.copy_(torch.linspace(0.5, 1.5, len(BLEND)))
-    terms, valid, _ = score_terms(model, data, task, torch.device("cpu"), 16)
-    blended = terms @ model.evidence.blend
-    scores = fact_scores(model, data, task, torch.device("cpu"), 16)
-    for t, row in enumerate(scores):
-        assert torch.allclose(row, blended[t, : row.numel()], atol=1e-4)
-        assert int(valid[t].sum()) == row.numel()
+    model.evidence.blend.copy_(torch.stack([torch.linspace(0.5, 1.5, len(BLEND)), torch.linspace(2.0, -1.0, len(BLEND))]))
+    for view in (data, without_text(data)):  # with text the first row of scales, without it the second
+        terms, valid, _, text = score_terms(model, view, task, torch.device("cpu"), 16)
+        blended = (terms * model.evidence.blend[(~text).long()].unsqueeze(1)).sum(-1)
+        scores = fact_scores(model, view, task, torch.device("cpu"), 16)
+        for t, row in enumerate(scores):
+            assert torch.allclose(row, blended[t, : row.numel()], atol=1e-4)
+            assert int(valid[t].sum()) == row.numel()
+    assert bool(text.logical_not().all())
 
 
 def test_a_fitted_blend_lowers_the_validation_loss_and_silences_noise(tmp_path) -> None:
@@ -39,7 +42,8 @@ def test_a_fitted_blend_lowers_the_validation_loss_and_silences_noise(tmp_path) 
         model.scorer.relation.weight.normal_(std=30.0)
     result = fit_blend(model, data, task, torch.device("cpu"), 16)
     assert result is not None and result["nll_after"] < result["nll_before"]
-    assert abs(result["scales"]["deep"]) < 0.2  # the noise is turned down
+    assert abs(result["scales"]["text"]["deep"]) < 0.2  # the noise is turned down, with text and without
+    assert abs(result["scales"]["no_text"]["deep"]) < 0.2
     model.save_pretrained(tmp_path / "m")
     again = K3M.from_pretrained(tmp_path / "m")
     assert torch.equal(again.evidence.blend, model.evidence.blend)
@@ -52,3 +56,20 @@ def test_without_evidence_terms_there_is_nothing_to_blend() -> None:
     model, data, _ = tiny_setup(tiny_config().replace("model", evidence=False))
     facts = torch.stack([data.train_product, data.train_attribute, data.train_value], 1)[:5].numpy()
     assert fit_blend(model, data, RankingTask.build(data.snapshot, facts), torch.device("cpu"), 16) is None
+
+
+def test_a_model_saved_with_one_row_of_scales_uses_it_with_and_without_text(tmp_path) -> None:
+    model, data, task = _setup()
+    model.evidence.blend.copy_(torch.linspace(0.5, 1.5, len(BLEND)).expand(2, -1))
+    expected = fact_scores(model, without_text(data), task, torch.device("cpu"), 16)
+    model.save_pretrained(tmp_path / "m")
+    from safetensors.torch import load_file, save_file
+
+    weights = next((tmp_path / "m").glob("*.safetensors"))
+    state = load_file(weights)
+    state["evidence.blend"] = state["evidence.blend"][0].clone()  # the layout before the second row
+    save_file(state, weights)
+    again = K3M.from_pretrained(tmp_path / "m")
+    assert again.evidence.blend.shape == (2, len(BLEND))
+    got = fact_scores(again, without_text(data), task, torch.device("cpu"), 16)
+    assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(expected, got))

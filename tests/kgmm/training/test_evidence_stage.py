@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from kgmm.training.evidence_stage import run_evidence_stage
+from kgmm.training.evidence_stage import run_evidence_stage, transferable
 from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 
@@ -45,3 +45,13 @@ def test_no_stage_zero_without_evidence_terms_or_epochs() -> None:
     config = tiny_config(evidence_epochs=2).replace("model", evidence=False)
     model, data, _ = tiny_setup(config)
     assert run_evidence_stage(model, data, config, torch.device("cpu")).steps == 0
+
+
+def test_only_facts_whose_value_has_another_training_fact_are_fitted() -> None:
+    # values 5 and 9 have two facts each, value 7 one: its fact teaches nothing that transfers
+    facts = torch.tensor([[0, 0, 5], [1, 0, 5], [2, 0, 7], [3, 1, 9], [4, 1, 9]])
+    kept = transferable(facts, facts[:, 2])
+    assert kept[:, 2].tolist() == [5, 5, 9, 9]
+    # counted over every training fact, not only the ones offered
+    assert transferable(facts[2:3], torch.tensor([7, 7])).shape[0] == 1
+    assert transferable(facts[:0], facts[:, 2]).shape[0] == 0
