@@ -297,9 +297,7 @@ class K3M(nn.Module):
         also the deep score alone (the score function plus the value bias), what
         ``objectives.lpm_deep`` trains."""
         if evidence is None or self.evidence is None:
-            values = values.clamp(min=0)
-            deep = self.scorer(product, attribute, self.knowledge.value_embedding(values).to(product.dtype))
-            scores = deep + self.value_bias[values].to(product.dtype)
+            scores = self._deep(product, attribute, values).sum(-1)
             return (scores, scores) if parts else scores
         terms = self.score_terms(product, attribute, values, evidence, exclude)  # [N, M, len(BLEND)]
         scores = (terms * self.evidence.blend_for(evidence.text).unsqueeze(1).to(terms.dtype)).sum(-1)
@@ -309,11 +307,15 @@ class K3M(nn.Module):
                     exclude: Tensor | None = None) -> Tensor:
         """The link score's parts [N, M, len(BLEND)] before blending (model.evidence only): the
         deep score, the value bias, each evidence feature's weighted term, the lexical score."""
+        deep = self._deep(product, attribute, values)
+        evidence_terms = self.evidence.parts(self.evidence.features(evidence, attribute, values, exclude), evidence, attribute, values)
+        return torch.cat([deep, evidence_terms.to(deep.dtype)], -1)
+
+    def _deep(self, product: Tensor, attribute: Tensor, values: Tensor) -> Tensor:
+        """The score function's and the value bias's parts [N, M, 2] (the first two of :data:`BLEND`)."""
         values = values.clamp(min=0)
         deep = self.scorer(product, attribute, self.knowledge.value_embedding(values).to(product.dtype))
-        bias = self.value_bias[values].to(deep.dtype)
-        evidence_terms = self.evidence.parts(self.evidence.features(evidence, attribute, values, exclude), evidence, attribute, values)
-        return torch.cat([deep.unsqueeze(-1), bias.unsqueeze(-1), evidence_terms.to(deep.dtype)], -1)
+        return torch.stack([deep, self.value_bias[values].to(deep.dtype)], -1)
 
     # -- persistence ---------------------------------------------------------------------
 
