@@ -129,12 +129,13 @@ class Completer:
         return self.model(batch.to(self.device), heads=False).products()
 
     @torch.no_grad()
-    def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int]) -> list[Tensor]:
+    def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None) -> list[Tensor]:
         """Calibrated probabilities over ``data.candidates[attributes[i]]`` for batch row ``rows[i]``
-        (on the CPU); all rows are scored in one call (:func:`grouped_value_scores`)."""
+        (on the CPU); all rows are scored in one call (:func:`grouped_value_scores`); ``exclude``:
+        a value per row left out of the category prior's counts."""
         index = torch.tensor(rows, dtype=torch.long, device=vectors.vector.device)
         chosen = EncodedProducts(vectors.vector[index], vectors.evidence.select(index) if vectors.evidence is not None else None)
-        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True)
+        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True, exclude=exclude)
         return [self.calibration.probabilities(score) for score in scores]
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
@@ -175,6 +176,11 @@ class Completer:
         swapped brand that contradicts the title is caught. Round ``r`` asks about each
         product's ``r``-th checkable attribute, so a product appears at most once per batch
         (the subgraph sampler needs distinct seeds).
+
+        The checked value is left out of the category prior's counts (the first one, when a
+        product has several for the attribute). Why: the prior was counted from the catalog,
+        so a wrong value counts for itself; in a small category its own count made a value
+        typed for the wrong category look plausible, where a held-out value is never counted.
         """
         jobs: dict[int, list[int]] = {}
         for p in products:
@@ -189,7 +195,8 @@ class Completer:
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
             vectors = self._encode(rows, (1, rows[0], r), hidden)
             asked = [jobs[p][r] for p in rows]
-            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked)):
+            checked = torch.tensor([self.facts[p][a][0][0] for p, a in zip(rows, asked)])
+            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked, exclude=checked)):
                 out += self._judge(p, a, probs)
         return out
 

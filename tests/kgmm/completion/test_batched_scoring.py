@@ -70,3 +70,32 @@ def test_judging_a_value_matches_the_loop_it_replaced_ties_included(completer: C
                 assert completer._judge(p, a, probs) == reference_checks(completer, p, a, probs)
                 judged += 1
     assert judged > 100
+
+
+def test_a_checked_value_is_scored_as_held_out_of_the_category_prior(completer: Completer) -> None:
+    """The prior was counted from the catalog, so a checked value would count for itself: a
+    check scores it with its own fact left out of the counts (:class:`CategoryPrior`'s
+    ``exclude``, pinned by the prior's own tests), and that changes what the check sees."""
+    model, candidates, cpu = completer.model, completer.data.candidates, torch.device("cpu")
+    rows = [p for p in range(min(16, completer.snapshot.num_products))
+            if any(candidates[a].numel() >= 2 and any(s == SourceCode.CATALOG for _, s in f) for a, f in completer.facts[p].items())]
+    with one_thread():
+        checks = [c for c in completer.checks(rows) if completer.facts[c.product][c.attribute][0][0] == c.value]
+        hidden = {i: torch.tensor([v for v, _ in completer.facts[c.product][c.attribute]]) for i, c in enumerate(checks[:8])}
+        from kgmm.completion.hiding import HiddenFacts
+
+        batch = completer.data.build([c.product for c in checks[:8]], torch.Generator().manual_seed(0), train=False,
+                                     transforms=(HiddenFacts(hidden, len(completer.snapshot.values)),))
+        vectors = model(batch, heads=False).products()
+        asked = [c.attribute for c in checks[:8]]
+        own = torch.tensor([c.value for c in checks[:8]])
+        counted = grouped_value_scores(model, vectors, asked, candidates, cpu)
+        held_out = grouped_value_scores(model, vectors, asked, candidates, cpu, exclude=own)
+    probability = completer.calibration.probabilities
+    near_held_out = []
+    for c, with_own, without in zip(checks[:8], counted, held_out):
+        where = int((candidates[c.attribute] == c.value).nonzero())
+        a, b = float(probability(with_own)[where]), float(probability(without)[where])
+        if abs(a - b) > 0.01:  # (the neighbour sample differs slightly from the check's own batch)
+            near_held_out.append(abs(c.probability - b) < abs(c.probability - a))
+    assert near_held_out and all(near_held_out)
