@@ -129,13 +129,15 @@ class Completer:
         return self.model(batch.to(self.device), heads=False).products()
 
     @torch.no_grad()
-    def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None) -> list[Tensor]:
+    def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None,
+                       check: bool = False) -> list[Tensor]:
         """Calibrated probabilities over ``data.candidates[attributes[i]]`` for batch row ``rows[i]``
         (on the CPU); all rows are scored in one call (:func:`grouped_value_scores`); ``exclude``:
-        a value per row left out of the category prior's counts."""
+        a value per row left out of the category prior's counts; ``check``: noise-check scores."""
         index = torch.tensor(rows, dtype=torch.long, device=vectors.vector.device)
         chosen = EncodedProducts(vectors.vector[index], vectors.evidence.select(index) if vectors.evidence is not None else None)
-        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True, exclude=exclude)
+        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True, exclude=exclude,
+                                      check=check)
         return [self.calibration.probabilities(score) for score in scores]
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
@@ -196,7 +198,7 @@ class Completer:
             vectors = self._encode(rows, (1, rows[0], r), hidden)
             asked = [jobs[p][r] for p in rows]
             checked = torch.tensor([self.facts[p][a][0][0] for p, a in zip(rows, asked)])
-            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked, exclude=checked)):
+            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked, exclude=checked, check=True)):
                 out += self._judge(p, a, probs)
         return out
 

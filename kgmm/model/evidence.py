@@ -50,9 +50,14 @@ START_WEIGHTS = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 BLEND = ("deep", "bias", *FEATURES, "lexical")
 """The parts of the link score :func:`kgmm.training.blend.fit_blend` scales: the deep score,
 the value bias, each evidence feature's weighted term and the lexical classifier's score."""
-BLEND_ROWS = ("text", "no_text")
+BLEND_ROWS = ("text", "no_text", "check")
 """One row of scales for products whose text is read, one for those whose text is not (the
-balance of the remaining parts differs: without text the category prior is all there is)."""
+balance of the remaining parts differs: without text the category prior is all there is), and
+one for checking a catalog value the model was trained on (``kgmm complete``'s noise check):
+only the parts that cannot have memorised that fact (the prior counted without it, the
+mentions, the value bias), the deep score and the lexical classifier held at 0."""
+MEMORISING = ("deep", "lexical")
+"""The parts a check leaves out: trained on the very fact being checked, they vouch for it."""
 """The prior counts fully at the start (the rule); the text terms are learnt.
 
 ``prior_without_text`` is the log-prior again on rows whose text is not read (0 elsewhere).
@@ -264,8 +269,9 @@ class Evidence(nn.Module):
         before the blend existed scores as it did: every scale 1; one saved before the blend had
         a row for products without text uses its one row for both)."""
         blend = state.setdefault(prefix + "blend", torch.ones(len(BLEND_ROWS), len(BLEND)))
-        if blend.dim() == 1:
-            state[prefix + "blend"] = blend.expand(len(BLEND_ROWS), -1).clone()
+        blend = blend.view(-1, len(BLEND))
+        if blend.shape[0] < len(BLEND_ROWS):  # the missing rows read as the first (with text)
+            state[prefix + "blend"] = torch.cat([blend, blend[:1].expand(len(BLEND_ROWS) - blend.shape[0], -1)])
         for module, names in ((self, ("name_words", "name_ngrams")),
                               (self.prior, ("value_keys", "value_counts", "total_keys", "total_counts"))):
             inner = prefix + ("" if module is self else "prior.")
@@ -298,9 +304,11 @@ class Evidence(nn.Module):
         parts = self.parts(features, evidence, attribute, values)  # [N, M, F + 1]
         return (parts * self.blend_for(evidence.text)[:, 2:].unsqueeze(1).to(parts.dtype)).sum(-1)
 
-    def blend_for(self, text: Tensor) -> Tensor:
-        """[N, len(BLEND)] each row's scales: :data:`BLEND_ROWS` chosen by whether its text is read."""
-        return self.blend[(~text.bool()).long()]
+    def blend_for(self, text: Tensor, check: bool = False) -> Tensor:
+        """[N, len(BLEND)] each row's scales: :data:`BLEND_ROWS` chosen by whether its text is read
+        and, with ``check``, the check row for rows with text."""
+        with_text = BLEND_ROWS.index("check" if check else "text")
+        return self.blend[torch.where(text.bool(), with_text, BLEND_ROWS.index("no_text"))]
 
     def parts(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor) -> Tensor:
         """Each weighted feature's term and the lexical classifier's score, unblended: [N, M, F + 1]."""

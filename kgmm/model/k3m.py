@@ -289,18 +289,19 @@ class K3M(nn.Module):
     # -- link prediction ---------------------------------------------------------------
 
     def score(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence | None = None,
-              exclude: Tensor | None = None, parts: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+              exclude: Tensor | None = None, parts: bool = False, check: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         """Plausibility of ``values`` [N, M] for (product [N, d], attribute [N]) -> [N, M]; with
         ``evidence`` (the products' rows of :attr:`K3MOutput.evidence`) its terms are added
         (``exclude``: the training facts being scored, left out of the category prior), every
         part scaled by its row of ``evidence.blend`` (:func:`kgmm.training.blend.fit_blend`). ``parts``:
         also the deep score alone (the score function plus the value bias), what
-        ``objectives.lpm_deep`` trains."""
+        ``objectives.lpm_deep`` trains. ``check``: score catalog values the model was trained
+        on with the blend's check row (:data:`kgmm.model.evidence.BLEND_ROWS`)."""
         if evidence is None or self.evidence is None:
             scores = self._deep(product, attribute, values).sum(-1)
             return (scores, scores) if parts else scores
         terms = self.score_terms(product, attribute, values, evidence, exclude)  # [N, M, len(BLEND)]
-        scores = (terms * self.evidence.blend_for(evidence.text).unsqueeze(1).to(terms.dtype)).sum(-1)
+        scores = (terms * self.evidence.blend_for(evidence.text, check).unsqueeze(1).to(terms.dtype)).sum(-1)
         return (scores, terms[..., 0] + terms[..., 1]) if parts else scores
 
     def score_terms(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence,

@@ -56,11 +56,13 @@ def value_scores(model, product: EncodedProducts, attribute: int, candidates: Te
 
 @torch.no_grad()
 def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[int], candidates: Sequence[Tensor],
-                         device: torch.device, autocast=None, on_cpu: bool = False, exclude: Tensor | None = None) -> list[Tensor]:
+                         device: torch.device, autocast=None, on_cpu: bool = False, exclude: Tensor | None = None,
+                         check: bool = False) -> list[Tensor]:
     """Scores of every candidate value of ``attributes[i]`` for row ``i`` of ``products``: one
     vector [M_a] per row (on the device, or with ``on_cpu`` all moved in one copy), the
     numbers :func:`value_scores` gives row by row. ``exclude`` [rows]: a value per row (-1:
-    none) left out of the category prior's counts, as a held-out fact would be.
+    none) left out of the category prior's counts, as a held-out fact would be; ``check``: the
+    scores of a noise check (``K3M.score``'s ``check``).
 
     Why: scoring one (product, attribute) pair per call cost about a millisecond of dispatch
     and small-tensor work each (the evidence terms alone run a dozen small ops), which made
@@ -78,7 +80,7 @@ def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[
         values[row, : c.numel()] = c
     with autocast() if autocast else nullcontext():
         scores = model.score(products.vector, torch.as_tensor(list(attributes), dtype=torch.long, device=device),
-                             values.to(device), products.evidence, exclude=None if exclude is None else exclude.to(device))
+                             values.to(device), products.evidence, exclude=None if exclude is None else exclude.to(device), check=check)
     scores = scores.float().cpu() if on_cpu else scores.float()
     return [scores[row, : c.numel()] for row, c in enumerate(lists)]
 

@@ -13,9 +13,10 @@ numbers fitted on hundreds of facts do not overfit them (the fit is kept only wh
 the validation loss, and a small pull towards 1 keeps unused parts where they were); the
 test facts choose nothing.
 
-There are two rows of scales (:data:`kgmm.model.evidence.BLEND_ROWS`): one for products whose
+There are three rows of scales (:data:`kgmm.model.evidence.BLEND_ROWS`): one for products whose
 text is read, one for those whose text is not, fitted on the same validation facts scored
-again with every text removed. Why: without text the text parts are 0 and the balance of the
+again with every text removed, and one for noise checks (the same facts with text, the parts
+that memorise their training facts held at 0). Why: without text the text parts are 0 and the balance of the
 rest (prior, value bias, deep score) is a different question; with one row, the value bias
 the text rows want (a catalog-wide popularity) outweighed the category prior on textless rows
 and they fell below the category rule (Flipkart, 50% missing text, measured in
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.views import without_text
-from ..model.evidence import BLEND, BLEND_ROWS
+from ..model.evidence import BLEND, BLEND_ROWS, MEMORISING
 from ..ranking import RankingTask, encode_products
 
 CHUNK = 128
@@ -65,13 +66,19 @@ def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: 
     None when the model has no evidence terms or there are no facts."""
     if getattr(model, "evidence", None) is None or len(task) == 0:
         return None
-    scored = [score_terms(model, data, task, device, batch_size), score_terms(model, without_text(data), task, device, batch_size)]
-    terms, valid, truth, text = (torch.cat(parts) for parts in zip(*scored))
-    row = (~text).long()  # the blend row each fact is scored with
+    clean = score_terms(model, data, task, device, batch_size)
+    textless = score_terms(model, without_text(data), task, device, batch_size)
+    text, no_text, check = (BLEND_ROWS.index(name) for name in ("text", "no_text", "check"))
+    read = clean[3]
+    checked = tuple(t[read] for t in clean[:3])  # the check row: the facts with text once more
+    terms, valid, truth = (torch.cat(parts) for parts in zip(clean[:3], textless[:3], checked))
+    row = torch.cat([torch.where(read, text, no_text), torch.where(textless[3], text, no_text), torch.full((int(read.sum()),), check)])
+    used = torch.ones(len(BLEND_ROWS), len(BLEND))
+    used[check, [BLEND.index(name) for name in MEMORISING]] = 0.0  # held at 0 in the check row
     scales = torch.ones(len(BLEND_ROWS), len(BLEND), requires_grad=True)
 
     def loss(pull: float = PULL) -> torch.Tensor:
-        logits = (terms * scales[row].unsqueeze(1)).sum(-1).masked_fill(~valid, float("-inf"))
+        logits = (terms * (scales * used)[row].unsqueeze(1)).sum(-1).masked_fill(~valid, float("-inf"))
         return F.cross_entropy(logits, truth) + pull * (scales - 1).pow(2).sum()
 
     with torch.no_grad():
@@ -89,7 +96,7 @@ def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: 
     with torch.no_grad():
         after = float(loss(0.0))
     kept = after < before  # never worse than the training balance on the facts it was fitted on
-    fitted = scales.detach() if kept else torch.ones(len(BLEND_ROWS), len(BLEND))
+    fitted = (scales.detach() if kept else torch.ones(len(BLEND_ROWS), len(BLEND))) * used
     model.evidence.blend.copy_(fitted.to(model.evidence.blend.device))
     return {"scales": {kind: {name: round(float(x), 4) for name, x in zip(BLEND, scales_row)} for kind, scales_row in zip(BLEND_ROWS, fitted)},
             "facts": len(task),

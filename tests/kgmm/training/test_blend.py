@@ -25,7 +25,8 @@ def _setup():
 
 def test_the_score_is_the_blended_sum_of_its_terms() -> None:
     model, data, task = _setup()
-    model.evidence.blend.copy_(torch.stack([torch.linspace(0.5, 1.5, len(BLEND)), torch.linspace(2.0, -1.0, len(BLEND))]))
+    model.evidence.blend.copy_(torch.stack([torch.linspace(0.5, 1.5, len(BLEND)), torch.linspace(2.0, -1.0, len(BLEND)),
+                                            torch.linspace(-1.0, 1.0, len(BLEND))]))
     for view in (data, without_text(data)):  # with text the first row of scales, without it the second
         terms, valid, _, text = score_terms(model, view, task, torch.device("cpu"), 16)
         blended = (terms * model.evidence.blend[(~text).long()].unsqueeze(1)).sum(-1)
@@ -60,7 +61,7 @@ def test_without_evidence_terms_there_is_nothing_to_blend() -> None:
 
 def test_a_model_saved_with_one_row_of_scales_uses_it_with_and_without_text(tmp_path) -> None:
     model, data, task = _setup()
-    model.evidence.blend.copy_(torch.linspace(0.5, 1.5, len(BLEND)).expand(2, -1))
+    model.evidence.blend.copy_(torch.linspace(0.5, 1.5, len(BLEND)).expand(3, -1))
     expected = fact_scores(model, without_text(data), task, torch.device("cpu"), 16)
     model.save_pretrained(tmp_path / "m")
     from safetensors.torch import load_file, save_file
@@ -70,6 +71,23 @@ def test_a_model_saved_with_one_row_of_scales_uses_it_with_and_without_text(tmp_
     state["evidence.blend"] = state["evidence.blend"][0].clone()  # the layout before the second row
     save_file(state, weights)
     again = K3M.from_pretrained(tmp_path / "m")
-    assert again.evidence.blend.shape == (2, len(BLEND))
+    assert again.evidence.blend.shape == (3, len(BLEND))
     got = fact_scores(again, without_text(data), task, torch.device("cpu"), 16)
     assert all(torch.allclose(x, y, atol=1e-5) for x, y in zip(expected, got))
+
+
+def test_check_scores_leave_out_the_parts_that_memorise_their_facts() -> None:
+    model, data, task = _setup()
+    model.evidence.blend[2] = 1.0
+    model.evidence.blend[2, BLEND.index("deep")] = model.evidence.blend[2, BLEND.index("lexical")] = 0.0
+    terms, _, _, text = score_terms(model, data, task, torch.device("cpu"), 16)
+    assert bool(text.all())
+    from kgmm.ranking.scoring import encode_products
+
+    encoded = encode_products(model, data, task.products, torch.device("cpu"), 16)
+    row = task.products.index(int(task.facts[0, 0]))
+    values = task.candidates[0].view(1, -1)
+    attribute = torch.tensor([int(task.facts[0, 1])])
+    checked = model.score(encoded.vector[row : row + 1], attribute, values, encoded.evidence.select(row), check=True)
+    keep = [i for i, name in enumerate(BLEND) if name not in ("deep", "lexical")]
+    assert torch.allclose(checked[0], terms[0, : values.shape[1], keep].sum(-1), atol=1e-4)
