@@ -7,9 +7,10 @@ category; and brands swapped between two products (a brand the title contradicts
 default model is trained on that noisy graph as ``kgmm pretrain`` would, calibrated on its
 validation facts, and every catalog value is checked as ``kgmm complete`` checks it (its
 attribute hidden, :meth:`kgmm.completion.engine.Completer.checks`). Reported: average
-precision of "1 - probability of the catalog value" against the planted errors, and the
-precision and recall of the flags at the default thresholds; next to the same for the
-``tfidf`` classifier's probabilities, trained on the same noisy facts.
+precision of "1 - probability of the catalog value" against the planted errors (0 for a value
+the catalog shows only once, which no check can judge: :class:`~kgmm.completion.engine.Check`),
+and the precision and recall of the flags at the default thresholds; next to the same for the
+``tfidf`` classifier's probabilities, trained on the same noisy facts, under the same rule.
 """
 
 from __future__ import annotations
@@ -154,15 +155,14 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
     for first in range(0, noisy.num_products, options.batch_size):
         checks += completer.checks(list(range(first, min(first + options.batch_size, noisy.num_products))))
     positive = np.array([noise.is_planted(c.product, c.attribute, c.value) for c in checks], dtype=bool)
-    k3m = flag_metrics(np.array([1 - c.probability for c in checks]),
-                       np.array([c.probability < options.noise_threshold and c.best_probability >= options.suggestion_min for c in checks]),
-                       positive)
+    k3m = flag_metrics(np.array([c.suspicion() for c in checks]), np.array([c.flagged(options) for c in checks]), positive)
     features = tfidf_features(product_texts(noisy))
     classifier = TextClassifier.fit(features, training_rows(features, noisy, {c.attribute for c in checks}), C=10.0, seed=seed)
     own, best = _baseline_probabilities(classifier, features, checks)
-    baseline = flag_metrics(1 - own, (own < options.noise_threshold) & (best >= options.suggestion_min), positive)
+    judgeable = np.array([c.judgeable for c in checks])  # the same rule for the baseline: a value seen once is not judged
+    baseline = flag_metrics((1 - own) * judgeable, (own < options.noise_threshold) & (best >= options.suggestion_min) & judgeable, positive)
     kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
-    flagged = [c for c in checks if c.probability < options.noise_threshold and c.best_probability >= options.suggestion_min]
+    flagged = [c for c in checks if c.flagged(options)]
     caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}
     return {"rate": rate, "planted": kinds, "caught_by_k3m": caught, "k3m": k3m, "tfidf": baseline,
             "thresholds": {"noise_threshold": options.noise_threshold, "suggestion_min": options.suggestion_min},

@@ -55,7 +55,8 @@ def reference_checks(completer: Completer, p: int, a: int, probs: torch.Tensor) 
     if not others:
         return []
     best_prob, best = max(others)
-    return [Check(p, a, v, listed[candidates.index(v)], best, best_prob) for v, s in completer.facts[p][a] if s == SourceCode.CATALOG]
+    return [Check(p, a, v, listed[candidates.index(v)], best, best_prob, bool(completer.value_count[v] >= 2))
+            for v, s in completer.facts[p][a] if s == SourceCode.CATALOG]
 
 
 def test_judging_a_value_matches_the_loop_it_replaced_ties_included(completer: Completer) -> None:
@@ -99,3 +100,15 @@ def test_a_checked_value_is_scored_as_held_out_of_the_category_prior(completer: 
         if abs(a - b) > 0.01:  # (the neighbour sample differs slightly from the check's own batch)
             near_held_out.append(abs(c.probability - b) < abs(c.probability - a))
     assert near_held_out and all(near_held_out)
+
+
+def test_a_value_the_catalog_shows_once_is_scored_but_never_flagged(completer: Completer) -> None:
+    suspect = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9)
+    assert suspect.flagged(OPTIONS) and suspect.suspicion() > 0.99
+    once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False)
+    assert not once.flagged(OPTIONS) and once.suspicion() == 0.0
+    with one_thread():
+        checks = completer.checks(list(range(completer.snapshot.num_products)))
+    counts = completer.value_count
+    assert {c.judgeable for c in checks} == {True, False}  # the example catalog has both kinds
+    assert all(c.judgeable == (counts[c.value] >= 2) for c in checks)
