@@ -15,8 +15,9 @@ share of the facts when ``train.evidence_category_dropout`` is set (off by defau
 catalog-wide prior instead). Why it exists: on Flipkart (seed 0) stage 0 with the category
 hidden everywhere (the text-only view) reached validation Hits@1 0.757 and test 0.744, with
 it 0.714 and 0.717, so the n-gram classifier seemed to learn only what the category leaves
-unexplained. Withholding it for half the facts did not help (0.713 and 0.691), so it stays off;
-the blend on validation facts (:mod:`kgmm.training.blend`) sets how much the prior counts.
+unexplained. Withholding it for half the facts did not help (0.713 and 0.691), nor for all of them once
+stage 0 fits transferable facts only (below; validation 0.767 -> 0.757), so it stays off; the
+blend on validation facts (:mod:`kgmm.training.blend`) sets how much the prior counts.
 
 Only **transferable facts** are fitted: those whose value has another training fact. Why: a
 value seen once is, with the prior counted leave-one-out, a value the category has never
