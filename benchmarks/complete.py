@@ -132,9 +132,10 @@ def time_tfidf(uri: str) -> dict:
     started, cpu = time.perf_counter(), time.process_time()
     applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)  # as Completer builds it
     wanted = [(p, applicability.missing(p)) for p in range(snapshot.num_products)]
+    checkable = np.bincount(snapshot.value_attribute, minlength=len(snapshot.attributes)) >= 2  # as Completer.checks: two values or more
     checks = [(p, a, v) for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
                                               snapshot.edge_value.tolist(), snapshot.edge_source.tolist())
-              if s == SourceCode.CATALOG and applicability.predictable[a]]
+              if s == SourceCode.CATALOG and checkable[a]]
     attributes = {a for _, missing in wanted for a in missing} | {a for _, a, _ in checks}
     features = tfidf_features(product_texts(snapshot))
     classifier = TextClassifier.fit(features, training_rows(features, snapshot, attributes), TFIDF_C)

@@ -109,7 +109,8 @@ def test_sigterm_mid_complete_leaves_a_partial_run_that_runs_shows_and_undo_remo
     env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
     env.pop("KGMM_STORE", None)
     args = [sys.executable, "-m", "cli.main", "complete", "--model", str(model_dir), "--store", store, "--run-id", "cut",
-            "--batch-size", "1", "--device", "cpu", "-q"]
+            "--batch-size", "1", "--device", "cpu", "-q",
+            "--min-score", "0"]  # every proposed value is written, so edges appear from the first products on, long before the end
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 240
