@@ -97,6 +97,17 @@ def browser():
     driver.quit()
 
 
+def _wait_until_said(browser, word: str) -> None:
+    """The page's ``#said`` line reports ``word``. It is rewritten when the decision's request
+    returns, so it is read again until then (a read can meet the element being replaced)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda b: word in b.find_element(By.ID, "said").text, f"the page never said {word!r}")
+
+
 def test_an_analyst_filters_opens_accepts_and_rejects(store: GraphStore, server: str, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -125,11 +136,11 @@ def test_an_analyst_filters_opens_accepts_and_rejects(store: GraphStore, server:
         browser.back()
 
     browser.find_element(By.TAG_NAME, "body").send_keys("a")  # the keyboard shortcut
-    assert "accept" in browser.find_element(By.ID, "said").text
+    _wait_until_said(browser, "accept")
     second = browser.find_element(By.CSS_SELECTOR, ".card.current")
     rejected = (second.get_attribute("data-attribute"), second.get_attribute("data-value"))
     second.find_element(By.CSS_SELECTOR, "button[data-action=reject]").click()
-    assert "reject" in browser.find_element(By.ID, "said").text
+    _wait_until_said(browser, "reject")
 
     decisions = [(r.decision, r.attribute, r.value, r.reviewer) for r in store.reviews([pid])]
     assert decisions == [("accept", *accepted, "selenium"), ("reject", *rejected, "selenium")]
