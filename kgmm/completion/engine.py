@@ -110,13 +110,18 @@ class Check:
     judgeable: bool = True
 
     def flagged(self, options: CompletionOptions) -> bool:
-        """Suspect: improbable (below ``noise_threshold``) while another value is likely
-        (at least ``suggestion_min``), and judgeable."""
-        return self.judgeable and self.probability < options.noise_threshold and self.best_probability >= options.suggestion_min
+        """Whether this value is flagged (:func:`suspect`)."""
+        return bool(suspect(self.probability, self.best_probability, self.judgeable, options))
 
     def suspicion(self) -> float:
         """How suspect the value is, for ranking (0 when it cannot be judged)."""
         return 1.0 - self.probability if self.judgeable else 0.0
+
+
+def suspect(probability, best_probability, judgeable, options: CompletionOptions):
+    """The flag rule, for one check or arrays of them (any model's probabilities): a judgeable
+    value below ``noise_threshold`` while another value reaches ``suggestion_min``."""
+    return judgeable & (probability < options.noise_threshold) & (best_probability >= options.suggestion_min)
 
 
 class Completer:

@@ -136,7 +136,7 @@ def flag_metrics(suspicion: np.ndarray, flagged: np.ndarray, positive: np.ndarra
 
 def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path, rate: float, seed: int, callbacks=None) -> dict:
     """Plant noise, train the default model on it, and measure its flags and the tfidf baseline's."""
-    from ..completion.engine import Completer, CompletionOptions
+    from ..completion.engine import Completer, CompletionOptions, suspect
     from .tfidf import TextClassifier, product_texts, tfidf_features, training_rows
 
     start = time.perf_counter()
@@ -160,7 +160,7 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
     classifier = TextClassifier.fit(features, training_rows(features, noisy, {c.attribute for c in checks}), C=10.0, seed=seed)
     own, best = _baseline_probabilities(classifier, features, checks)
     judgeable = np.array([c.judgeable for c in checks])  # the same rule for the baseline: a value seen once is not judged
-    baseline = flag_metrics((1 - own) * judgeable, (own < options.noise_threshold) & (best >= options.suggestion_min) & judgeable, positive)
+    baseline = flag_metrics((1 - own) * judgeable, suspect(own, best, judgeable, options), positive)
     kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
     flagged = [c for c in checks if c.flagged(options)]
     caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}

@@ -107,6 +107,15 @@ def test_a_value_the_catalog_shows_once_is_scored_but_never_flagged(completer: C
     assert suspect.flagged(OPTIONS) and suspect.suspicion() > 0.99
     once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False)
     assert not once.flagged(OPTIONS) and once.suspicion() == 0.0
+    # the same rule over arrays (how evaluate_noise flags a baseline's probabilities)
+    import numpy as np
+
+    from kgmm.completion.engine import suspect
+
+    cases = [Check(0, 0, 1, p, 2, b, j) for p in (0.001, 0.5) for b in (0.2, 0.9) for j in (True, False)]
+    arrays = suspect(np.array([c.probability for c in cases]), np.array([c.best_probability for c in cases]),
+                     np.array([c.judgeable for c in cases]), OPTIONS)
+    assert arrays.tolist() == [c.flagged(OPTIONS) for c in cases] and sum(arrays) == 1
     with one_thread():
         checks = completer.checks(list(range(completer.snapshot.num_products)))
     counts = completer.value_count
