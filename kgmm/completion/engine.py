@@ -6,10 +6,11 @@ of products it
 1. encodes each product with every fact the store knows, and for each attribute that
    applies to its category and that it lacks (:class:`Applicability`) ranks all values of
    the attribute, keeping the ``top_k`` with their calibrated probabilities;
-2. for each catalog attribute it has, hides that attribute's facts from its input
-   (:func:`hide_facts`), asks the model again, and flags a catalog value the model finds
-   implausible (probability below ``noise_threshold``) when it is confident of another
-   value instead (at least ``suggestion_min``).
+2. for each catalog attribute it has, scores its catalog values as if held out (the
+   attribute's facts hidden, the value out of the category prior; :meth:`Completer.checks`)
+   and flags a catalog value the model finds implausible (probability below
+   ``noise_threshold``) when it is confident of another value instead (at least
+   ``suggestion_min``).
 
 Every random choice (the neighbour sample) draws from a generator seeded by
 (seed, first product, round), so the same model, store and seed give the same values.
@@ -18,6 +19,7 @@ Every random choice (the neighbour sample) draws from a generator seeded by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -33,6 +35,7 @@ from ..model.k3m import EncodedProducts
 from ..ranking import Applicability, Calibration
 from ..ranking.scoring import grouped_value_scores
 from .hiding import HiddenFacts
+from .mentions import Mentions
 
 
 
@@ -98,7 +101,10 @@ class Check:
     own fact, a value nothing has shown, so it scores low whatever its truth: on Flipkart 29%
     of the checked values are such, and they buried the planted errors (average precision of
     the suspicion 0.04; ranking only the values seen elsewhere, 0.40, ``docs/EVALUATION.md``).
-    Such a value is still scored and reported, never flagged.
+    Its probability says nothing then; what the text says still counts.
+
+    ``named`` and ``text``: whether the product's text names the value, and the log likelihood
+    ratio of "wrong" over "right" that this gives for its attribute (:mod:`.mentions`).
     """
 
     product: int
@@ -108,20 +114,35 @@ class Check:
     best: int  # the most probable other value
     best_probability: float
     judgeable: bool = True
+    named: bool = False
+    text: float = 0.0
 
     def flagged(self, options: CompletionOptions) -> bool:
         """Whether this value is flagged (:func:`suspect`)."""
-        return bool(suspect(self.probability, self.best_probability, self.judgeable, options))
+        return bool(suspect(self.probability, self.best_probability, self.judgeable, self.named, options))
 
     def suspicion(self) -> float:
-        """How suspect the value is, for ranking (0 when it cannot be judged)."""
-        return 1.0 - self.probability if self.judgeable else 0.0
+        """How suspect the value is, for ranking (:func:`suspicion`)."""
+        return float(suspicion(self.probability, self.judgeable, self.text))
 
 
-def suspect(probability, best_probability, judgeable, options: CompletionOptions):
+PROBABILITY_FLOOR = 1e-6
+"""Probabilities are read as at least this (and at most 1 minus it) when turned into log-odds."""
+
+
+def suspicion(probability, judgeable, text):
+    """Log-odds that a catalog value is wrong, for one check or arrays of them (any model's
+    probabilities): the probability's, when the value is judgeable (else 0: no opinion), plus
+    the text's log likelihood ratio (:meth:`kgmm.completion.mentions.Mentions.log_ratio`)."""
+    p = np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return np.where(judgeable, np.log1p(-p) - np.log(p), 0.0) + text
+
+
+def suspect(probability, best_probability, judgeable, named, options: CompletionOptions):
     """The flag rule, for one check or arrays of them (any model's probabilities): a judgeable
-    value below ``noise_threshold`` while another value reaches ``suggestion_min``."""
-    return judgeable & (probability < options.noise_threshold) & (best_probability >= options.suggestion_min)
+    value the text does not name, below ``noise_threshold`` while another value reaches
+    ``suggestion_min``. A value the text names is never flagged: the catalog and the text agree."""
+    return judgeable & ~np.asarray(named, dtype=bool) & (probability < options.noise_threshold) & (best_probability >= options.suggestion_min)
 
 
 class Completer:
@@ -141,10 +162,17 @@ class Completer:
         self.applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)
         self.facts: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(snapshot.num_products)]  # p -> a -> [(value, source)]
         self._position: dict[int, dict[int, int]] = {}
+        self._batch: tuple[tuple[int, ...], EncodedProducts, dict[int, int]] | None = None
+        self._check_reads_products = model.evidence is None or model.evidence.check_reads_products()
         self.value_count = np.bincount(snapshot.edge_value, minlength=len(snapshot.values))  # facts per value: judgeable when >= 2
         for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
                               snapshot.edge_value.tolist(), snapshot.edge_source.tolist()):
             self.facts[p].setdefault(a, []).append((v, s))
+
+    @cached_property
+    def mentions(self) -> Mentions:
+        """The naming rates of the catalog's attributes (measured when the first check needs them)."""
+        return Mentions(self.snapshot)
 
     @torch.no_grad()
     def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> EncodedProducts:
@@ -152,6 +180,14 @@ class Completer:
         transforms = (HiddenFacts(hidden, len(self.snapshot.values)),) if hidden else ()
         batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False, transforms=transforms)
         return self.model(batch.to(self.device), heads=False).products()
+
+    def _plain(self, products: list[int]) -> tuple[EncodedProducts, dict[int, int]]:
+        """Every product of the batch encoded once with all its facts, and product -> its row;
+        kept for the batch, so the missing-value pass and the noise checks share one forward."""
+        key = tuple(products)
+        if self._batch is None or self._batch[0] != key:
+            self._batch = (key, self._encode(list(products), (0, products[0])), {p: i for i, p in enumerate(products)})
+        return self._batch[1], self._batch[2]
 
     @torch.no_grad()
     def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None,
@@ -170,9 +206,8 @@ class Completer:
         wanted = [(p, attributes) for p in products if (attributes := self.applicability.missing(p))]
         if not wanted:
             return [], 0
-        rows = [p for p, _ in wanted]
-        vectors = self._encode(rows, (0, rows[0]))
-        pairs = [(i, p, a) for i, (p, attributes) in enumerate(wanted) for a in attributes]
+        vectors, row = self._plain(products)
+        pairs = [(row[p], p, a) for p, attributes in wanted for a in attributes]
         probabilities = self._probabilities(vectors, [i for i, _, _ in pairs], [a for _, _, a in pairs])
         out = []
         values, names = self.snapshot.values, self.snapshot.attributes
@@ -199,9 +234,16 @@ class Completer:
         Every attribute with two or more values is checked, identifier-like ones (brand,
         model name) included: their values rarely reach a confident suggestion from the
         category and the graph, but a value the text names (the evidence terms) does, so a
-        swapped brand that contradicts the title is caught. Round ``r`` asks about each
-        product's ``r``-th checkable attribute, so a product appears at most once per batch
-        (the subgraph sampler needs distinct seeds).
+        swapped brand that contradicts the title is caught.
+
+        A model whose check row reads only the evidence terms (the default since the check row:
+        :meth:`~kgmm.model.evidence.Evidence.check_reads_products`) scores every check of the
+        batch from the one forward the missing-value pass makes: the evidence terms do not read
+        the product's facts, so hiding the attribute would change no number, and a batch costs
+        one forward instead of one per checked attribute (about 10 on Flipkart). Otherwise
+        round ``r`` asks about each product's ``r``-th checkable attribute with its facts hidden,
+        one forward per round, so a product appears at most once per batch (the subgraph
+        sampler needs distinct seeds).
 
         The checked value is left out of the category prior's counts (the first one, when a
         product has several for the attribute). Why: the prior was counted from the catalog,
@@ -216,32 +258,60 @@ class Completer:
                 jobs[p] = sorted(attributes)
         out = []
         rounds = max((len(a) for a in jobs.values()), default=0)
+        if not self._check_reads_products and jobs:  # the evidence alone: one forward for all rounds
+            vectors, row = self._plain(products)
+            rows = [p for p, attributes in jobs.items() for _ in attributes]
+            asked = [a for attributes in jobs.values() for a in attributes]
+            return self._checked(vectors, [row[p] for p in rows], rows, asked)
         for r in range(rounds):
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
             vectors = self._encode(rows, (1, rows[0], r), hidden)
-            asked = [jobs[p][r] for p in rows]
-            checked = torch.tensor([self.facts[p][a][0][0] for p, a in zip(rows, asked)])
-            for p, a, probs in zip(rows, asked, self._probabilities(vectors, list(range(len(rows))), asked, exclude=checked, check=True)):
-                out += self._judge(p, a, probs)
+            out += self._checked(vectors, list(range(len(rows))), rows, [jobs[p][r] for p in rows])
         return out
 
-    def _judge(self, p: int, a: int, probs: Tensor) -> list[Check]:
-        """The checks of product ``p``'s catalog values of attribute ``a`` from ``probs`` over the
-        attribute's candidates: each value's probability, and the most probable value the product
-        does not have (ties: the highest value id, as ``max`` over (probability, value) pairs)."""
-        candidates = self.data.candidates[a]
-        where = self._positions(a)
-        own = [where[v] for v, _ in self.facts[p][a] if v in where]
-        others = probs.clone()
-        others[own] = -1.0
-        best_prob = float(others.max())
-        if best_prob < 0:  # every candidate is the product's own
+    def _checked(self, vectors: EncodedProducts, positions: list[int], rows: list[int], asked: list[int]) -> list[Check]:
+        """The checks of product ``rows[i]``'s values of attribute ``asked[i]``, scored from row
+        ``positions[i]`` of ``vectors`` with the checked value out of the prior's counts."""
+        checked = torch.tensor([self.facts[p][a][0][0] for p, a in zip(rows, asked)])
+        return self._judge(rows, asked, self._probabilities(vectors, positions, asked, exclude=checked, check=True))
+
+    def _judge(self, rows: list[int], asked: list[int], probabilities: list[Tensor]) -> list[Check]:
+        """The checks of product ``rows[i]``'s catalog values of attribute ``asked[i]`` from
+        ``probabilities[i]`` over the attribute's candidates: each value's probability, and the
+        most probable value the product does not have (ties: the highest value id, as ``max``
+        over (probability, value) pairs). All rows at once: one padded [rows, widest] table
+        (padding and the product's own values at -1), one ``max`` per row."""
+        if not rows:
             return []
-        best = int(candidates[others == best_prob].max())
-        listed = probs.tolist()
-        return [Check(p, a, v, listed[where[v]], best, best_prob, bool(self.value_count[v] >= 2))
-                for v, source in self.facts[p][a] if source == SourceCode.CATALOG]
+        width = max(p.numel() for p in probabilities)
+        probs = torch.full((len(rows), width), -1.0)
+        ids = torch.full((len(rows), width), -1, dtype=torch.long)
+        own_rows, own_at, wanted = [], [], []  # the product's own values; (row, position, value) of the catalog ones
+        for i, (p, a, row) in enumerate(zip(rows, asked, probabilities)):
+            probs[i, : row.numel()] = row
+            ids[i, : row.numel()] = self.data.candidates[a]
+            where = self._positions(a)
+            for v, source in self.facts[p][a]:
+                if v in where:
+                    own_rows.append(i)
+                    own_at.append(where[v])
+                if source == SourceCode.CATALOG:
+                    wanted.append((i, where[v], v))
+        others = probs.clone()
+        others[own_rows, own_at] = -1.0
+        best_probs = others.max(1).values
+        best = torch.where(others == best_probs.unsqueeze(1), ids, -1).max(1).values.tolist()
+        best_probs = best_probs.tolist()
+        values = probs[[i for i, _, _ in wanted], [at for _, at, _ in wanted]].tolist()
+        out = []
+        for (i, _, v), probability in zip(wanted, values):
+            if best_probs[i] < 0:  # every candidate is the product's own
+                continue
+            p, a = rows[i], asked[i]
+            out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(self.value_count[v] >= 2), self.mentions.named(p, v),
+                             self.mentions.log_ratio(p, a, v)))
+        return out
 
     def _positions(self, a: int) -> dict[int, int]:
         """Value id -> its position among attribute ``a``'s candidates (built once per attribute)."""

@@ -7,10 +7,11 @@ category; and brands swapped between two products (a brand the title contradicts
 default model is trained on that noisy graph as ``kgmm pretrain`` would, calibrated on its
 validation facts, and every catalog value is checked as ``kgmm complete`` checks it (its
 attribute hidden, :meth:`kgmm.completion.engine.Completer.checks`). Reported: average
-precision of "1 - probability of the catalog value" against the planted errors (0 for a value
-the catalog shows only once, which no check can judge: :class:`~kgmm.completion.engine.Check`),
-and the precision and recall of the flags at the default thresholds; next to the same for the
-``tfidf`` classifier's probabilities, trained on the same noisy facts, under the same rule.
+precision of the checks' suspicion (:func:`kgmm.completion.engine.suspicion`: the log-odds of
+the catalog value's probability, none for a value the catalog shows only once, plus what the
+product's text says of it, :mod:`kgmm.completion.mentions`) against the planted errors, and the
+precision and recall of the flags at the default thresholds; next to the same for the ``tfidf``
+classifier's probabilities, trained on the same noisy facts, under the same rule.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def flag_metrics(suspicion: np.ndarray, flagged: np.ndarray, positive: np.ndarra
 
 def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path, rate: float, seed: int, callbacks=None) -> dict:
     """Plant noise, train the default model on it, and measure its flags and the tfidf baseline's."""
-    from ..completion.engine import Completer, CompletionOptions, suspect
+    from ..completion.engine import Completer, CompletionOptions, suspect, suspicion
     from .tfidf import TextClassifier, product_texts, tfidf_features, training_rows
 
     start = time.perf_counter()
@@ -159,8 +160,9 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
     features = tfidf_features(product_texts(noisy))
     classifier = TextClassifier.fit(features, training_rows(features, noisy, {c.attribute for c in checks}), C=10.0, seed=seed)
     own, best = _baseline_probabilities(classifier, features, checks)
-    judgeable = np.array([c.judgeable for c in checks])  # the same rule for the baseline: a value seen once is not judged
-    baseline = flag_metrics((1 - own) * judgeable, suspect(own, best, judgeable, options), positive)
+    # the same rule for the baseline: a value seen once judged by the text alone, the text's ratio added, a named value never flagged
+    judgeable, named, text = (np.array([getattr(c, name) for c in checks]) for name in ("judgeable", "named", "text"))
+    baseline = flag_metrics(suspicion(own, judgeable, text), suspect(own, best, judgeable, named, options), positive)
     kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
     flagged = [c for c in checks if c.flagged(options)]
     caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}

@@ -305,16 +305,31 @@ class Evidence(nn.Module):
         return (parts * self.blend_for(evidence.text)[:, 2:].unsqueeze(1).to(parts.dtype)).sum(-1)
 
     def blend_for(self, text: Tensor, check: bool = False) -> Tensor:
-        """[N, len(BLEND)] each row's scales: :data:`BLEND_ROWS` chosen by whether its text is read
-        and, with ``check``, the check row for rows with text."""
-        with_text = BLEND_ROWS.index("check" if check else "text")
-        return self.blend[torch.where(text.bool(), with_text, BLEND_ROWS.index("no_text"))]
+        """[N, len(BLEND)] each row's scales: :data:`BLEND_ROWS` chosen by whether its text is read,
+        or with ``check`` the check row for every row (a product without text too: its mention
+        terms are 0, so the check scores it by the prior without the checked fact and the value
+        bias, and never by the memorising parts the no-text row scales)."""
+        if check:
+            return self.blend[BLEND_ROWS.index("check")].expand(text.shape[0], -1)
+        return self.blend[torch.where(text.bool(), BLEND_ROWS.index("text"), BLEND_ROWS.index("no_text"))]
 
-    def parts(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor) -> Tensor:
-        """Each weighted feature's term and the lexical classifier's score, unblended: [N, M, F + 1]."""
+    def check_reads_products(self) -> bool:
+        """Whether a noise check needs the product vector: False when the check row holds the
+        memorising parts (:data:`MEMORISING`, the deep score among them) at 0, as
+        :func:`kgmm.training.blend.fit_blend` leaves it; then a check reads only the evidence
+        terms, which do not see the product's facts, and hiding the checked attribute changes no
+        number. A model whose blend predates the check row (read as the text row) still does."""
+        row = self.blend[BLEND_ROWS.index("check")]
+        return bool((row[[BLEND.index(name) for name in MEMORISING]] != 0).any())
+
+    def parts(self, features: Tensor, evidence: ProductEvidence, attribute: Tensor, values: Tensor, lexical: bool = True) -> Tensor:
+        """Each weighted feature's term and the lexical classifier's score, unblended: [N, M, F + 1]
+        (without ``lexical`` its score is 0, not computed)."""
         values = values.clamp(min=0)
         weights = self.weights + self.attribute_weights(attribute)  # [N, F]
         terms = features * weights.unsqueeze(1)  # [N, M, F]
+        if not lexical:
+            return torch.cat([terms, terms.new_zeros(*terms.shape[:2], 1)], -1)
         lexical = self.lexical(evidence)  # [N, k]
         unique, position = values.unique(return_inverse=True)  # each value's name bag once, however many rows ask
         names = self.bag(self.name_ngrams[unique]) + self.value_lexical(unique)  # [U, k]

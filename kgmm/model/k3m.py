@@ -300,23 +300,30 @@ class K3M(nn.Module):
         if evidence is None or self.evidence is None:
             scores = self._deep(product, attribute, values).sum(-1)
             return (scores, scores) if parts else scores
-        terms = self.score_terms(product, attribute, values, evidence, exclude)  # [N, M, len(BLEND)]
+        memorising = not check or self.evidence.check_reads_products()  # else the check row scales them by 0: not computed
+        terms = self.score_terms(product, attribute, values, evidence, exclude, memorising)  # [N, M, len(BLEND)]
         scores = (terms * self.evidence.blend_for(evidence.text, check).unsqueeze(1).to(terms.dtype)).sum(-1)
         return (scores, terms[..., 0] + terms[..., 1]) if parts else scores
 
     def score_terms(self, product: Tensor, attribute: Tensor, values: Tensor, evidence: ProductEvidence,
-                    exclude: Tensor | None = None) -> Tensor:
+                    exclude: Tensor | None = None, memorising: bool = True) -> Tensor:
         """The link score's parts [N, M, len(BLEND)] before blending (model.evidence only): the
-        deep score, the value bias, each evidence feature's weighted term, the lexical score."""
-        deep = self._deep(product, attribute, values)
-        evidence_terms = self.evidence.parts(self.evidence.features(evidence, attribute, values, exclude), evidence, attribute, values)
+        deep score, the value bias, each evidence feature's weighted term, the lexical score;
+        without ``memorising`` the deep score and the lexical score are 0, not computed."""
+        deep = self._deep(product, attribute, values, memorising)
+        features = self.evidence.features(evidence, attribute, values, exclude)
+        evidence_terms = self.evidence.parts(features, evidence, attribute, values, lexical=memorising)
         return torch.cat([deep, evidence_terms.to(deep.dtype)], -1)
 
-    def _deep(self, product: Tensor, attribute: Tensor, values: Tensor) -> Tensor:
-        """The score function's and the value bias's parts [N, M, 2] (the first two of :data:`BLEND`)."""
+    def _deep(self, product: Tensor, attribute: Tensor, values: Tensor, score_function: bool = True) -> Tensor:
+        """The score function's and the value bias's parts [N, M, 2] (the first two of :data:`BLEND`;
+        without ``score_function`` its part is 0)."""
         values = values.clamp(min=0)
+        bias = self.value_bias[values].to(product.dtype)
+        if not score_function:
+            return torch.stack([torch.zeros_like(bias), bias], -1)
         deep = self.scorer(product, attribute, self.knowledge.value_embedding(values).to(product.dtype))
-        return torch.stack([deep, self.value_bias[values].to(deep.dtype)], -1)
+        return torch.stack([deep, bias.to(deep.dtype)], -1)
 
     # -- persistence ---------------------------------------------------------------------
 

@@ -67,22 +67,45 @@ def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[
     Why: scoring one (product, attribute) pair per call cost about a millisecond of dispatch
     and small-tensor work each (the evidence terms alone run a dozen small ops), which made
     the noise check of ``kgmm complete`` (every catalog value of every product) its slowest
-    part. Here all rows go through one ``model.score`` call of [rows, max M_a]: each row's
-    candidates first, then padding (value 0, scored and dropped). Every score function and
-    evidence term scores each (row, value) on its own, so the padding changes no number.
+    part. Here rows of similar width (:func:`width_groups`) go through one ``model.score`` call
+    of [rows, their widest M_a]: each row's candidates first, then padding (value 0, scored
+    and dropped). Every score function and evidence term scores each (row, value) on its own,
+    so the padding changes no number.
     """
     if not attributes:
         return []
     lists = [candidates[int(a)] for a in attributes]
-    width = max(c.numel() for c in lists)
-    values = torch.zeros(len(lists), width, dtype=torch.long)
-    for row, c in enumerate(lists):
-        values[row, : c.numel()] = c
-    with autocast() if autocast else nullcontext():
-        scores = model.score(products.vector, torch.as_tensor(list(attributes), dtype=torch.long, device=device),
-                             values.to(device), products.evidence, exclude=None if exclude is None else exclude.to(device), check=check)
-    scores = scores.float().cpu() if on_cpu else scores.float()
-    return [scores[row, : c.numel()] for row, c in enumerate(lists)]
+    out: list[Tensor | None] = [None] * len(lists)
+    for rows in width_groups([c.numel() for c in lists]):
+        width = max(lists[row].numel() for row in rows)
+        values = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            values[i, : lists[row].numel()] = lists[row]
+        index = torch.as_tensor(rows, dtype=torch.long, device=products.vector.device)
+        chosen = EncodedProducts(products.vector[index], products.evidence.select(index) if products.evidence is not None else None)
+        with autocast() if autocast else nullcontext():
+            scores = model.score(chosen.vector, torch.as_tensor([int(attributes[row]) for row in rows], dtype=torch.long, device=device),
+                                 values.to(device), chosen.evidence, exclude=None if exclude is None else exclude[rows].to(device), check=check)
+        scores = scores.float().cpu() if on_cpu else scores.float()
+        for i, row in enumerate(rows):
+            out[row] = scores[i, : lists[row].numel()]
+    return out  # type: ignore[return-value]
+
+
+def width_groups(widths: Sequence[int], slack: float = 2.0) -> list[list[int]]:
+    """Row indices grouped so that no row is padded to more than ``slack`` times its own width:
+    rows sorted by width, a new group whenever a row is wider than ``slack`` times the group's
+    narrowest. Why: padding every row to the widest attribute (a brand with hundreds of values)
+    made a batch of narrow attributes score hundreds of padding values each; at most about
+    log2(widest / narrowest) + 1 calls instead."""
+    order = sorted(range(len(widths)), key=lambda row: (widths[row], row))
+    groups: list[list[int]] = []
+    for row in order:
+        if groups and widths[row] <= slack * widths[groups[-1][0]]:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    return groups
 
 
 @torch.no_grad()

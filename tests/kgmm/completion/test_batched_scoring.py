@@ -3,6 +3,7 @@ path it replaced, so the speed-up changes no written value."""
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
@@ -55,22 +56,27 @@ def reference_checks(completer: Completer, p: int, a: int, probs: torch.Tensor) 
     if not others:
         return []
     best_prob, best = max(others)
-    return [Check(p, a, v, listed[candidates.index(v)], best, best_prob, bool(completer.value_count[v] >= 2))
+    mentions = completer.mentions
+    return [Check(p, a, v, listed[candidates.index(v)], best, best_prob, bool(completer.value_count[v] >= 2), mentions.named(p, v),
+                  mentions.log_ratio(p, a, v))
             for v, s in completer.facts[p][a] if s == SourceCode.CATALOG]
 
 
 def test_judging_a_value_matches_the_loop_it_replaced_ties_included(completer: Completer) -> None:
+    """Row by row, and all rows in one padded table (rows of different widths side by side)."""
     rng = random.Random(0)
-    judged = 0
+    asked: list[tuple[int, int, torch.Tensor]] = []
     for p, facts in enumerate(completer.facts):
         for a in facts:
             m = completer.data.candidates[a].numel()
             for probs in (torch.rand(m, generator=torch.Generator().manual_seed(p * 1000 + a)),
                           torch.full((m,), 1.0 / m),  # every value tied
                           torch.tensor([rng.choice((0.0, 0.25, 0.5)) for _ in range(m)])):
-                assert completer._judge(p, a, probs) == reference_checks(completer, p, a, probs)
-                judged += 1
-    assert judged > 100
+                assert completer._judge([p], [a], [probs]) == reference_checks(completer, p, a, probs)
+                asked.append((p, a, probs))
+    assert len(asked) > 100
+    together = completer._judge(*(list(column) for column in zip(*asked)))
+    assert together == [check for p, a, probs in asked for check in reference_checks(completer, p, a, probs)]
 
 
 def test_a_checked_value_is_scored_as_held_out_of_the_category_prior(completer: Completer) -> None:
@@ -104,20 +110,57 @@ def test_a_checked_value_is_scored_as_held_out_of_the_category_prior(completer: 
 
 def test_a_value_the_catalog_shows_once_is_scored_but_never_flagged(completer: Completer) -> None:
     suspect = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9)
-    assert suspect.flagged(OPTIONS) and suspect.suspicion() > 0.99
+    assert suspect.flagged(OPTIONS) and suspect.suspicion() == pytest.approx(math.log(0.999 / 0.001))
     once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False)
-    assert not once.flagged(OPTIONS) and once.suspicion() == 0.0
-    # the same rule over arrays (how evaluate_noise flags a baseline's probabilities)
+    assert not once.flagged(OPTIONS) and once.suspicion() == 0.0  # its probability gives no opinion
+    unnamed_once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False, text=2.5)
+    assert not unnamed_once.flagged(OPTIONS) and unnamed_once.suspicion() == 2.5  # what the text says still counts
+    named = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, named=True, text=-3.0)
+    assert not named.flagged(OPTIONS) and named.suspicion() == pytest.approx(suspect.suspicion() - 3.0)
+    # the same rules over arrays (how evaluate_noise judges a baseline's probabilities)
     import numpy as np
 
-    from kgmm.completion.engine import suspect
+    from kgmm.completion.engine import suspect, suspicion
 
-    cases = [Check(0, 0, 1, p, 2, b, j) for p in (0.001, 0.5) for b in (0.2, 0.9) for j in (True, False)]
-    arrays = suspect(np.array([c.probability for c in cases]), np.array([c.best_probability for c in cases]),
-                     np.array([c.judgeable for c in cases]), OPTIONS)
-    assert arrays.tolist() == [c.flagged(OPTIONS) for c in cases] and sum(arrays) == 1
+    cases = [Check(0, 0, 1, p, 2, b, j, n, t) for p in (0.001, 0.5) for b in (0.2, 0.9) for j in (True, False) for n, t in ((False, 1.0), (True, -2.0))]
+    columns = [np.array([getattr(c, name) for c in cases]) for name in ("probability", "best_probability", "judgeable", "named", "text")]
+    flags = suspect(*columns[:4], OPTIONS)
+    assert flags.tolist() == [c.flagged(OPTIONS) for c in cases] and sum(flags) == 1
+    np.testing.assert_allclose(suspicion(columns[0], columns[2], columns[4]), [c.suspicion() for c in cases])
     with one_thread():
         checks = completer.checks(list(range(completer.snapshot.num_products)))
     counts = completer.value_count
     assert {c.judgeable for c in checks} == {True, False}  # the example catalog has both kinds
     assert all(c.judgeable == (counts[c.value] >= 2) for c in checks)
+    assert {c.named for c in checks} == {True, False}
+    assert all(c.named == completer.mentions.named(c.product, c.value) for c in checks)
+
+
+def test_checks_from_one_forward_are_the_checks_with_each_attribute_hidden(completer: Completer) -> None:
+    """With the check row holding the memorising parts at 0 (the fitted blend) a batch's checks
+    are scored from its one plain forward; the path that re-encodes each round with the
+    attribute's facts hidden (every older model's) gives the same verdicts and probabilities."""
+    assert not completer.model.evidence.check_reads_products()
+    rows = list(range(min(32, completer.snapshot.num_products)))
+    with one_thread():
+        fast = completer.checks(rows)
+        completer._check_reads_products = True  # the per-round path, as for a model that needs it
+        try:
+            slow = completer.checks(rows)
+        finally:
+            completer._check_reads_products = False
+    assert len(fast) > 20
+    key = lambda c: (c.product, c.attribute, c.value)  # noqa: E731
+    fast, slow = sorted(fast, key=key), sorted(slow, key=key)
+    assert [key(c) for c in fast] == [key(c) for c in slow]
+    for f, s in zip(fast, slow):
+        assert f.probability == pytest.approx(s.probability, abs=1e-5)
+        assert (f.best, f.judgeable) == (s.best, s.judgeable) and f.best_probability == pytest.approx(s.best_probability, abs=1e-5)
+
+
+def test_a_blend_without_a_fitted_check_row_still_reads_the_product() -> None:
+    """A model saved before the check row reads its text row for checks: it scales the deep
+    score, so its checks must keep hiding the checked attribute from the product's inputs."""
+    model = K3M.from_pretrained(trained_model()[1])
+    model.evidence.blend.fill_(1.0)
+    assert model.evidence.check_reads_products()
