@@ -163,10 +163,14 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
     # the same rule for the baseline: a value seen once judged by the text alone, the text's ratio added, a named value never flagged
     judgeable, named, text = (np.array([getattr(c, name) for c in checks]) for name in ("judgeable", "named", "text"))
     baseline = flag_metrics(suspicion(own, judgeable, text), suspect(own, best, judgeable, named, options), positive)
+    # the baseline at its strongest: the text's word helps K3M's sharp probabilities and can hurt a classifier's softer ones
+    probability_only = flag_metrics(suspicion(own, judgeable, 0.0), suspect(own, best, judgeable, False, options), positive)
+    text_alone = flag_metrics(text, np.zeros(len(checks), dtype=bool), positive)  # a rule with no model: ranks, never flags
     kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
     flagged = [c for c in checks if c.flagged(options)]
     caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}
     return {"rate": rate, "planted": kinds, "caught_by_k3m": caught, "k3m": k3m, "tfidf": baseline,
+            "tfidf_probability_only": probability_only, "text_alone": text_alone,
             "thresholds": {"noise_threshold": options.noise_threshold, "suggestion_min": options.suggestion_min},
             "train_steps": trained.steps, "seconds": round(time.perf_counter() - start, 1)}
 

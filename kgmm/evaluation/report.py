@@ -172,12 +172,16 @@ def _noise_section(noise: dict | None) -> list[str]:
     lines = ["## Planted noise", "",
              f"{noise['rate']:.0%} of the catalog facts replaced in a copy of the graph ({planted}); K3M trained on it "
              f"({noise['train_steps']} steps). Flags at the default thresholds (catalog value below {t['noise_threshold']}, "
-             f"another value at least {t['suggestion_min']}); average precision ranks every checked value by 1 - its probability. "
+             f"another value at least {t['suggestion_min']}, the text not naming it); average precision ranks every checked value "
+             f"by its suspicion (the log-odds of its probability, plus what the product's text says of it; `tfidf_probability_only`: "
+             f"the log-odds alone; `text_alone`: the text's word alone, a rule that ranks and never flags). "
              f"Flagged planted errors by kind: {caught}.", "",
              "| model | average precision | flags | planted among them | precision | recall | values checked |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name in ("k3m", "tfidf"):
-        m = noise[name]
+    for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"):
+        m = noise.get(name)
+        if m is None:  # a report written before that row existed
+            continue
         lines.append(f"| {name} | {m['average_precision']:.3f} | {m['flags']} | {m['flagged_planted']} | {m['precision']:.3f} | "
                      f"{m['recall']:.3f} | {m['checked']} |")
     return lines + [""]

@@ -64,10 +64,15 @@ def test_the_noise_run_trains_checks_and_compares_with_tfidf(snapshot, tmp_path)
     tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
     with one_thread():
         result = evaluate_noise(snapshot, config, tokenizer, tmp_path, rate=0.1, seed=0)
-    for name in ("k3m", "tfidf"):
+    for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"):
         m = result[name]
         assert m["planted"] == sum(result["planted"].values())  # every planted value is checked
         assert m["checked"] > m["planted"] > 0
         assert 0.0 <= m["average_precision"] <= 1.0 and 0 <= m["flagged_planted"] <= m["flags"]
+    assert result["text_alone"]["flags"] == 0  # a rule with no model ranks, never flags
     assert result["train_steps"] == 4
+    from kgmm.evaluation.report import _noise_section
+
+    table = "\n".join(_noise_section(result))
+    assert all(f"| {name} |" in table for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"))
 
