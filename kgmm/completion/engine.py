@@ -162,7 +162,6 @@ class Completer:
         self.applicability = Applicability(snapshot, options.min_coverage, seed=options.seed)
         self.facts: list[dict[int, list[tuple[int, int]]]] = [{} for _ in range(snapshot.num_products)]  # p -> a -> [(value, source)]
         self._position: dict[int, dict[int, int]] = {}
-        self._batch: tuple[tuple[int, ...], EncodedProducts, dict[int, int]] | None = None
         self._check_reads_products = model.evidence is None or model.evidence.check_reads_products()
         self.value_count = np.bincount(snapshot.edge_value, minlength=len(snapshot.values))  # facts per value: judgeable when >= 2
         for p, a, v, s in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(),
@@ -181,13 +180,13 @@ class Completer:
         batch = self.data.build(rows, batch_generator(self.options.seed, *key), train=False, transforms=transforms)
         return self.model(batch.to(self.device), heads=False).products()
 
-    def _plain(self, products: list[int]) -> tuple[EncodedProducts, dict[int, int]]:
-        """Every product of the batch encoded once with all its facts, and product -> its row;
-        kept for the batch, so the missing-value pass and the noise checks share one forward."""
-        key = tuple(products)
-        if self._batch is None or self._batch[0] != key:
-            self._batch = (key, self._encode(list(products), (0, products[0])), {p: i for i, p in enumerate(products)})
-        return self._batch[1], self._batch[2]
+    def _evidence_only(self, products: list[int]) -> EncodedProducts:
+        """What the evidence terms read of ``products``, without a forward (the product vectors are
+        zeros: a check row that holds the deep score at 0 never reads them)."""
+        from ..training.evidence_stage import product_evidence
+
+        evidence = product_evidence(self.model, self.data, products).to(self.device)
+        return EncodedProducts(torch.zeros(len(products), self.model.config.model.hidden, device=self.device), evidence)
 
     @torch.no_grad()
     def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None,
@@ -206,8 +205,9 @@ class Completer:
         wanted = [(p, attributes) for p in products if (attributes := self.applicability.missing(p))]
         if not wanted:
             return [], 0
-        vectors, row = self._plain(products)
-        pairs = [(row[p], p, a) for p, attributes in wanted for a in attributes]
+        rows = [p for p, _ in wanted]
+        vectors = self._encode(rows, (0, rows[0]))
+        pairs = [(i, p, a) for i, (p, attributes) in enumerate(wanted) for a in attributes]
         probabilities = self._probabilities(vectors, [i for i, _, _ in pairs], [a for _, _, a in pairs])
         out = []
         values, names = self.snapshot.values, self.snapshot.attributes
@@ -238,9 +238,9 @@ class Completer:
 
         A model whose check row reads only the evidence terms (the default since the check row:
         :meth:`~kgmm.model.evidence.Evidence.check_reads_products`) scores every check of the
-        batch from the one forward the missing-value pass makes: the evidence terms do not read
+        batch from the products' evidence alone, with no forward: the evidence terms do not read
         the product's facts, so hiding the attribute would change no number, and a batch costs
-        one forward instead of one per checked attribute (about 10 on Flipkart). Otherwise
+        no forward instead of one per checked attribute (about 10 on Flipkart). Otherwise
         round ``r`` asks about each product's ``r``-th checkable attribute with its facts hidden,
         one forward per round, so a product appears at most once per batch (the subgraph
         sampler needs distinct seeds).
@@ -258,11 +258,11 @@ class Completer:
                 jobs[p] = sorted(attributes)
         out = []
         rounds = max((len(a) for a in jobs.values()), default=0)
-        if not self._check_reads_products and jobs:  # the evidence alone: one forward for all rounds
-            vectors, row = self._plain(products)
+        if not self._check_reads_products and jobs:  # the evidence alone: no forward at all
+            vectors = self._evidence_only(list(jobs))
             rows = [p for p, attributes in jobs.items() for _ in attributes]
             asked = [a for attributes in jobs.values() for a in attributes]
-            return self._checked(vectors, [row[p] for p in rows], rows, asked)
+            return self._checked(vectors, [i for i, attributes in enumerate(jobs.values()) for _ in attributes], rows, asked)
         for r in range(rounds):
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}

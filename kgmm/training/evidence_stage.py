@@ -60,16 +60,18 @@ class EvidenceStage:
     last_loss: float = float("nan")
 
 
-def product_evidence(model, data) -> ProductEvidence:
-    """Every product's evidence as a batch would show it without damage (the view's category rule kept)."""
-    rows = list(range(data.num_products))
+def product_evidence(model, data, rows: list[int] | None = None) -> ProductEvidence:
+    """The evidence of ``rows`` (every product by default) as a batch would show it without
+    damage (the view's category rule kept), without building the batch or running the model:
+    stage 0 and ``kgmm complete``'s noise checks read nothing else."""
+    rows = list(range(data.num_products)) if rows is None else list(rows)
     parts = SimpleNamespace(rows=rows, extra=ExtraInputs(), partners=torch.zeros(len(rows), 2, dtype=torch.long),
                             title_swapped=torch.zeros(len(rows), dtype=torch.bool), drop_text=torch.zeros(len(rows), dtype=torch.bool),
                             has_text=torch.tensor([bool(data.titles[p] or data.descriptions[p]) for p in rows], dtype=torch.bool))
     data.evidence.build(parts, data, None)
     view = getattr(data, "view", None)
     hidden = view is not None and (not view.knowledge or view.hide_category)
-    category = torch.from_numpy(data.snapshot.product_category.astype(np.int64))
+    category = torch.from_numpy(data.snapshot.product_category[rows].astype(np.int64))
     return evidence_of(parts.extra[NAME], category, read_text=True, read_knowledge=not hidden)
 
 
