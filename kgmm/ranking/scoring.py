@@ -19,6 +19,8 @@ from ..data.batches import batch_generator
 from ..model.k3m import EncodedProducts
 from .task import RankingTask
 
+FACTS_PER_CALL = 512
+"""Facts :func:`fact_scores` scores per call (grouped by width within it)."""
 EVAL_SEED_KEY = -1
 """``batch_generator`` key of evaluation batches (only the subgraph sample draws from it)."""
 
@@ -72,9 +74,16 @@ def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[
     and dropped). Every score function and evidence term scores each (row, value) on its own,
     so the padding changes no number.
     """
+    return row_scores(model, products, attributes, [candidates[int(a)] for a in attributes], device, autocast, on_cpu, exclude, check)
+
+
+@torch.no_grad()
+def row_scores(model, products: EncodedProducts, attributes: Sequence[int], lists: Sequence[Tensor], device: torch.device,
+               autocast=None, on_cpu: bool = False, exclude: Tensor | None = None, check: bool = False) -> list[Tensor]:
+    """:func:`grouped_value_scores` with each row's own candidate values ``lists[i]`` (value ids
+    of ``attributes[i]``): a ranking task's candidates, or an attribute's."""
     if not attributes:
         return []
-    lists = [candidates[int(a)] for a in attributes]
     out: list[Tensor | None] = [None] * len(lists)
     for rows in width_groups([c.numel() for c in lists]):
         width = max(lists[row].numel() for row in rows)
@@ -118,8 +127,14 @@ def fact_scores(model, data, task: RankingTask, device: torch.device, batch_size
         return []
     position = {p: i for i, p in enumerate(products)}
     vectors = encode_products(model, data, products, device, batch_size, autocast, modalities)  # n rows
-    return [value_scores(model, vectors[position[p]], a, cand, device, autocast).cpu()
-            for (p, a, _), cand in zip(task.facts.tolist(), task.candidates)]
+    facts, out = task.facts.tolist(), []
+    for start in range(0, len(facts), FACTS_PER_CALL):  # bounded memory: [facts, widest candidates, parts] per call
+        chunk = facts[start : start + FACTS_PER_CALL]
+        rows = torch.tensor([position[p] for p, _, _ in chunk], dtype=torch.long, device=vectors.vector.device)
+        chosen = EncodedProducts(vectors.vector[rows], vectors.evidence.select(rows) if vectors.evidence is not None else None)
+        out += row_scores(model, chosen, [a for _, a, _ in chunk], task.candidates[start : start + FACTS_PER_CALL], device, autocast,
+                          on_cpu=True)
+    return out
 
 
 @torch.no_grad()

@@ -164,3 +164,29 @@ def test_a_blend_without_a_fitted_check_row_still_reads_the_product() -> None:
     model = K3M.from_pretrained(trained_model()[1])
     model.evidence.blend.fill_(1.0)
     assert model.evidence.check_reads_products()
+
+
+def test_fact_scores_in_width_groups_are_the_scores_of_one_fact_at_a_time(completer: Completer) -> None:
+    """Validation and calibration score a ranking task's facts in width groups of at most
+    ``FACTS_PER_CALL``; each fact gets the numbers the one-call-per-fact path gave."""
+    from kgmm.data.split import split_edges
+    from kgmm.ranking import RankingTask, fact_scores
+    from kgmm.ranking.scoring import encode_products
+
+    import kgmm.ranking.scoring as scoring
+
+    snapshot, cpu = completer.snapshot, torch.device("cpu")
+    task = RankingTask.build(snapshot, split_edges(snapshot, 0.3, 200, 0, 10).val)
+    assert len(task) > 20 and len({c.numel() for c in task.candidates}) > 1
+    with one_thread():
+        per_call, scoring.FACTS_PER_CALL = scoring.FACTS_PER_CALL, 7  # several calls, each with several widths
+        try:
+            grouped = fact_scores(completer.model, completer.data, task, cpu, 16)
+        finally:
+            scoring.FACTS_PER_CALL = per_call
+        vectors = encode_products(completer.model, completer.data, task.products, cpu, 16)
+        position = {p: i for i, p in enumerate(task.products)}
+        single = [value_scores(completer.model, vectors[position[p]], a, c, cpu) for (p, a, _), c in zip(task.facts.tolist(), task.candidates)]
+    assert len(grouped) == len(single)
+    for g, s in zip(grouped, single):
+        torch.testing.assert_close(g, s, rtol=0, atol=1e-5)
