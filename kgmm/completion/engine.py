@@ -33,7 +33,7 @@ from ..data.views import ViewData
 from ..model import K3M
 from ..model.k3m import EncodedProducts
 from ..ranking import Applicability, Calibration
-from ..ranking.scoring import grouped_value_scores
+from ..ranking.scoring import row_scores
 from .hiding import HiddenFacts
 from .mentions import Mentions
 
@@ -132,7 +132,7 @@ PROBABILITY_FLOOR = 1e-6
 
 def suspicion(probability, judgeable, text):
     """Log-odds that a catalog value is wrong, for one check or arrays of them (any model's
-    probabilities): the probability's, when the value is judgeable (else 0: no opinion), plus
+    probabilities): the probability's when the value is judgeable (else 0: it adds nothing), plus
     the text's log likelihood ratio (:meth:`kgmm.completion.mentions.Mentions.log_ratio`)."""
     p = np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
     return np.where(judgeable, np.log1p(-p) - np.log(p), 0.0) + text
@@ -192,12 +192,10 @@ class Completer:
     def _probabilities(self, vectors: EncodedProducts, rows: list[int], attributes: list[int], exclude: Tensor | None = None,
                        check: bool = False) -> list[Tensor]:
         """Calibrated probabilities over ``data.candidates[attributes[i]]`` for batch row ``rows[i]``
-        (on the CPU); all rows are scored in one call (:func:`grouped_value_scores`); ``exclude``:
+        (on the CPU); rows of similar width are scored in one call (:func:`row_scores`); ``exclude``:
         a value per row left out of the category prior's counts; ``check``: noise-check scores."""
-        index = torch.tensor(rows, dtype=torch.long, device=vectors.vector.device)
-        chosen = EncodedProducts(vectors.vector[index], vectors.evidence.select(index) if vectors.evidence is not None else None)
-        scores = grouped_value_scores(self.model, chosen, attributes, self.data.candidates, self.device, on_cpu=True, exclude=exclude,
-                                      check=check)
+        scores = row_scores(self.model, vectors, rows, attributes, [self.data.candidates[a] for a in attributes], self.device,
+                            on_cpu=True, exclude=exclude, check=check)
         return [self.calibration.probabilities(score) for score in scores]
 
     def predictions(self, products: list[int]) -> tuple[list[Prediction], int]:
@@ -256,13 +254,13 @@ class Completer:
                           if self.data.candidates[a].numel() >= 2 and any(s == SourceCode.CATALOG for _, s in facts)]
             if attributes:
                 jobs[p] = sorted(attributes)
-        out = []
-        rounds = max((len(a) for a in jobs.values()), default=0)
         if not self._check_reads_products and jobs:  # the evidence alone: no forward at all
             vectors = self._evidence_only(list(jobs))
             rows = [p for p, attributes in jobs.items() for _ in attributes]
             asked = [a for attributes in jobs.values() for a in attributes]
             return self._checked(vectors, [i for i, attributes in enumerate(jobs.values()) for _ in attributes], rows, asked)
+        out = []
+        rounds = max((len(a) for a in jobs.values()), default=0)
         for r in range(rounds):
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
@@ -309,8 +307,9 @@ class Completer:
             if best_probs[i] < 0:  # every candidate is the product's own
                 continue
             p, a = rows[i], asked[i]
-            out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(self.value_count[v] >= 2), self.mentions.named(p, v),
-                             self.mentions.log_ratio(p, a, v)))
+            named = self.mentions.named(p, v)
+            out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(self.value_count[v] >= 2), named,
+                             self.mentions.log_ratio(a, named)))
         return out
 
     def _positions(self, a: int) -> dict[int, int]:

@@ -84,9 +84,10 @@ class Mentions:
         words = self._values[value]
         return len(words) > 2 and words in self._text(product)
 
-    def log_ratio(self, product: int, attribute: int, value: int) -> float:
-        """Log likelihood ratio, "wrong value" over "right value", of whether the text names it."""
+    def log_ratio(self, attribute: int, named: bool) -> float:
+        """Log likelihood ratio, "wrong value" over "right value", of a value of ``attribute`` that
+        the product's text names (``named``, from :meth:`named`) or does not."""
         rate = float(self.rate[attribute])
-        if self.named(product, value):
+        if named:
             return math.log(CHANCE_NAMED / rate)
         return math.log((1.0 - CHANCE_NAMED) / (1.0 - rate))

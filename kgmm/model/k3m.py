@@ -82,7 +82,11 @@ class EncodedProducts:
         return int(self.vector.shape[0])
 
     def __getitem__(self, row: int) -> EncodedProducts:
-        return EncodedProducts(self.vector[row : row + 1], self.evidence.select(row) if self.evidence is not None else None)
+        return self.select(slice(row, row + 1))
+
+    def select(self, rows: Tensor | slice) -> EncodedProducts:
+        """The rows ``rows`` (an index tensor or a slice), vectors and evidence alike."""
+        return EncodedProducts(self.vector[rows], self.evidence.select(rows) if self.evidence is not None else None)
 
     def __iter__(self):
         return (self[i] for i in range(len(self)))

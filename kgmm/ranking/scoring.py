@@ -74,30 +74,33 @@ def grouped_value_scores(model, products: EncodedProducts, attributes: Sequence[
     and dropped). Every score function and evidence term scores each (row, value) on its own,
     so the padding changes no number.
     """
-    return row_scores(model, products, attributes, [candidates[int(a)] for a in attributes], device, autocast, on_cpu, exclude, check)
+    return row_scores(model, products, range(len(attributes)), attributes, [candidates[int(a)] for a in attributes], device, autocast,
+                      on_cpu, exclude, check)
 
 
 @torch.no_grad()
-def row_scores(model, products: EncodedProducts, attributes: Sequence[int], lists: Sequence[Tensor], device: torch.device,
-               autocast=None, on_cpu: bool = False, exclude: Tensor | None = None, check: bool = False) -> list[Tensor]:
-    """:func:`grouped_value_scores` with each row's own candidate values ``lists[i]`` (value ids
-    of ``attributes[i]``): a ranking task's candidates, or an attribute's."""
+def row_scores(model, products: EncodedProducts, rows: Sequence[int], attributes: Sequence[int], lists: Sequence[Tensor],
+               device: torch.device, autocast=None, on_cpu: bool = False, exclude: Tensor | None = None,
+               check: bool = False) -> list[Tensor]:
+    """:func:`grouped_value_scores` for entry ``i``: product row ``rows[i]`` of ``products`` (rows
+    may repeat), attribute ``attributes[i]`` and its own candidate values ``lists[i]`` (a ranking
+    task's candidates, or the attribute's)."""
     if not attributes:
         return []
+    rows = torch.as_tensor(list(rows), dtype=torch.long)
     out: list[Tensor | None] = [None] * len(lists)
-    for rows in width_groups([c.numel() for c in lists]):
-        width = max(lists[row].numel() for row in rows)
-        values = torch.zeros(len(rows), width, dtype=torch.long)
-        for i, row in enumerate(rows):
-            values[i, : lists[row].numel()] = lists[row]
-        index = torch.as_tensor(rows, dtype=torch.long, device=products.vector.device)
-        chosen = EncodedProducts(products.vector[index], products.evidence.select(index) if products.evidence is not None else None)
+    for group in width_groups([c.numel() for c in lists]):
+        width = max(lists[entry].numel() for entry in group)
+        values = torch.zeros(len(group), width, dtype=torch.long)
+        for i, entry in enumerate(group):
+            values[i, : lists[entry].numel()] = lists[entry]
+        chosen = products.select(rows[group].to(products.vector.device))
         with autocast() if autocast else nullcontext():
-            scores = model.score(chosen.vector, torch.as_tensor([int(attributes[row]) for row in rows], dtype=torch.long, device=device),
-                                 values.to(device), chosen.evidence, exclude=None if exclude is None else exclude[rows].to(device), check=check)
+            scores = model.score(chosen.vector, torch.as_tensor([int(attributes[entry]) for entry in group], dtype=torch.long, device=device),
+                                 values.to(device), chosen.evidence, exclude=None if exclude is None else exclude[group].to(device), check=check)
         scores = scores.float().cpu() if on_cpu else scores.float()
-        for i, row in enumerate(rows):
-            out[row] = scores[i, : lists[row].numel()]
+        for i, entry in enumerate(group):
+            out[entry] = scores[i, : lists[entry].numel()]
     return out  # type: ignore[return-value]
 
 
@@ -130,10 +133,8 @@ def fact_scores(model, data, task: RankingTask, device: torch.device, batch_size
     facts, out = task.facts.tolist(), []
     for start in range(0, len(facts), FACTS_PER_CALL):  # bounded memory: [facts, widest candidates, parts] per call
         chunk = facts[start : start + FACTS_PER_CALL]
-        rows = torch.tensor([position[p] for p, _, _ in chunk], dtype=torch.long, device=vectors.vector.device)
-        chosen = EncodedProducts(vectors.vector[rows], vectors.evidence.select(rows) if vectors.evidence is not None else None)
-        out += row_scores(model, chosen, [a for _, a, _ in chunk], task.candidates[start : start + FACTS_PER_CALL], device, autocast,
-                          on_cpu=True)
+        out += row_scores(model, vectors, [position[p] for p, _, _ in chunk], [a for _, a, _ in chunk],
+                          task.candidates[start : start + FACTS_PER_CALL], device, autocast, on_cpu=True)
     return out
 
 

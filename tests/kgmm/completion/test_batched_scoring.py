@@ -58,7 +58,7 @@ def reference_checks(completer: Completer, p: int, a: int, probs: torch.Tensor) 
     best_prob, best = max(others)
     mentions = completer.mentions
     return [Check(p, a, v, listed[candidates.index(v)], best, best_prob, bool(completer.value_count[v] >= 2), mentions.named(p, v),
-                  mentions.log_ratio(p, a, v))
+                  mentions.log_ratio(a, mentions.named(p, v)))
             for v, s in completer.facts[p][a] if s == SourceCode.CATALOG]
 
 

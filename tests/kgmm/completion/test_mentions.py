@@ -63,10 +63,11 @@ def test_the_naming_rate_follows_how_often_an_attribute_s_values_are_written_out
     p = next(iter(of_product))
     v = int(snapshot.edge_value[(snapshot.edge_product == p) & (snapshot.edge_attribute == brand)][0])
     other = next(u for u in range(len(snapshot.values)) if snapshot.value_attribute[u] == brand and phrase(snapshot.values[u][1]) not in phrase(of_product[p]))
-    vouched, silent_on = named.log_ratio(p, brand, v), named.log_ratio(p, brand, other)
+    assert named.named(p, v) and not named.named(p, other)
+    vouched, silent_on = named.log_ratio(brand, True), named.log_ratio(brand, False)
     assert vouched == pytest.approx(math.log(CHANCE_NAMED / named.rate[brand])) and vouched < -3  # named: vouched for
     assert silent_on == pytest.approx(math.log((1 - CHANCE_NAMED) / (1 - named.rate[brand]))) and silent_on > 3  # silent: suspect
-    assert abs(unnamed.log_ratio(p, brand, v)) < 0.05  # an attribute never written out: silence says nothing
+    assert not unnamed.named(p, v) and abs(unnamed.log_ratio(brand, False)) < 0.05  # an attribute never written out: silence says nothing
 
 
 def test_rates_are_measured_on_an_even_sample_of_products(snapshot) -> None:
