@@ -47,7 +47,7 @@ class ProgressBar:
 
     def __init__(self, quiet: bool) -> None:
         self.progress = Progress(
-            TextColumn("pretraining"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("{task.fields[terms]}"),
@@ -59,6 +59,7 @@ class ProgressBar:
             transient=True,
         )
         self.task: Any = None
+        self.stage: Any = None
         self.terms = ""
         self.mrr = ""
 
@@ -70,10 +71,19 @@ class ProgressBar:
         self.progress.__exit__(*exc)
 
     def on_start(self, start_step: int, max_steps: int) -> None:
-        self.task = self.progress.add_task("pretrain", total=max_steps, completed=start_step, terms="")
+        self.task = self.progress.add_task("pretraining", total=max_steps, completed=start_step, terms="")
 
     def on_step(self, step: int) -> None:
         self.progress.update(self.task, completed=step)
+
+    def on_stage(self, name: str, step: int, steps: int, loss: float) -> None:
+        """A stage before the trainer's steps (stage 0): its own bar, removed when it ends."""
+        if self.stage is None:
+            self.stage = self.progress.add_task(name, total=steps, terms="")
+        self.progress.update(self.stage, completed=step, terms=f"{name} loss {loss:.3f}")
+        if step >= steps:
+            self.progress.remove_task(self.stage)
+            self.stage = None
 
     def on_log(self, record: dict) -> None:
         from kgmm.training.metrics import loss_terms  # the objectives' terms, whatever they are

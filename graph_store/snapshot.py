@@ -173,9 +173,40 @@ def build_snapshot(
         behaviour: (product a, product b, kind, weight) behaviour edges, either order.
     """
     products = sorted(products, key=lambda row: row[0])
-    product_ids = [row[0] for row in products]
-    product_pos = {pid: i for i, pid in enumerate(product_ids)}
+    product_pos = {row[0]: i for i, row in enumerate(products)}
+    seen_values: dict[tuple[str, str], int] = {}
+    prod, val, src, score = array("q"), array("q"), array("b"), array("f")
+    for pid, attribute, value, source, edge_score in edges:
+        key = (attribute, value)
+        index = seen_values.get(key)
+        if index is None:
+            index = seen_values[key] = len(seen_values)
+        prod.append(product_pos[pid])
+        val.append(index)
+        src.append(SOURCE_CODES[source])
+        score.append(1.0 if edge_score is None else edge_score)
+    return assemble_snapshot(
+        products, category_paths, list(seen_values), np.frombuffer(prod, dtype=np.int64), np.frombuffer(val, dtype=np.int64),
+        np.frombuffer(src, dtype=np.int8), np.frombuffer(score, dtype=np.float32), behaviour_arrays(behaviour, product_pos),
+    )
 
+
+def assemble_snapshot(
+    products: list[tuple[str, str, str, str | None, str | None]],
+    category_paths: Iterable[str],
+    value_keys: list[tuple[str, str]],
+    edge_product: np.ndarray,
+    edge_value: np.ndarray,
+    edge_source: np.ndarray,
+    edge_score: np.ndarray,
+    behaviour_arrays: dict,
+) -> Snapshot:
+    """A Snapshot from ``products`` sorted by id and edges as arrays: ``edge_product`` a position
+    in ``products``, ``edge_value`` a position in ``value_keys`` (any order: they are sorted here),
+    ``edge_source`` :class:`SourceCode`, ``edge_score`` (1.0 for facts). Why a second entry: a
+    backend that can read its edges as numbers (SQLite's integer keys) skips a Python tuple of
+    three strings per edge, the cost of reading 11M edges (issue 15)."""
+    product_ids = [row[0] for row in products]
     paths = set(category_paths) | {row[4] for row in products if row[4]}
     for path in list(paths):
         parts = path.split(CATEGORY_SEPARATOR)
@@ -189,24 +220,10 @@ def build_snapshot(
         [category_pos[row[4]] if row[4] else -1 for row in products], dtype=np.int64
     )
 
-    seen_values: dict[tuple[str, str], int] = {}
-    prod, val, src, score = array("q"), array("q"), array("b"), array("f")
-    for pid, attribute, value, source, edge_score in edges:
-        key = (attribute, value)
-        index = seen_values.get(key)
-        if index is None:
-            index = seen_values[key] = len(seen_values)
-        prod.append(product_pos[pid])
-        val.append(index)
-        src.append(SOURCE_CODES[source])
-        score.append(1.0 if edge_score is None else edge_score)
-
-    value_keys = sorted(seen_values)
-    rank = _ranks(seen_values, value_keys)  # [V] first-seen index -> sorted index
-    edge_product = np.frombuffer(prod, dtype=np.int64)
-    edge_value = rank[np.frombuffer(val, dtype=np.int64)] if len(val) else np.zeros(0, np.int64)
-    edge_source = np.frombuffer(src, dtype=np.int8)
-    edge_score = np.frombuffer(score, dtype=np.float32)
+    sorted_keys = sorted(value_keys)
+    position = {key: i for i, key in enumerate(sorted_keys)}
+    rank = np.fromiter((position[key] for key in value_keys), np.int64, len(value_keys))  # given index -> sorted index
+    edge_value = rank[edge_value] if len(edge_value) else np.zeros(0, np.int64)
 
     # Sort by (product, value, source, -score) and keep the first edge of each pair.
     order = np.lexsort((-edge_score, edge_source, edge_value, edge_product))
@@ -215,17 +232,16 @@ def build_snapshot(
     keep = np.ones(order.shape[0], dtype=bool)
     keep[1:] = (edge_product[1:] != edge_product[:-1]) | (edge_value[1:] != edge_value[:-1])
 
-    attributes = sorted({a for a, _ in value_keys})
+    attributes = sorted({a for a, _ in sorted_keys})
     attribute_pos = {a: i for i, a in enumerate(attributes)}
     value_attribute = np.fromiter(
-        (attribute_pos[a] for a, _ in value_keys), np.int64, len(value_keys)
+        (attribute_pos[a] for a, _ in sorted_keys), np.int64, len(sorted_keys)
     )
     edge_value = edge_value[keep]
-    behaviour_arrays = _behaviour_arrays(behaviour, product_pos)
     return Snapshot(
         product_ids=product_ids,
         attributes=attributes,
-        values=value_keys,
+        values=sorted_keys,
         value_attribute=value_attribute,
         categories=categories,
         category_parent=category_parent,
@@ -242,7 +258,7 @@ def build_snapshot(
     )
 
 
-def _behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: dict[str, int]) -> dict:
+def behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: dict[str, int]) -> dict:
     """Behaviour edges as sorted, de-duplicated arrays (``src < dst`` by product index)."""
     kinds: dict[str, int] = {}
     src, dst, kind, weight = array("q"), array("q"), array("q"), array("f")
@@ -269,12 +285,6 @@ def _behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: 
         "behaviour_kind": kind_a[keep].copy(),
         "behaviour_weight": weight_a[keep].copy(),
     }
-
-
-def _ranks(seen: dict[tuple[str, str], int], ordered: list[tuple[str, str]]) -> np.ndarray:
-    """Sorted position of each key, listed in first-seen order."""
-    position = {key: i for i, key in enumerate(ordered)}
-    return np.fromiter((position[key] for key in seen), np.int64, len(seen))
 
 
 def _parent_path(path: str) -> str | None:

@@ -28,7 +28,8 @@ from .models import (
     CATEGORY_SEPARATOR, FACT_SOURCES, AttributeEdge, BehaviourEdge, ProductNode, ProductView, Review, RunInfo, StoreStats,
 )
 from .reviews import ReviewOps
-from .snapshot import Snapshot, build_snapshot
+from .snapshot import Snapshot
+from .sqlite_snapshot import read_snapshot
 from .spec import StoreSpec
 from .sqlite_files import check_creatable, connect, connect_read_only, store_error, writable
 from . import sqlite_reviews
@@ -429,22 +430,9 @@ class SQLiteStore(GraphStore):
         return [RunInfo(rid, version, created, n, json.loads(params)) for rid, version, created, params, n in rows]
 
     def _snapshot(self, include_predicted: bool, min_score: float | None) -> Snapshot:
-        products = self._conn.execute(
-            "SELECT p.id, p.title, p.description, CASE WHEN p.image_status = 'ok' THEN p.image END, c.path "
-            "FROM products p LEFT JOIN categories c ON c.pk = p.category_pk"
-        ).fetchall()
-        categories = [r[0] for r in self._conn.execute("SELECT path FROM categories")]
         sources = FACT_SOURCES + ("model",) if include_predicted else FACT_SOURCES
         where, params = _edge_filter(sources, min_score)
-        edges = self._conn.execute(
-            "SELECT p.id, v.attribute, v.value, e.source, e.score FROM edges e "
-            "JOIN products p ON p.pk = e.product_pk JOIN value_nodes v ON v.pk = e.value_pk WHERE " + where,
-            params,
-        )
-        behaviour = self._conn.execute(_BEHAVIOUR_SELECT)  # a second cursor, read after the edges
-        return build_snapshot(
-            products, categories, ((p, a, v, SOURCE_NAME[s], sc) for p, a, v, s, sc in edges), behaviour
-        )
+        return read_snapshot(self._conn, where, params, _BEHAVIOUR_SELECT)
 
 
 def _edge_filter(sources: tuple[str, ...], min_score: float | None) -> tuple[str, list]:

@@ -141,6 +141,7 @@ class TrainConfig:
     max_val: int = 1000
     eval_batch_size: int = 64
     evidence_epochs: int = 10  # stage 0: passes of the link score's evidence terms alone over the training facts (0: off)
+    evidence_facts: int = 100_000  # stage 0: at most this many training facts, an even sample beyond (0: all of them)
     evidence_category_dropout: float = 0.0  # stage 0: share of facts whose prior is not told the category (kgmm.training.evidence_stage)
     behaviour_steps: int = 0  # MBSD stage 1: contrastive steps on behaviour pairs before the objectives
 
@@ -378,8 +379,8 @@ def validate(config: Config, source: str = "config") -> None:
     need(tr.batch_size >= 1 and tr.grad_accumulation >= 1, "train.batch_size and grad_accumulation must be >= 1")
     need(tr.max_steps >= 0 and tr.eval_every >= 0, "train.max_steps and eval_every must be >= 0 (0: sized by the catalog)")
     need(0 <= tr.evidence_category_dropout <= 1, "train.evidence_category_dropout must be in [0, 1]")
-    need(tr.epochs > 0 and tr.auto_step_limit >= 1 and tr.evidence_epochs >= 0,
-         "train.epochs must be > 0, train.auto_step_limit >= 1 and train.evidence_epochs >= 0")
+    need(tr.epochs > 0 and tr.auto_step_limit >= 1 and tr.evidence_epochs >= 0 and tr.evidence_facts >= 0,
+         "train.epochs must be > 0, train.auto_step_limit >= 1, train.evidence_epochs >= 0 and train.evidence_facts >= 0")
     need(0 <= tr.min_val <= tr.max_val, "train.min_val must lie in [0, train.max_val]")
     need(tr.lr > 0 and tr.warmup_steps >= 0 and tr.evidence_lr_scale > 0, "train.lr and evidence_lr_scale must be > 0 and warmup_steps >= 0")
     need(tr.schedule in ("cosine", "linear", "constant"), f"train.schedule {tr.schedule!r}: known: cosine, linear, constant")

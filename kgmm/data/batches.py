@@ -132,14 +132,17 @@ class PretrainData:
         value_attribute = torch.from_numpy(snapshot.value_attribute.astype(np.int64))
         self.value_attribute = value_attribute
         self.candidates = [torch.from_numpy(np.flatnonzero(snapshot.value_attribute == a)) for a in range(len(snapshot.attributes))]
-        known = torch.from_numpy(np.stack([snapshot.edge_product, snapshot.edge_attribute, snapshot.edge_value], 1).astype(np.int64))
+        known = torch.from_numpy(np.stack([snapshot.edge_product, snapshot.edge_attribute, snapshot.edge_value], 1).astype(np.int64, copy=False))
         self.known = known  # [E, 3] every fact, validation included: never a negative
         self.known_ptr = torch.from_numpy(np.searchsorted(snapshot.edge_product, np.arange(self.num_products + 1)))  # [P + 1]
         self.negatives = AttributeNegativeSampler(self.candidates, known) if snapshot.num_edges else None
-        triples = torch.stack([self.train_product, self.train_attribute, self.train_value], 1)
-        self.lpm_eligible = (
-            self.negatives.num_valid(triples) > 0 if self.negatives is not None and triples.numel() else torch.zeros(0, dtype=torch.bool)
-        )
+        self.lpm_eligible = torch.zeros(0, dtype=torch.bool)
+        if self.negatives is not None and self.train_product.numel():  # a million facts at a time: no [E, 3] copy of every fact
+            step = 1 << 20
+            self.lpm_eligible = torch.cat([
+                self.negatives.num_valid(torch.stack([self.train_product[i : i + step], self.train_attribute[i : i + step],
+                                                      self.train_value[i : i + step]], 1)) > 0
+                for i in range(0, self.train_product.numel(), step)])
         self.inputs = input_builders(snapshot, tokenizer, config)  # text, image and model.extra_modalities
         self.modalities = {name: MODALITIES.get(name) for name in self.inputs}
         self.subgraphs = SubgraphSampler(

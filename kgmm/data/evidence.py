@@ -21,6 +21,11 @@ DESCRIPTION_TOKENS = 256
 """Description tokens the evidence reads (the transformer reads ``text.max_length`` of title + description)."""
 
 
+CACHED_TEXTS = 100_000
+"""Texts whose features are kept (cleared beyond): titles repeat across a catalog's batches and
+passes, but a million products' features would take gigabytes."""
+
+
 class EvidenceInput:
     """Builds ``extra["evidence"]``: ``data`` [B, 3, W] (n-grams, title words, description
     words; 0 pads), ``mask`` [B, 3], ``present`` [B] (text shown)."""
@@ -35,6 +40,8 @@ class EvidenceInput:
         key = tuple(ids)
         found = self._cache.get(key)
         if found is None:
+            if len(self._cache) >= CACHED_TEXTS:  # a pass over a large catalog: memory stays bounded
+                self._cache.clear()
             pieces = [self.vocabulary[i] for i in ids if i not in self.special and 0 <= i < len(self.vocabulary)]
             words = words_of(pieces)
             found = self._cache[key] = (fold(word_ngrams(words) + char_ngrams(words), EVIDENCE_BUCKETS), text_words(words))

@@ -62,12 +62,13 @@ def snapshot_to_heterodata(snapshot: Snapshot) -> HeteroData:
     bounds = np.searchsorted(snapshot.edge_attribute[order], np.arange(len(relations) + 1))
     for index, relation in enumerate(relations):
         chosen = order[bounds[index] : bounds[index + 1]]
-        forward = _edges(snapshot.edge_product[chosen], snapshot.edge_value[chosen])
+        value = snapshot.edge_value[chosen]
+        both = torch.from_numpy(np.stack([value, snapshot.edge_product[chosen], value]).astype(np.int64, copy=False))  # [3, E]
         store = data[PRODUCT, relation, VALUE]
-        store.edge_index = forward
-        store.source = torch.from_numpy(snapshot.edge_source[chosen].astype(np.int8))
+        store.edge_index = both[1:]  # (product, value) and (value, product) are two views of one
+        store.source = torch.from_numpy(snapshot.edge_source[chosen].astype(np.int8))  # [3, E] table: no reversed copy
         store.score = torch.from_numpy(snapshot.edge_score[chosen].astype(np.float32))
-        data[VALUE, f"rev_{relation}", PRODUCT].edge_index = forward.flip(0)
+        data[VALUE, f"rev_{relation}", PRODUCT].edge_index = both[:2]
 
     placed = np.flatnonzero(snapshot.product_category >= 0)
     in_category = _edges(placed, snapshot.product_category[placed])

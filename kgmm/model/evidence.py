@@ -148,14 +148,14 @@ class CategoryPrior(nn.Module):
         self.values_per_attribute = torch.bincount(value_attribute.long(), minlength=A).clamp(min=1).float()[: max(A, 1)]
         level = product_category.long()[edge_product.long()]
         value, attribute = edge_value.long(), edge_attribute.long()
-        value_keys, total_keys = [C * V + value], [C * A + attribute]  # the catalog (category C) counts every fact
+        value_keys, total_keys = [_count(C * V + value)], [_count(C * A + attribute)]  # the catalog (category C) counts every fact
         while bool((level >= 0).any()):  # then each fact's leaf category and every ancestor
             on = level >= 0
-            value_keys.append(level[on] * V + value[on])
-            total_keys.append(level[on] * A + attribute[on])
+            value_keys.append(_count(level[on] * V + value[on]))  # counted per level: memory of one level's keys, not all
+            total_keys.append(_count(level[on] * A + attribute[on]))
             level = torch.where(on, self.parent[level.clamp(min=0)], torch.full_like(level, -1))
-        self.value_keys, self.value_counts = _count(torch.cat(value_keys))
-        self.total_keys, self.total_counts = _count(torch.cat(total_keys))
+        self.value_keys, self.value_counts = _merge(value_keys)
+        self.total_keys, self.total_counts = _merge(total_keys)
 
     def forward(self, category: Tensor, attribute: Tensor, values: Tensor, exclude: Tensor | None = None) -> Tensor:
         """``category`` [N] (-1: unknown), ``attribute`` [N], ``values`` [N, M] -> log-prior [N, M].
@@ -175,20 +175,56 @@ class CategoryPrior(nn.Module):
             down.append(level)
             level = torch.where(level >= 0, self.parent[level.clamp(min=0)], torch.full_like(level, -1))
         chain += down[::-1]
+        value_counts, total_counts = self._counts()
         for level in chain:
             known = (level >= 0).view(-1, 1)
-            n = _lookup(self.value_keys, self.value_counts, level.clamp(min=0).view(-1, 1) * V + values)
-            total = _lookup(self.total_keys, self.total_counts, level.clamp(min=0) * A + attribute).view(-1, 1)
+            n = value_counts(level.clamp(min=0).view(-1, 1) * V + values)
+            total = total_counts(level.clamp(min=0) * A + attribute).view(-1, 1)
             if exclude is not None:
                 n = (n - (values == exclude.view(-1, 1)).float()).clamp(min=0)
                 total = (total - (exclude >= 0).float().view(-1, 1)).clamp(min=0)
             prob = torch.where(known, (n + PRIOR_ALPHA * prob) / (total + PRIOR_ALPHA), prob)
         return prob.clamp(min=1e-9).log()
 
+    def _counts(self):
+        """Count lookups for value keys and total keys: a gather from a dense table when
+        (categories + 1) x values fits :data:`DENSE_PRIOR_CELLS`, else a binary search of the
+        sparse counts. Why: the binary searches were half of a noise check's time (10,000
+        products, ``benchmarks/complete.py``); the same numbers either way (tested). The table is
+        built on first use and rebuilt when the counts change (a fit, a load)."""
+        C, V, A = self.num_categories, self.num_values, self.num_attributes
+        state = (id(self.value_keys), self.value_keys._version, id(self.total_keys), self.total_keys._version, self.value_keys.device,
+                 DENSE_PRIOR_CELLS)
+        if getattr(self, "_dense_state", None) != state:
+            self._dense = None
+            if (C + 1) * max(V, A) <= DENSE_PRIOR_CELLS and self.value_keys.numel():
+                values = torch.zeros((C + 1) * V, device=self.value_keys.device)
+                values[self.value_keys] = self.value_counts
+                totals = torch.zeros((C + 1) * A, device=self.total_keys.device)
+                totals[self.total_keys] = self.total_counts
+                self._dense = (values, totals)
+            self._dense_state = state
+        if self._dense is None:
+            return (lambda query: _lookup(self.value_keys, self.value_counts, query),
+                    lambda query: _lookup(self.total_keys, self.total_counts, query))
+        values, totals = self._dense
+        return (lambda query: values[query]), (lambda query: totals[query])
+
+
+DENSE_PRIOR_CELLS = 1 << 25
+"""Largest dense count table (entries, 128 MiB of floats) :class:`CategoryPrior` builds."""
+
 
 def _count(keys: Tensor) -> tuple[Tensor, Tensor]:
     unique, counts = torch.unique(keys, return_counts=True)  # sorted
     return unique, counts.float()
+
+
+def _merge(parts: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """(sorted unique keys, summed counts) of several :func:`_count` results (a category is a
+    leaf for some facts and an ancestor for others: its key comes from several levels)."""
+    unique, inverse = torch.unique(torch.cat([keys for keys, _ in parts]), return_inverse=True)
+    return unique, torch.zeros(unique.numel()).index_add_(0, inverse, torch.cat([counts for _, counts in parts]))
 
 
 def _lookup(keys: Tensor, counts: Tensor, query: Tensor) -> Tensor:

@@ -38,19 +38,22 @@ class RankingTask:
     @classmethod
     def build(cls, snapshot: Snapshot, facts: np.ndarray) -> RankingTask:
         """Candidates from ``snapshot`` (the whole graph: filtering uses every known fact)."""
-        known: dict[tuple[int, int], set[int]] = {}
-        for p, a, v in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist(), snapshot.edge_value.tolist()):
-            known.setdefault((p, a), set()).add(v)
+        # a product's facts are one slice of the edges (a snapshot sorts them by product): no
+        # table of every (product, attribute) of the catalog, which took 47 s and gigabytes at 1M products
+        facts = np.asarray(facts, dtype=np.int64).reshape(-1, 3)
+        starts = np.searchsorted(snapshot.edge_product, facts[:, 0], side="left")
+        ends = np.searchsorted(snapshot.edge_product, facts[:, 0], side="right")
         per_attribute = [np.flatnonzero(snapshot.value_attribute == a) for a in range(len(snapshot.attributes))]
         candidates, truth = [], []
-        for p, a, v in facts.tolist():
-            others = known.get((p, a), set()) - {v}
+        for (p, a, v), start, end in zip(facts.tolist(), starts.tolist(), ends.tolist()):
+            own = snapshot.edge_value[start:end][snapshot.edge_attribute[start:end] == a]
+            others = own[own != v]
             cand = per_attribute[a]
-            if others:
-                cand = cand[~np.isin(cand, sorted(others))]
+            if others.size:
+                cand = cand[~np.isin(cand, others)]
             candidates.append(torch.from_numpy(cand.astype(np.int64)))
             truth.append(int(np.searchsorted(cand, v)))
-        return cls(np.asarray(facts, dtype=np.int64).reshape(-1, 3), candidates, truth)
+        return cls(facts, candidates, truth)
 
     def __len__(self) -> int:
         return int(self.facts.shape[0])

@@ -42,10 +42,20 @@ import torch
 import torch.nn.functional as F
 
 from ..data.evidence import NAME
+from ..data.tokens import CHUNK as TOKEN_CHUNK
 from ..model.evidence import ProductEvidence, evidence_of, with_text
 from ..modalities import ExtraInputs
 
 FACTS_PER_STEP = 512
+CELLS_PER_STEP = FACTS_PER_STEP * 1024
+"""A step's facts times candidates: an attribute with over 1,024 values takes fewer facts a
+step, so a step's 1-N table stays the same size however many values an attribute has (a
+catalog of a million products may have 100k brands)."""
+CACHE_BYTES = 1 << 29
+"""Parameter-free features kept between passes, at most: the chunks beyond are recomputed on
+every pass (the same numbers, more time). Why: they are [facts, candidates, features] floats,
+4.0 GiB of the run for 10,000 synthetic products with 2,000 brands, so keeping them all is what made
+stage 0's memory grow with the catalog."""
 RAW = 5
 """The first features (prior, mentions) are what :func:`with_text` rebuilds the rest from."""
 
@@ -56,6 +66,10 @@ class EvidenceStage:
 
     steps: int = 0
     seconds: float = 0.0
+    facts: int = 0  # fitted: a sample of the offered ones beyond ``train.evidence_facts``
+    offered: int = 0  # transferable training facts
+    chunks: int = 0  # steps a pass
+    kept_chunks: int = 0  # prepared once and kept between passes (the rest recomputed each pass)
     first_loss: float = float("nan")
     last_loss: float = float("nan")
 
@@ -75,12 +89,38 @@ def product_evidence(model, data, rows: list[int] | None = None) -> ProductEvide
     return evidence_of(parts.extra[NAME], category, read_text=True, read_knowledge=not hidden)
 
 
-def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int = FACTS_PER_STEP) -> list[torch.Tensor]:
+def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int = FACTS_PER_STEP,
+                cells: int = CELLS_PER_STEP) -> list[torch.Tensor]:
     """Facts [T, 3] in chunks of at most ``size``, attributes with similar value counts
-    together, so a chunk's 1-N candidate matrix is not padded to the widest attribute."""
+    together, so a chunk's 1-N candidate matrix is not padded to the widest attribute; a chunk
+    of wide attributes holds fewer facts, at most ``cells`` facts x candidates (never under one)."""
     width = torch.tensor([candidates[a].numel() for a in facts[:, 1].tolist()])
     order = torch.argsort(width * (facts[:, 1].max() + 1) + facts[:, 1], stable=True)  # by width, then attribute
-    return [facts[order[i : i + size]] for i in range(0, order.numel(), size)]
+    ordered = width[order].tolist()
+    chunks, start = [], 0
+    while start < len(ordered):
+        take = min(size, len(ordered) - start)
+        while take > 1 and ordered[start + take - 1] * take > cells:  # sorted: the last is the widest
+            take -= 1
+        chunks.append(facts[order[start : start + take]])
+        start += take
+    return chunks
+
+
+def fact_sample(facts: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) -> torch.Tensor:
+    """At most ``limit`` of ``facts`` [T, 3] (sorted by product, as training facts are); all of
+    them when there are fewer. Beyond: the facts of every ``k``-th block of ``block`` products
+    (deterministic, spread over the whole id-sorted catalog), then every ``j``-th of those if
+    still too many. Why: the evidence terms are a shallow model (a few thousand weights per
+    attribute and an n-gram table) that a hundred thousand facts fit as well as ten million, so
+    stage 0's time and memory must not grow with the catalog (issue 15); and why blocks: the
+    token tables tokenise 4,096 products at a time (:mod:`kgmm.data.tokens`), so a sample
+    strided over single facts made the first step tokenise the whole catalog (34 s at 1M)."""
+    if limit <= 0 or facts.shape[0] <= limit:
+        return facts
+    step = -(-facts.shape[0] // limit)
+    sample = facts[(facts[:, 0] // block) % step == 0]
+    return sample[:: -(-sample.shape[0] // limit)] if sample.shape[0] > limit else sample
 
 
 def transferable(facts: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor:
@@ -91,30 +131,54 @@ def transferable(facts: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor
     return facts[torch.bincount(train_value)[facts[:, 2]] >= 2]
 
 
-def run_evidence_stage(model, data, config, device: torch.device, log=None) -> EvidenceStage:
-    """Fit ``model.evidence`` and ``model.value_bias`` on the training facts of ``data``."""
+@dataclass
+class _Prepared:
+    """One chunk of facts as a step reads it: its products' evidence, each fact's candidates
+    (the fact first), and the parameter-free features (no random draws: the same on every pass)."""
+
+    rows: ProductEvidence
+    attribute: torch.Tensor
+    values: torch.Tensor
+    valid: torch.Tensor
+    features: torch.Tensor
+    catalog_prior: torch.Tensor | None
+
+    def nbytes(self) -> int:
+        tensors = [*self.rows._tensors(), self.attribute, self.values, self.valid, self.features]
+        return sum(t.numel() * t.element_size() for t in tensors + ([self.catalog_prior] if self.catalog_prior is not None else []))
+
+
+@torch.no_grad()  # the prior and the mentions have no parameters
+def _prepare(model, data, chunk: torch.Tensor, device: torch.device, category_dropout: bool) -> _Prepared:
+    others, mask = data.all_values(chunk)
+    values = torch.cat([chunk[:, 2:3], others], 1).to(device)  # [T, 1+W]: the fact, then every other value
+    valid = torch.cat([torch.ones(chunk.shape[0], 1, dtype=torch.bool), mask], 1).to(device)
+    rows = product_evidence(model, data, chunk[:, 0].tolist()).to(device)
+    attribute, exclude = chunk[:, 1].to(device), chunk[:, 2].to(device)
+    catalog_prior = (model.evidence.prior(torch.full_like(rows.category, -1), attribute, values, exclude)  # the category unknown
+                     if category_dropout else None)  # only the knob reads it
+    return _Prepared(rows, attribute, values, valid, model.evidence.features(rows, attribute, values, exclude=exclude), catalog_prior)
+
+
+def run_evidence_stage(model, data, config, device: torch.device, log=None, on_step=None) -> EvidenceStage:
+    """Fit ``model.evidence`` and ``model.value_bias`` on the training facts of ``data``: at most
+    ``train.evidence_facts`` of them (:func:`fact_sample`), each chunk prepared when first
+    visited and kept while the kept ones fit in :data:`CACHE_BYTES`, so the first step comes
+    after one chunk's work, not the whole catalog's. ``on_step(step, steps, loss)``: after each
+    step (progress, the start-up clock)."""
     epochs = config.train.evidence_epochs
     facts = torch.stack([data.train_product, data.train_attribute, data.train_value], 1)
     if model.evidence is None or data.evidence is None or epochs <= 0 or facts.shape[0] == 0:
         return EvidenceStage()
     start = time.perf_counter()
     facts = facts[data.lpm_eligible] if data.lpm_eligible.numel() else facts
-    facts = transferable(facts, data.train_value)
+    offered = transferable(facts, data.train_value)
+    facts = fact_sample(offered, config.train.evidence_facts)
     if facts.shape[0] == 0:
         return EvidenceStage()
-    evidence = product_evidence(model, data).to(device)
-    chunks = []
-    with torch.no_grad():  # the prior and the mentions have no parameters: computed once per chunk
-        for chunk in fact_chunks(facts, data.candidates):
-            others, mask = data.all_values(chunk)
-            values = torch.cat([chunk[:, 2:3], others], 1).to(device)  # [T, 1+W]: the fact, then every other value
-            valid = torch.cat([torch.ones(chunk.shape[0], 1, dtype=torch.bool), mask], 1).to(device)
-            rows = evidence.select(chunk[:, 0].to(device))
-            attribute = chunk[:, 1].to(device)
-            exclude = chunk[:, 2].to(device)
-            catalog_prior = (model.evidence.prior(torch.full_like(rows.category, -1), attribute, values, exclude)  # the category unknown
-                             if config.train.evidence_category_dropout > 0 else None)  # only the knob reads it
-            chunks.append((rows, attribute, values, valid, model.evidence.features(rows, attribute, values, exclude=exclude), catalog_prior))
+    chunks = fact_chunks(facts, data.candidates)
+    kept: dict[int, _Prepared] = {}
+    kept_bytes = 0
     parameters = [*model.evidence.parameters(), model.value_bias]
     optimizer = torch.optim.Adam(parameters, lr=config.train.lr * config.train.evidence_lr_scale)
     generator = torch.Generator().manual_seed(config.train.seed)
@@ -122,26 +186,36 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None) -> E
     stage, losses = EvidenceStage(), []
     for _ in range(epochs):
         for index in torch.randperm(len(chunks), generator=generator).tolist():
-            rows, attribute, values, valid, features, catalog_prior = chunks[index]
+            prepared = kept.get(index)
+            if prepared is None:
+                prepared = _prepare(model, data, chunks[index], device, drop_category > 0)
+                if kept_bytes + prepared.nbytes() <= CACHE_BYTES:
+                    kept[index] = prepared
+                    kept_bytes += prepared.nbytes()
+            rows, features, values = prepared.rows, prepared.features, prepared.values
             if drop > 0 or drop_category > 0:
                 raw = features[..., :RAW]
                 if drop_category > 0:  # the category withheld: the lexical terms must predict without it
                     hide = (torch.rand(values.shape[0], generator=generator) < drop_category).to(device)
-                    raw = torch.cat([torch.where(hide.view(-1, 1), catalog_prior, raw[..., 0]).unsqueeze(-1), raw[..., 1:]], -1)
+                    raw = torch.cat([torch.where(hide.view(-1, 1), prepared.catalog_prior, raw[..., 0]).unsqueeze(-1), raw[..., 1:]], -1)
                 if drop > 0:  # text dropout, as joint training drops it
                     keep = (torch.rand(values.shape[0], generator=generator) >= drop).to(device)
                     rows = dataclasses.replace(rows, text=rows.text & keep)
                 features = with_text(raw, rows.text)
-            scores = model.evidence.combine(features, rows, attribute, values) + model.value_bias[values.clamp(min=0)]
-            loss = F.cross_entropy(scores.masked_fill(~valid, float("-inf")), torch.zeros(values.shape[0], dtype=torch.long, device=device))
+            scores = model.evidence.combine(features, rows, prepared.attribute, values) + model.value_bias[values.clamp(min=0)]
+            loss = F.cross_entropy(scores.masked_fill(~prepared.valid, float("-inf")),
+                                   torch.zeros(values.shape[0], dtype=torch.long, device=device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
             stage.steps += 1
+            if on_step is not None:
+                on_step(stage.steps, epochs * len(chunks), losses[-1])
     stage.seconds = time.perf_counter() - start
+    stage.facts, stage.offered, stage.kept_chunks, stage.chunks = facts.shape[0], offered.shape[0], len(kept), len(chunks)
     stage.first_loss, stage.last_loss = losses[0], float(np.mean(losses[-len(chunks):]))
     if log is not None:
-        log.write({"kind": "evidence", "steps": stage.steps, "loss_first": round(stage.first_loss, 5),
+        log.write({"kind": "evidence", "steps": stage.steps, "facts": stage.facts, "loss_first": round(stage.first_loss, 5),
                    "loss_last": round(stage.last_loss, 5), "seconds": round(stage.seconds, 2)})
     return stage

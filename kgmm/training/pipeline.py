@@ -238,15 +238,30 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
                 note("train.behaviour_steps is set but the graph has fewer than two behaviour pairs: stage 1 skipped")
         if checkpoint is None:  # stage 0 runs once, before the first checkpoint
             with clock.phase("stage0_s"):
-                stage0 = run_evidence_stage(model, data, config, runtime.device, log)
+                stage0 = run_evidence_stage(model, data, config, runtime.device, log, _stage_progress("stage 0", clock, callbacks))
             if stage0.steps:
+                sample = f", {stage0.facts:,} of {stage0.offered:,} (train.evidence_facts)" if stage0.facts < stage0.offered else ""
                 note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({config.train.evidence_epochs} passes over the training "
-                     f"facts) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
+                     f"facts{sample}) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
         fitted = checkpoint is None and stage0.steps > 0
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, [clock, *(callbacks or [])],
                           validate_first=fitted)
         fit = trainer.fit()
         return _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes)
+
+
+def _stage_progress(name: str, clock: StartupClock, callbacks):
+    """What a stage before the trainer calls after each step: the start-up clock's mark at its
+    first, and the callbacks' ``on_stage(name, step, steps, loss)`` where they have one (the
+    CLI's progress bar: stage 0 takes minutes on a large catalog)."""
+    hooks = [hook for hook in (getattr(c, "on_stage", None) for c in callbacks or []) if hook is not None]
+
+    def on_step(step: int, steps: int, loss: float) -> None:
+        clock.mark("first_evidence_step")
+        for hook in hooks:
+            hook(name, step, steps, loss)
+
+    return on_step
 
 
 def _finish(model, data, config, runtime, run_dir, fit, evaluator, resumed_from, notes) -> PretrainResult:

@@ -40,7 +40,17 @@ class StartupClock:
         self.path: Path | None = None
         self.process_start = psutil.Process().create_time()  # wall clock, so imports before us count
         self.phases: dict[str, float] = {}
+        self.peaks: dict[str, float] = {}  # peak RSS when each phase ended: which phase raised it
+        self.marks: dict[str, float] = {}
         self.record: dict[str, Any] | None = None
+
+    def mark(self, name: str) -> None:
+        """Note ``{name}_s`` (seconds from process start) and ``{name}_peak_rss_mb`` now, once:
+        stage 0's first step (``first_evidence_step``), an optimizer step that comes before
+        the trainer's first."""
+        if f"{name}_s" not in self.marks:
+            self.marks[f"{name}_s"] = round(time.time() - self.process_start, 3)
+            self.marks[f"{name}_peak_rss_mb"] = round(peak_rss_mb(), 1)
 
     @contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -50,6 +60,7 @@ class StartupClock:
             yield
         finally:
             self.phases[name] = round(self.phases.get(name, 0.0) + time.perf_counter() - start, 3)
+            self.peaks[name] = round(peak_rss_mb(), 1)
 
     # -- trainer callback ----------------------------------------------------------------
 
@@ -63,7 +74,9 @@ class StartupClock:
             "step": step,
             "first_step_s": round(time.time() - self.process_start, 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
+            **self.marks,
             "phases": dict(self.phases),
+            "peak_rss_after_mb": dict(self.peaks),
         }
         if self.path is not None:
             self.path.write_text(json.dumps(self.record, indent=2) + "\n", encoding="utf-8")

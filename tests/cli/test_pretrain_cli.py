@@ -77,3 +77,18 @@ def test_bad_input_gives_one_clear_line(tmp_path: Path) -> None:
     (foreign / "config.json").write_text("{}")
     one_line_error(kgmm("pretrain", "--store", str(tmp_path / "s.db"), "--resume", str(foreign)), "not a kgmm checkpoint")
     assert "--resume" in kgmm("pretrain", "--help").stdout
+
+
+def test_the_progress_bar_shows_stage_zero_on_a_bar_of_its_own_until_it_ends() -> None:
+    from cli import pretrain as pretrain_cli
+
+    bar = pretrain_cli.ProgressBar(quiet=True)  # the same tasks, nothing drawn
+    with bar:
+        bar.on_stage("stage 0", 1, 2, 0.75)
+        [stage] = bar.progress.tasks
+        assert (stage.description, stage.completed, stage.total) == ("stage 0", 1, 2)
+        assert "loss 0.750" in stage.fields["terms"]
+        bar.on_stage("stage 0", 2, 2, 0.5)
+        assert bar.progress.tasks == [] and bar.stage is None  # ended: the trainer's bar comes next
+        bar.on_start(0, 10)
+        assert [task.description for task in bar.progress.tasks] == ["pretraining"]

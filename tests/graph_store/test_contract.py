@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from graph_store import AttributeEdge, BehaviourEdge, ContractError, GraphStore, ProductNode, RunInfo, StoreError
+from graph_store.models import CATEGORY_SEPARATOR
+from graph_store.snapshot import build_snapshot
 
 
 def product(pid: str, category: tuple[str, ...] = ("Home", "Kitchen"), **kw) -> ProductNode:
@@ -253,3 +255,22 @@ def test_closed_store_raises_store_error_not_a_driver_error(store: GraphStore) -
     for call in (lambda: store.stats(), lambda: list(store.iter_products()), lambda: store.get_product("p1")):
         with pytest.raises(StoreError):
             call()
+
+
+@pytest.mark.parametrize("include_predicted, min_score", [(False, None), (True, None), (True, 0.5)])
+def test_snapshot_equals_the_one_built_from_the_stores_named_rows(store: GraphStore, include_predicted: bool, min_score) -> None:
+    """A backend may read its edges its own way (SQLite reads integer keys); the snapshot must be
+    the one :func:`build_snapshot` makes from the products and triples the contract lists."""
+    store.write_predictions(RunInfo("run-1", model_version="m1"), [
+        edge("p3", "material", "steel", "model", score=0.9, run_id="run-1"),
+        edge("p1", "size", "xl", "model", score=0.2, run_id="run-1"),
+    ])
+    store.upsert_behaviour([BehaviourEdge("p3", "p1", "co_view", 2.0)])
+    sources = ("catalog", "text", "reviewed", "model") if include_predicted else ("catalog", "text", "reviewed")
+    products = [(p.id, p.title, p.description, p.image if p.image_status == "ok" else None,
+                 CATEGORY_SEPARATOR.join(p.category) or None) for p in store.iter_products()]
+    triples = [(e.product_id, e.attribute, e.value, e.source, e.score) for e in store.iter_triples(sources, min_score)]
+    expected = build_snapshot(products, [], triples, [(b.product_a, b.product_b, b.kind, b.weight) for b in store.iter_behaviour()])
+    got = store.snapshot(include_predicted=include_predicted, min_score=min_score)
+    assert got.content_hash() == expected.content_hash()
+    assert got.num_edges == expected.num_edges > 0 and got.edge_score.tolist() == expected.edge_score.tolist()

@@ -62,3 +62,17 @@ def test_startup_clock_writes_the_first_step_once(tmp_path: Path) -> None:
     assert json.loads(clock.path.read_text()) == first and first["step"] == 1
     assert first["first_step_s"] >= first["phases"]["before_trainer_s"] >= 0
     assert first["peak_rss_mb"] > 10 and set(first["phases"]) == {"tokenizer_s", "before_trainer_s"}
+
+
+def test_a_mark_before_the_trainer_is_kept_once_beside_the_first_step(tmp_path: Path) -> None:
+    clock = StartupClock()
+    clock.path = tmp_path / "startup.json"
+    clock.mark("first_evidence_step")
+    noted = dict(clock.marks)
+    clock.mark("first_evidence_step")  # a later call changes nothing
+    assert clock.marks == noted
+    clock.on_start(0, 10)
+    clock.on_step(1)
+    record = json.loads(clock.path.read_text())
+    assert record["first_evidence_step_s"] <= record["first_step_s"]
+    assert 10 < record["first_evidence_step_peak_rss_mb"] <= record["peak_rss_mb"]

@@ -17,6 +17,7 @@ import torch
 from kgmm.data.batches import batch_generator
 from kgmm.data.evidence import NAME
 from kgmm.model import K3M
+from kgmm.model import evidence as evidence_module
 from kgmm.model.evidence import FEATURES, CategoryPrior, mention_features, with_text
 from kgmm.ranking import RankingTask, encode_products, fact_scores
 from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
@@ -42,6 +43,33 @@ def test_the_prior_backs_off_from_a_small_category_to_its_parent() -> None:
     assert math.isclose(float(got.sum()), 1.0, rel_tol=1e-6)
     unknown = prior(torch.tensor([-1]), torch.tensor([0]), values).exp()[0]  # no category: the catalog's
     assert torch.allclose(unknown, torch.tensor(catalog), atol=1e-6)
+
+
+def test_the_dense_count_table_gives_the_sparse_lookups_numbers_and_follows_a_refit(monkeypatch) -> None:
+    generator = torch.Generator().manual_seed(0)
+    prior = CategoryPrior(num_attributes=3, num_values=12, num_categories=4)
+    value_attribute = torch.arange(12) % 3
+    product_category = torch.randint(-1, 4, (40,), generator=generator)
+    values = torch.randint(0, 12, (60,), generator=generator)
+    products = torch.randint(0, 40, (60,), generator=generator)
+
+    def fit(count: int) -> None:
+        prior.fit(product_category, torch.tensor([-1, 0, 0, 1]), value_attribute, products[:count], value_attribute[values[:count]],
+                  values[:count])
+
+    fit(60)
+    category, attribute = torch.tensor([-1, 0, 1, 2, 3, 3]), torch.tensor([0, 1, 2, 0, 1, 2])
+    asked = torch.stack([torch.arange(a, 12, 3) for a in attribute.tolist()])
+    exclude = torch.tensor([0, -1, 5, 3, 4, 8])
+    dense = prior(category, attribute, asked, exclude)
+    assert prior._dense is not None  # small enough: the table was built
+    fit(30)  # new counts: the table must follow them
+    refitted = prior(category, attribute, asked, exclude)
+    monkeypatch.setattr(evidence_module, "DENSE_PRIOR_CELLS", 0)
+    sparse = prior(category, attribute, asked, exclude)
+    assert prior._dense is None and torch.equal(refitted, sparse)
+    fit(60)
+    assert torch.equal(prior(category, attribute, asked, exclude), dense) and not torch.equal(dense, refitted)
 
 
 def test_mentions_count_the_value_words_found() -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from kgmm.training.evidence_stage import run_evidence_stage, transferable
+from kgmm.training import evidence_stage
+from kgmm.training.evidence_stage import fact_chunks, fact_sample, run_evidence_stage, transferable
 from tests.kgmm.k3m_testing import one_thread_per_module, tiny_config, tiny_setup  # noqa: F401 (autouse fixture)
 
 
@@ -55,3 +56,44 @@ def test_only_facts_whose_value_has_another_training_fact_are_fitted() -> None:
     # counted over every training fact, not only the ones offered
     assert transferable(facts[2:3], torch.tensor([7, 7])).shape[0] == 1
     assert transferable(facts[:0], facts[:, 2]).shape[0] == 0
+
+
+def test_a_large_catalog_fits_a_sample_of_its_facts_in_evenly_spaced_product_blocks() -> None:
+    facts = torch.stack([torch.arange(40).repeat_interleave(2), torch.arange(80) % 2, torch.arange(80) % 3], 1)
+    assert torch.equal(fact_sample(facts, 80), facts) and torch.equal(fact_sample(facts, 0), facts)
+    sample = fact_sample(facts, 30, block=5)  # 80 facts, at most 30: every 3rd block of 5 products
+    assert sorted(set((sample[:, 0] // 5).tolist())) == [0, 3, 6] and sample.shape[0] == 30
+    assert torch.equal(fact_sample(facts, 30, block=5), sample)  # deterministic
+    thinned = fact_sample(facts, 28, block=5)  # the same blocks hold 30, over 28: every 2nd of their facts
+    assert torch.equal(thinned, sample[::2])
+
+
+def test_a_wide_attribute_gets_fewer_facts_a_step_and_every_fact_one_step() -> None:
+    candidates = [torch.arange(5), torch.arange(5, 2005)]  # a narrow attribute and one with 2,000 values
+    facts = torch.stack([torch.arange(700), torch.arange(700) % 2, torch.zeros(700, dtype=torch.long)], 1)
+    chunks = fact_chunks(facts, candidates, size=512, cells=512 * 1024)
+    assert sorted(torch.cat(chunks)[:, 0].tolist()) == list(range(700))
+    for chunk in chunks:
+        widest = max(candidates[a].numel() for a in chunk[:, 1].tolist())
+        assert chunk.shape[0] <= 512 and (chunk.shape[0] * widest <= 512 * 1024 or chunk.shape[0] == 1)
+    assert [c.shape[0] for c in chunks if int(c[0, 1]) == 0] == [350]  # narrow ones: one full step
+    assert max(c.shape[0] for c in chunks if int(c[0, 1]) == 1) == 262  # 512 * 1024 // 2000
+
+
+def test_chunks_recomputed_each_pass_give_the_same_fit_as_kept_ones(monkeypatch) -> None:
+    kept, _, first = _fit()
+    monkeypatch.setattr(evidence_stage, "CACHE_BYTES", 0)  # nothing kept: every chunk prepared again each pass
+    recomputed, _, again = _fit()
+    assert first.kept_chunks == first.chunks > 0 and again.kept_chunks == 0
+    for name, value in kept.state_dict().items():
+        assert torch.equal(value, recomputed.state_dict()[name]), name
+
+
+def test_every_step_reports_its_progress_and_the_last_ends_the_stage() -> None:
+    config = tiny_config(evidence_epochs=2)
+    model, data, _ = tiny_setup(config)
+    seen = []
+    stage = run_evidence_stage(model, data, config, torch.device("cpu"), on_step=lambda *report: seen.append(report))
+    assert [step for step, _, _ in seen] == list(range(1, stage.steps + 1))
+    assert {steps for _, steps, _ in seen} == {stage.steps} == {2 * stage.chunks}
+    assert seen[-1][2] > 0
