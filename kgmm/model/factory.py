@@ -81,7 +81,7 @@ def document_frequency(snapshot: Snapshot, tokenizer) -> tuple[torch.Tensor, int
         titles = encode([snapshot.titles[p] for p in chosen[start : start + 4096]], DESCRIPTION_TOKENS)
         descriptions = encode([snapshot.descriptions[p] for p in chosen[start : start + 4096]], DESCRIPTION_TOKENS)
         for title, description in zip(titles, descriptions):
-            buckets = set(reader.features(title)[0]) | set(reader.features(description)[0])
+            buckets = set(reader.features(title)[0].tolist()) | set(reader.features(description)[0].tolist())
             if buckets:
                 frequency[torch.tensor(sorted(buckets))] += 1
         reader.clear()

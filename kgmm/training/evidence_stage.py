@@ -107,28 +107,28 @@ def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int =
     return chunks
 
 
-def fact_sample(facts: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) -> torch.Tensor:
-    """At most ``limit`` of ``facts`` [T, 3] (sorted by product, as training facts are); all of
-    them when there are fewer. Beyond: the facts of every ``k``-th block of ``block`` products
+def fact_sample(products: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) -> torch.Tensor:
+    """Positions of at most ``limit`` facts, given each fact's product ``products`` [T] (sorted,
+    as training facts are); all of them when there are fewer. Beyond: the facts of every ``k``-th block of ``block`` products
     (deterministic, spread over the whole id-sorted catalog), then every ``j``-th of those if
     still too many. Why: the evidence terms are a shallow model (a few thousand weights per
     attribute and an n-gram table) that a hundred thousand facts fit as well as ten million, so
     stage 0's time and memory must not grow with the catalog (issue 15); and why blocks: the
     token tables tokenise 4,096 products at a time (:mod:`kgmm.data.tokens`), so a sample
     strided over single facts made the first step tokenise the whole catalog (34 s at 1M)."""
-    if limit <= 0 or facts.shape[0] <= limit:
-        return facts
-    step = -(-facts.shape[0] // limit)
-    sample = facts[(facts[:, 0] // block) % step == 0]
-    return sample[:: -(-sample.shape[0] // limit)] if sample.shape[0] > limit else sample
+    everything = torch.arange(products.numel())
+    if limit <= 0 or products.numel() <= limit:
+        return everything
+    sample = everything[(products // block) % -(-products.numel() // limit) == 0]
+    return sample[:: -(-sample.numel() // limit)] if sample.numel() > limit else sample
 
 
-def transferable(facts: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor:
-    """The facts [T, 3] whose value has another training fact (``train_value``: every training
-    fact's value, a superset of the facts'), see the module docstring."""
-    if facts.shape[0] == 0:
-        return facts
-    return facts[torch.bincount(train_value)[facts[:, 2]] >= 2]
+def transferable(values: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor:
+    """[T] bool: the facts of ``values`` [T] whose value has another training fact
+    (``train_value``: every training fact's value, a superset), see the module docstring."""
+    if values.numel() == 0:
+        return torch.zeros(0, dtype=torch.bool)
+    return torch.bincount(train_value)[values] >= 2
 
 
 @dataclass
@@ -167,13 +167,15 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None, on_s
     after one chunk's work, not the whole catalog's. ``on_step(step, steps, loss)``: after each
     step (progress, the start-up clock)."""
     epochs = config.train.evidence_epochs
-    facts = torch.stack([data.train_product, data.train_attribute, data.train_value], 1)
-    if model.evidence is None or data.evidence is None or epochs <= 0 or facts.shape[0] == 0:
+    if model.evidence is None or data.evidence is None or epochs <= 0 or data.train_value.numel() == 0:
         return EvidenceStage()
     start = time.perf_counter()
-    facts = facts[data.lpm_eligible] if data.lpm_eligible.numel() else facts
-    offered = transferable(facts, data.train_value)
-    facts = fact_sample(offered, config.train.evidence_facts)
+    keep = transferable(data.train_value, data.train_value)  # masks and positions: no [T, 3] copy of every fact
+    if data.lpm_eligible.numel():
+        keep &= data.lpm_eligible
+    offered = torch.nonzero(keep).view(-1)
+    chosen = offered[fact_sample(data.train_product[offered], config.train.evidence_facts)]
+    facts = torch.stack([data.train_product[chosen], data.train_attribute[chosen], data.train_value[chosen]], 1)
     if facts.shape[0] == 0:
         return EvidenceStage()
     chunks = fact_chunks(facts, data.candidates)
@@ -213,7 +215,7 @@ def run_evidence_stage(model, data, config, device: torch.device, log=None, on_s
             if on_step is not None:
                 on_step(stage.steps, epochs * len(chunks), losses[-1])
     stage.seconds = time.perf_counter() - start
-    stage.facts, stage.offered, stage.kept_chunks, stage.chunks = facts.shape[0], offered.shape[0], len(kept), len(chunks)
+    stage.facts, stage.offered, stage.kept_chunks, stage.chunks = facts.shape[0], offered.numel(), len(kept), len(chunks)
     stage.first_loss, stage.last_loss = losses[0], float(np.mean(losses[-len(chunks):]))
     if log is not None:
         log.write({"kind": "evidence", "steps": stage.steps, "facts": stage.facts, "loss_first": round(stage.first_loss, 5),
