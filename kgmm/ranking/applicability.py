@@ -46,17 +46,13 @@ class Applicability:
     def __init__(self, snapshot: Snapshot, min_coverage: float | None = None, prior_weight: float = 5.0, max_distinct: float = 0.5,
                  holdout: float = 0.1, seed: int = 0) -> None:
         self.snapshot, self.prior_weight = snapshot, prior_weight
-        num_attributes = len(snapshot.attributes)
-        self.has: list[set[int]] = [set() for _ in range(snapshot.num_products)]
-        for p, a in zip(snapshot.edge_product.tolist(), snapshot.edge_attribute.tolist()):
-            self.has[p].add(a)
-        values = np.bincount(snapshot.value_attribute, minlength=num_attributes)
-        products = np.zeros(num_attributes, dtype=np.int64)
-        for attributes in self.has:
-            for a in attributes:
-                products[a] += 1
+        num_attributes = self.num_attributes = max(len(snapshot.attributes), 1)
+        # which attributes each product has: the sorted unique keys product * A + attribute (no
+        # Python set per product: at a million products those were gigabytes and a minute)
+        self.pairs = np.unique(snapshot.edge_product.astype(np.int64) * num_attributes + snapshot.edge_attribute)
+        values = np.bincount(snapshot.value_attribute, minlength=len(snapshot.attributes))
+        products = np.bincount(self.pairs % num_attributes, minlength=len(snapshot.attributes))
         self.predictable = (values >= 2) & (values <= max_distinct * np.maximum(products, 1))  # [A] bool
-        self.chains = [self._chain(c) for c in snapshot.product_category.tolist()]
         everyone = np.arange(snapshot.num_products)
         self.measured: dict[str, float] = {}
         if min_coverage is None:
@@ -65,24 +61,35 @@ class Applicability:
         self._estimates = self._estimator(everyone)
         self._applies: dict[int, list[int]] = {}
 
-    def _chain(self, category: int) -> tuple[int, ...]:
-        """The category and its ancestors, leaf first."""
-        chain = []
-        while category >= 0:
-            chain.append(category)
-            category = int(self.snapshot.category_parent[category])
-        return tuple(chain)
+    def has(self, product: int) -> set[int]:
+        """The attributes ``product`` has a fact for."""
+        start, end = np.searchsorted(self.pairs, [product * self.num_attributes, (product + 1) * self.num_attributes])
+        return set((self.pairs[start:end] % self.num_attributes).tolist())
 
     def _estimator(self, members: np.ndarray):
         """A function category -> {attribute: backed-off coverage} from the products ``members``."""
-        size: dict[int, int] = {}
-        counts: dict[int, dict[int, int]] = {}
-        for p in members.tolist():
-            for c in (*self.chains[p], -1):
-                size[c] = size.get(c, 0) + 1
-                bucket = counts.setdefault(c, {})
-                for a in self.has[p]:
-                    bucket[a] = bucket.get(a, 0) + 1
+        A, C = self.num_attributes, len(self.snapshot.categories)
+        member = np.zeros(self.snapshot.num_products, dtype=bool)
+        member[members] = True
+        pairs = self.pairs[member[self.pairs // A]]
+        products, attributes = pairs // A, pairs % A
+        category = self.snapshot.product_category.astype(np.int64)
+        sizes = np.zeros(C + 1, dtype=np.int64)  # index C: the root (every product)
+        with_attribute = np.zeros((C + 1) * A, dtype=np.int64)
+        level, pair_level = category[members], category[products]
+        sizes[C] += members.size
+        with_attribute += np.bincount(C * A + attributes, minlength=(C + 1) * A)
+        while (level >= 0).any() or (pair_level >= 0).any():  # each product counts in its category and every ancestor
+            sizes += np.bincount(level[level >= 0], minlength=C + 1)
+            on = pair_level >= 0
+            with_attribute += np.bincount(pair_level[on] * A + attributes[on], minlength=(C + 1) * A)
+            level = np.where(level >= 0, self.snapshot.category_parent[np.maximum(level, 0)], -1)
+            pair_level = np.where(on, self.snapshot.category_parent[np.maximum(pair_level, 0)], -1)
+        with_attribute = with_attribute.reshape(C + 1, A)
+        size = {c: int(n) for c, n in enumerate(sizes[:C].tolist()) if n}
+        size[-1] = int(sizes[C])
+        counts = {(-1 if c == C else c): {a: int(n) for a, n in zip(np.flatnonzero(row).tolist(), row[row > 0].tolist())}
+                  for c, row in enumerate(with_attribute) if row.any()}
         total = max(size.get(-1, 0), 1)
         root = {a: n / total for a, n in counts.get(-1, {}).items() if self.predictable[a]}
         cache: dict[int, dict[int, float]] = {-1: root}
@@ -105,13 +112,20 @@ class Applicability:
             return 0.3
         estimate = self._estimator(np.setdiff1d(np.arange(count), held))
         scores, labels = [], []
-        for p in held.tolist():
-            for a, value in estimate(self.chains[p][0] if self.chains[p] else -1).items():
-                scores.append(value)
-                labels.append(a in self.has[p])
-        if not labels or not any(labels):
+        leaf = self.snapshot.product_category[held]
+        for category in np.unique(leaf).tolist():  # the held products of one category share its estimates
+            found = estimate(int(category))
+            if not found:
+                continue
+            attributes = np.fromiter(found, dtype=np.int64, count=len(found))
+            products = held[leaf == category]
+            scores.append(np.tile(np.fromiter(found.values(), dtype=np.float64, count=len(found)), products.size))
+            keys = (products[:, None] * self.num_attributes + attributes[None, :]).ravel()
+            at = np.searchsorted(self.pairs, keys).clip(max=max(self.pairs.size - 1, 0))
+            labels.append(self.pairs[at] == keys if self.pairs.size else np.zeros(keys.size, dtype=bool))
+        if not labels or not any(l.any() for l in labels):
             return 0.3
-        scores_arr, labels_arr = np.asarray(scores), np.asarray(labels)
+        scores_arr, labels_arr = np.concatenate(scores), np.concatenate(labels)
         best = None
         for threshold in THRESHOLDS:
             chosen = scores_arr >= threshold
@@ -127,20 +141,19 @@ class Applicability:
 
     def coverage(self, product: int) -> dict[int, float]:
         """Backed-off coverage of each predictable attribute in ``product``'s category."""
-        chain = self.chains[product]
-        return self._estimates(chain[0] if chain else -1)
+        return self._estimates(int(self.snapshot.product_category[product]))
 
     def applies(self, product: int) -> list[int]:
         """Predictable attributes that apply to ``product``'s category, sorted by index."""
-        chain = self.chains[product]
-        category = chain[0] if chain else -1
+        category = int(self.snapshot.product_category[product])
         if category not in self._applies:
             self._applies[category] = sorted(a for a, value in self._estimates(category).items() if value >= self.min_coverage)
         return self._applies[category]
 
     def missing(self, product: int) -> list[int]:
         """Attributes that apply to ``product`` and that it lacks, sorted by index."""
-        return [a for a in self.applies(product) if a not in self.has[product]]
+        has = self.has(product)
+        return [a for a in self.applies(product) if a not in has]
 
 
 def example_gaps(applicability: Applicability, count: int, seed: int) -> list[tuple[int, int]]:
