@@ -20,6 +20,7 @@ the store visible.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 import dataclasses
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -122,6 +123,22 @@ def without_text(data: PretrainData) -> PretrainData:
     """A shallow copy of ``data`` in which no product has a title or a description (what a
     product without text looks like to every reader of the token tables)."""
     out = copy.copy(data)
-    out.titles = [[] for _ in range(data.num_products)]
-    out.descriptions = [[] for _ in range(data.num_products)]
+    out.titles = out.descriptions = NoTexts(data.num_products)
     return out
+
+
+class NoTexts(Sequence):
+    """A token table in which every text is empty (``[]``), without a list per product."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [[] for _ in range(*index.indices(self.count))]
+        if not -self.count <= index < self.count:
+            raise IndexError(f"text {index} out of range ({self.count} products)")
+        return []

@@ -114,7 +114,7 @@ def fact_sample(products: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) ->
     still too many. Why: the evidence terms are a shallow model (a few thousand weights per
     attribute and an n-gram table) that a hundred thousand facts fit as well as ten million, so
     stage 0's time and memory must not grow with the catalog (issue 15); and why blocks: the
-    token tables tokenise 4,096 products at a time (:mod:`kgmm.data.tokens`), so a sample
+    token tables tokenise a chunk of products at a time (:mod:`kgmm.data.tokens`), so a sample
     strided over single facts made the first step tokenise the whole catalog (34 s at 1M)."""
     everything = torch.arange(products.numel())
     if limit <= 0 or products.numel() <= limit:
