@@ -110,8 +110,8 @@ def fact_chunks(facts: torch.Tensor, candidates: list[torch.Tensor], size: int =
 def fact_sample(products: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) -> torch.Tensor:
     """Positions of at most ``limit`` facts, given each fact's product ``products`` [T] (sorted,
     as training facts are); all of them when there are fewer. Beyond: the facts of every ``k``-th block of ``block`` products
-    (deterministic, spread over the whole id-sorted catalog), then every ``j``-th of those if
-    still too many. Why: the evidence terms are a shallow model (a few thousand weights per
+    (deterministic, spread over the whole id-sorted catalog), then ``limit`` of those evenly
+    spaced if still too many. Why: the evidence terms are a shallow model (a few thousand weights per
     attribute and an n-gram table) that a hundred thousand facts fit as well as ten million, so
     stage 0's time and memory must not grow with the catalog (issue 15); and why blocks: the
     token tables tokenise a chunk of products at a time (:mod:`kgmm.data.tokens`), so a sample
@@ -120,7 +120,7 @@ def fact_sample(products: torch.Tensor, limit: int, block: int = TOKEN_CHUNK) ->
     if limit <= 0 or products.numel() <= limit:
         return everything
     sample = everything[(products // block) % -(-products.numel() // limit) == 0]
-    return sample[:: -(-sample.numel() // limit)] if sample.numel() > limit else sample
+    return sample[torch.arange(limit) * sample.numel() // limit] if sample.numel() > limit else sample  # evenly spaced
 
 
 def transferable(values: torch.Tensor, train_value: torch.Tensor) -> torch.Tensor:
