@@ -251,6 +251,8 @@ def rule_values(snapshot: Snapshot, sample: list[Prediction]) -> dict[tuple[str,
     so a user sees the model's values next to the baseline a data team would write first."""
     from ..ranking.rule import MajorityPerCategory
 
+    if not sample:
+        return {}
     rule = MajorityPerCategory(snapshot)
     index = {pid: i for i, pid in enumerate(snapshot.product_ids)}
     attributes = {name: i for i, name in enumerate(snapshot.attributes)}
@@ -344,6 +346,8 @@ def resolve_model_dir(path: Path) -> Path:
 def earlier_proposals(store: GraphStore, replaced_run: str | None) -> set[tuple[str, str, str]]:
     """(product, attribute, value) of every prediction already in the store, but those of
     ``replaced_run``: a rerun skips them instead of proposing the same value twice."""
+    if not any(run.run_id != replaced_run for run in store.list_runs()):  # none: no pass over the store's edges (20 s at 1M)
+        return set()
     return {(e.product_id, e.attribute, e.value) for e in store.iter_triples(["model"]) if e.run_id != replaced_run}
 
 
