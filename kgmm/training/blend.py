@@ -25,6 +25,8 @@ and they fell below the category rule (Flipkart, 50% missing text, measured in
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -39,27 +41,66 @@ PULL = 1e-3
 """L2 pull of each scale towards 1 (a part the validation facts say nothing about stays put)."""
 
 
+@dataclass
+class TermGroup:
+    """Facts of similar width (positions ``index`` in the task) and their score terms, padded
+    to the group's widest: terms [g, w, len(BLEND)], valid [g, w], truth [g], text [g]."""
+
+    index: torch.Tensor
+    terms: torch.Tensor
+    valid: torch.Tensor
+    truth: torch.Tensor
+    text: torch.Tensor
+
+    def rows(self, keep: torch.Tensor) -> TermGroup:
+        return TermGroup(self.index[keep], self.terms[keep], self.valid[keep], self.truth[keep], self.text[keep])
+
+
 @torch.no_grad()
-def score_terms(model, data, task: RankingTask, device: torch.device, batch_size: int
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(terms [T, W, len(BLEND)], valid [T, W], truth [T], text [T]) of every task fact over
-    its candidates; ``text``: the fact's product had its text read."""
+def score_term_groups(model, data, task: RankingTask, device: torch.device, batch_size: int) -> list[TermGroup]:
+    """The score terms of every task fact over its candidates, in width groups
+    (:func:`~kgmm.ranking.scoring.width_groups`); ``text``: the fact's product had its text read.
+    Why groups: one table padded to the widest attribute (2,000 brands) for every fact was
+    gigabytes at a million products, and a loss over it gigabytes more."""
     products = task.products
     encoded = encode_products(model, data, products, device, batch_size)
     index = {p: i for i, p in enumerate(products)}
     rows = torch.tensor([index[p] for p in task.facts[:, 0].tolist()], device=device)
-    width = max(c.numel() for c in task.candidates)
-    values = torch.zeros(len(task), width, dtype=torch.long)
-    for t, candidates in enumerate(task.candidates):
-        values[t, : candidates.numel()] = candidates
-    valid = torch.arange(width).view(1, -1) < torch.tensor([c.numel() for c in task.candidates]).view(-1, 1)
     attribute = torch.as_tensor(task.facts[:, 1], dtype=torch.long)
-    terms = []
-    for start in range(0, len(task), CHUNK):
-        chunk = slice(start, start + CHUNK)
-        terms.append(model.score_terms(encoded.vector[rows[chunk]], attribute[chunk].to(device), values[chunk].to(device),
-                                       encoded.evidence.select(rows[chunk])).float().cpu())
-    return torch.cat(terms), valid, torch.tensor(task.truth), encoded.evidence.text[rows].cpu()
+    text = encoded.evidence.text[rows].cpu()
+    truth = torch.tensor(task.truth)
+    widths = [c.numel() for c in task.candidates]
+    out = []
+    for group in width_groups(widths):
+        width = max(widths[t] for t in group)
+        values = torch.zeros(len(group), width, dtype=torch.long)
+        for i, t in enumerate(group):
+            values[i, : widths[t]] = task.candidates[t]
+        members = torch.tensor(group)
+        terms = []
+        for start in range(0, len(group), CHUNK):
+            chunk = members[start : start + CHUNK]
+            terms.append(model.score_terms(encoded.vector[rows[chunk]], attribute[chunk].to(device), values[start : start + CHUNK].to(device),
+                                           encoded.evidence.select(rows[chunk])).float().cpu())
+        valid = torch.arange(width).view(1, -1) < torch.tensor([widths[t] for t in group]).view(-1, 1)
+        out.append(TermGroup(members, torch.cat(terms), valid, truth[members], text[members]))
+    return out
+
+
+def score_terms(model, data, task: RankingTask, device: torch.device, batch_size: int
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(terms [T, W, len(BLEND)], valid [T, W], truth [T], text [T]): :func:`score_term_groups`
+    as one table in task order, padded to the widest (a small task's view, for inspection)."""
+    groups = score_term_groups(model, data, task, device, batch_size)
+    width = max(g.valid.shape[1] for g in groups)
+    terms = torch.zeros(len(task), width, len(BLEND))
+    valid = torch.zeros(len(task), width, dtype=torch.bool)
+    truth = torch.zeros(len(task), dtype=torch.long)
+    text = torch.zeros(len(task), dtype=torch.bool)
+    for g in groups:
+        w = g.valid.shape[1]
+        terms[g.index, :w], valid[g.index, :w], truth[g.index], text[g.index] = g.terms, g.valid, g.truth, g.text
+    return terms, valid, truth, text
 
 
 def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: int) -> dict | None:
@@ -67,22 +108,16 @@ def fit_blend(model, data, task: RankingTask, device: torch.device, batch_size: 
     None when the model has no evidence terms or there are no facts."""
     if getattr(model, "evidence", None) is None or len(task) == 0:
         return None
-    clean = score_terms(model, data, task, device, batch_size)
-    textless = score_terms(model, without_text(data), task, device, batch_size)
+    clean = score_term_groups(model, data, task, device, batch_size)
+    textless = score_term_groups(model, without_text(data), task, device, batch_size)
     text, no_text, check = (BLEND_ROWS.index(name) for name in ("text", "no_text", "check"))
-    read = clean[3]
-    checked = tuple(t[read] for t in clean[:3])  # the check row: the facts with text once more
-    terms, valid, truth = (torch.cat(parts) for parts in zip(clean[:3], textless[:3], checked))
-    row = torch.cat([torch.where(read, text, no_text), torch.where(textless[3], text, no_text), torch.full((int(read.sum()),), check)])
-    # facts of similar width together, each group padded to its own widest: one table padded to the
-    # widest attribute (2,000 brands) took 1.4 GB of autograd temporaries at every loss evaluation
-    groups = []
-    for group in width_groups(valid.sum(1).tolist()):
-        index = torch.tensor(group)
-        width = int(valid[index].sum(1).max())
-        groups.append((terms[index, :width], valid[index, :width], truth[index], row[index]))
-    count = int(truth.numel())
-    del terms, clean, textless, checked
+    # each fact with text once in the text row, once in the check row; each fact without its text
+    # in the no-text row (a product with no text at all: its clean row is the no-text row too)
+    groups = [(g.terms, g.valid, g.truth, torch.where(g.text, text, no_text)) for g in clean]
+    groups += [(g.terms, g.valid, g.truth, torch.where(g.text, text, no_text)) for g in textless]
+    groups += [(g.terms, g.valid, g.truth, torch.full((len(g.truth),), check)) for g in (g.rows(g.text) for g in clean) if len(g.truth)]
+    count = sum(int(truth.numel()) for _, _, truth, _ in groups)
+    del clean, textless
     used = torch.ones(len(BLEND_ROWS), len(BLEND))
     used[check, [BLEND.index(name) for name in MEMORISING]] = 0.0  # held at 0 in the check row
     scales = torch.ones(len(BLEND_ROWS), len(BLEND), requires_grad=True)
