@@ -241,7 +241,8 @@ def _run(store, snapshot, snapshot_hash, config, run_dir, runtime, checkpoint, p
                 stage0 = run_evidence_stage(model, data, config, runtime.device, log, _stage_progress("stage 0", clock, callbacks))
             if stage0.steps:
                 sample = f", {stage0.facts:,} of {stage0.offered:,} (train.evidence_facts)" if stage0.facts < stage0.offered else ""
-                note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({config.train.evidence_epochs} passes over the training "
+                passes = config.train.evidence_epochs
+                note(f"stage 0: the evidence terms alone, {stage0.steps} steps ({passes} pass{'es' * (passes != 1)} over the training "
                      f"facts{sample}) in {stage0.seconds:.1f} s, loss {stage0.first_loss:.3f} -> {stage0.last_loss:.3f}")
         fitted = checkpoint is None and stage0.steps > 0
         trainer = Trainer(model, data, config, runtime, run_dir, optimizer, scheduler, state, log, evaluator, [clock, *(callbacks or [])],
