@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from array import array
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -89,6 +90,26 @@ class Snapshot:
         return np.fromiter(
             (i is not None for i in self.images), dtype=bool, count=self.num_products
         )
+
+    @cached_property
+    def edge_ptr(self) -> np.ndarray:
+        """[P + 1] int64: product ``p``'s edges are ``edge_*[edge_ptr[p] : edge_ptr[p + 1]]`` (edges
+        sort by product). Why: reading one product's facts as a slice, instead of a table of every
+        (product, attribute) built up front, is what keeps a million products' start-up small."""
+        return np.searchsorted(self.edge_product, np.arange(self.num_products + 1))
+
+    def category_levels(self, category: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """For items in categories ``category`` [N] (-1: none): at each level of the tree, leaf
+        first, (positions of the items still in the tree, their category at that level). Counting
+        an item in its category and every ancestor is one bincount per level, not a loop per item."""
+        level = np.asarray(category, dtype=np.int64)
+        on = np.flatnonzero(level >= 0)
+        level = level[on]
+        while on.size:
+            yield on, level
+            level = self.category_parent[level]
+            keep = level >= 0
+            on, level = on[keep], level[keep]
 
     def product_index(self) -> dict[str, int]:
         """Catalog id -> product index."""

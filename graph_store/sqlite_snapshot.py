@@ -36,14 +36,18 @@ def read_snapshot(conn: sqlite3.Connection, where: str, params: list, behaviour_
     value_rows = conn.execute("SELECT pk, attribute, value FROM value_nodes").fetchall()
     value_pks = np.fromiter((row[0] for row in value_rows), np.int64, len(value_rows))
     source_code = np.array([SOURCE_CODES[SOURCE_NAME[code]] for code in range(len(SOURCE_NAME))], dtype=np.int8)
-    product, value, source, score = _edge_numbers(conn, where, params, int(product_pks.max(initial=0)) + 1,
-                                                  int(value_pks.max(initial=0)) + 1)
+    # the packing's bounds from the edges themselves (both keys are indexed): an edge naming a
+    # value the table lacks must not spill into the product part of its number
+    top_product, top_value = (conn.execute(f"SELECT MAX({key}) FROM edges").fetchone()[0] for key in ("product_pk", "value_pk"))
+    product, value, source, score = _edge_numbers(conn, where, params, (top_product or 0) + 1, (top_value or 0) + 1)
     behaviour = conn.execute(behaviour_select).fetchall()
     pairs = behaviour_arrays(behaviour, {row[0]: i for i, row in enumerate(products)} if behaviour else {})
-    used, value = np.unique(_positions(value_pks)[value], return_inverse=True)  # only the values a selected edge has
+    product, value = _positions(product_pks, product), _positions(value_pks, value)
+    found = (product >= 0) & (value >= 0)  # as the join of named rows did: an edge whose product or value is gone is not read
+    used, value = np.unique(value[found], return_inverse=True)  # only the values a selected edge has
     return assemble_snapshot(
         products, categories, [(value_rows[i][1], value_rows[i][2]) for i in used.tolist()],
-        _positions(product_pks)[product], value.reshape(-1), source_code[source], score, pairs,
+        product[found], value.reshape(-1), source_code[source[found]], score[found], pairs,
     )
 
 
@@ -71,8 +75,8 @@ def _edge_numbers(conn: sqlite3.Connection, where: str, params: list, products: 
             np.concatenate([np.ones(unscored[0].size, np.float32), scored[:, 3].astype(np.float32)]))
 
 
-def _positions(pks: np.ndarray) -> np.ndarray:
-    """A lookup array: primary key -> its position in ``pks`` (-1 for keys not there)."""
-    at = np.full(int(pks.max()) + 1 if pks.size else 1, -1, dtype=np.int64)
+def _positions(pks: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The position of each of ``keys`` in ``pks`` (primary keys), -1 for a key not there."""
+    at = np.full(int(max(pks.max(initial=-1), keys.max(initial=-1))) + 1, -1, dtype=np.int64)
     at[pks] = np.arange(pks.size)
-    return at
+    return at[keys]

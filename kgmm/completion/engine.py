@@ -153,7 +153,7 @@ class FactsByProduct:
 
     def __init__(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
-        self.ptr = np.searchsorted(snapshot.edge_product, np.arange(snapshot.num_products + 1))
+        self.ptr = snapshot.edge_ptr
 
     def __len__(self) -> int:
         return self.snapshot.num_products

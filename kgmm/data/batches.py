@@ -128,13 +128,13 @@ class PretrainData:
         self.train_product = torch.from_numpy(train.edge_product)
         self.train_attribute = torch.from_numpy(train.edge_attribute)
         self.train_value = torch.from_numpy(train.edge_value)
-        self.train_ptr = torch.from_numpy(np.searchsorted(train.edge_product, np.arange(self.num_products + 1)))  # [P + 1]
+        self.train_ptr = torch.from_numpy(train.edge_ptr)  # [P + 1]
         value_attribute = torch.from_numpy(snapshot.value_attribute.astype(np.int64))
         self.value_attribute = value_attribute
         self.candidates = [torch.from_numpy(np.flatnonzero(snapshot.value_attribute == a)) for a in range(len(snapshot.attributes))]
         known = torch.from_numpy(np.stack([snapshot.edge_product, snapshot.edge_attribute, snapshot.edge_value], 1).astype(np.int64, copy=False))
         self.known = known  # [E, 3] every fact, validation included: never a negative
-        self.known_ptr = torch.from_numpy(np.searchsorted(snapshot.edge_product, np.arange(self.num_products + 1)))  # [P + 1]
+        self.known_ptr = torch.from_numpy(snapshot.edge_ptr)  # [P + 1]
         self.negatives = AttributeNegativeSampler(self.candidates, known) if snapshot.num_edges else None
         self.lpm_eligible = torch.zeros(0, dtype=torch.bool)
         if self.negatives is not None and self.train_product.numel():  # a million facts at a time: no [E, 3] copy of every fact

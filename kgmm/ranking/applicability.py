@@ -73,18 +73,14 @@ class Applicability:
         member[members] = True
         pairs = self.pairs[member[self.pairs // A]]
         products, attributes = pairs // A, pairs % A
-        category = self.snapshot.product_category.astype(np.int64)
+        category = self.snapshot.product_category
         sizes = np.zeros(C + 1, dtype=np.int64)  # index C: the root (every product)
-        with_attribute = np.zeros((C + 1) * A, dtype=np.int64)
-        level, pair_level = category[members], category[products]
-        sizes[C] += members.size
-        with_attribute += np.bincount(C * A + attributes, minlength=(C + 1) * A)
-        while (level >= 0).any() or (pair_level >= 0).any():  # each product counts in its category and every ancestor
-            sizes += np.bincount(level[level >= 0], minlength=C + 1)
-            on = pair_level >= 0
-            with_attribute += np.bincount(pair_level[on] * A + attributes[on], minlength=(C + 1) * A)
-            level = np.where(level >= 0, self.snapshot.category_parent[np.maximum(level, 0)], -1)
-            pair_level = np.where(on, self.snapshot.category_parent[np.maximum(pair_level, 0)], -1)
+        sizes[C] = members.size
+        with_attribute = np.bincount(C * A + attributes, minlength=(C + 1) * A)
+        for _, level in self.snapshot.category_levels(category[members]):  # each product counts in its category and every ancestor
+            sizes += np.bincount(level, minlength=C + 1)
+        for on, level in self.snapshot.category_levels(category[products]):
+            with_attribute += np.bincount(level * A + attributes[on], minlength=(C + 1) * A)
         with_attribute = with_attribute.reshape(C + 1, A)
         size = {c: int(n) for c, n in enumerate(sizes[:C].tolist()) if n}
         size[-1] = int(sizes[C])

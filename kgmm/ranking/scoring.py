@@ -9,7 +9,7 @@ are read through, so a caller chooses what the model may see by the data it pass
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 
 import torch
@@ -89,11 +89,7 @@ def row_scores(model, products: EncodedProducts, rows: Sequence[int], attributes
         return []
     rows = torch.as_tensor(list(rows), dtype=torch.long)
     out: list[Tensor | None] = [None] * len(lists)
-    for group in width_groups([c.numel() for c in lists]):
-        width = max(lists[entry].numel() for entry in group)
-        values = torch.zeros(len(group), width, dtype=torch.long)
-        for i, entry in enumerate(group):
-            values[i, : lists[entry].numel()] = lists[entry]
+    for group, values in padded_groups(lists):
         chosen = products.select(rows[group].to(products.vector.device))
         with autocast() if autocast else nullcontext():
             scores = model.score(chosen.vector, torch.as_tensor([int(attributes[entry]) for entry in group], dtype=torch.long, device=device),
@@ -102,6 +98,16 @@ def row_scores(model, products: EncodedProducts, rows: Sequence[int], attributes
         for i, entry in enumerate(group):
             out[entry] = scores[i, : lists[entry].numel()]
     return out  # type: ignore[return-value]
+
+
+def padded_groups(lists: Sequence[Tensor]) -> Iterator[tuple[list[int], Tensor]]:
+    """The entries of ``lists`` (value ids) in :func:`width_groups`, each group with its values
+    padded with 0 to the group's widest: (entries, values [len(entries), width])."""
+    for group in width_groups([c.numel() for c in lists]):
+        values = torch.zeros(len(group), max(lists[entry].numel() for entry in group), dtype=torch.long)
+        for i, entry in enumerate(group):
+            values[i, : lists[entry].numel()] = lists[entry]
+        yield group, values
 
 
 def width_groups(widths: Sequence[int], slack: float = 2.0) -> list[list[int]]:

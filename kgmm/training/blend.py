@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from ..data.views import without_text
 from ..model.evidence import BLEND, BLEND_ROWS, MEMORISING
 from ..ranking import RankingTask, encode_products
-from ..ranking.scoring import width_groups
+from ..ranking.scoring import padded_groups
 
 CHUNK = 128
 """Facts scored per call (a chunk's value embeddings are [CHUNK, widest attribute, d])."""
@@ -71,11 +71,8 @@ def score_term_groups(model, data, task: RankingTask, device: torch.device, batc
     truth = torch.tensor(task.truth)
     widths = [c.numel() for c in task.candidates]
     out = []
-    for group in width_groups(widths):
-        width = max(widths[t] for t in group)
-        values = torch.zeros(len(group), width, dtype=torch.long)
-        for i, t in enumerate(group):
-            values[i, : widths[t]] = task.candidates[t]
+    for group, values in padded_groups(task.candidates):
+        width = values.shape[1]
         members = torch.tensor(group)
         terms = []
         for start in range(0, len(group), CHUNK):

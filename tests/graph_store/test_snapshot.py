@@ -107,3 +107,26 @@ def test_snapshot_files_from_before_behaviour_still_load(tmp_path: Path) -> None
         np.savez(handle, _lists=np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8), **arrays)
     loaded = Snapshot.load(tmp_path / "old.npz")
     assert loaded.num_behaviour_edges == 0 and loaded.content_hash() == snap.content_hash()
+
+
+def test_an_sqlite_edge_whose_product_or_value_is_gone_is_not_read(tmp_path: Path) -> None:
+    """The embedded store reads its edges as packed integer keys; an edge naming a product or a
+    value the store no longer has (a hand-edited or damaged file) must be skipped, as a join of
+    named rows skips it, never decoded into another product's fact."""
+    import sqlite3
+
+    from graph_store import AttributeEdge, ProductNode, open_store
+
+    path = tmp_path / "g.db"
+    with open_store(str(path), create=True) as store:
+        store.upsert_products([ProductNode(id="p1", title="a"), ProductNode(id="p2", title="b")],
+                              [AttributeEdge("p1", "color", "red", "catalog"), AttributeEdge("p2", "color", "blue", "catalog")])
+        before = store.snapshot()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("INSERT INTO edges (product_pk, value_pk, source, run_id) VALUES (1, 99999, 0, ''), (99999, 1, 0, '')")
+    conn.commit()
+    conn.close()
+    with open_store(str(path)) as store:
+        after = store.snapshot()
+    assert after.content_hash() == before.content_hash() and after.num_edges == 2
