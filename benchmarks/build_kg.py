@@ -16,20 +16,29 @@ asked of the Neo4j backend instead: the naive path is one ``MERGE`` statement pe
 transaction; build-kg runs on the Flipkart sample and the store's write path on the synthetic
 catalog at batch sizes 100, 1,000 and 10,000 products. The Neo4j database is EMPTIED first.
 
+With ``--compare REF`` (Neo4j only), the store writes also run with the write statements of git
+commit REF (``graph_store`` as of REF, loaded into a module of its own), alternating with the
+current ones on the same server, ``--rounds`` times each, so that a noisy machine hits both alike.
+
 Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N] [--workers 1,2]
        python benchmarks/build_kg.py --products 1000000 --no-store-writes --workers 1,2
        python benchmarks/build_kg.py --neo4j [--quick] [--json PATH] [--products N]
        python benchmarks/build_kg.py --store bolt://HOST:7687 [--user U] [--password P] [--database D]
+       python benchmarks/build_kg.py --store bolt://... --compare HEAD~1 --rounds 3 --batches 2000,10000
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import io
 import json
 import os
 import platform
 import sqlite3
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from contextlib import contextmanager
@@ -87,15 +96,71 @@ def store_writes(products: list[dict], workdir: Path, batch_size: int) -> dict:
         return timed_writes(store, products, batch_size)
 
 
-def timed_writes(store, products: list[dict], batch_size: int) -> dict:
+def timed_writes(store, products: list[dict], batch_size: int, writes=None, label: str = "") -> dict:
+    """The store's write path; with ``writes`` (a ``neo4j_writes`` module), its statements instead."""
     prepared = batches(products, batch_size)
     triples = sum(len(e) for _, e in prepared)
-    started = time.perf_counter()
+    before, started = os.times(), time.perf_counter()
     for nodes, edges in prepared:
-        store.upsert_products(nodes, edges)
-    seconds = time.perf_counter() - started
-    return {"case": f"store writes, batch {batch_size:,}", "products": len(products), "triples": triples,
-            "seconds": seconds, "triples_per_s": triples / seconds}
+        if writes is None:
+            store.upsert_products(nodes, edges)
+        else:
+            store._write("writing products", lambda tx: writes.upsert_products(tx, nodes, edges, store.batch_rows))
+    seconds, after = time.perf_counter() - started, os.times()
+    return {"case": f"store writes, batch {batch_size:,}{label}", "products": len(products), "triples": triples,
+            "seconds": seconds, "triples_per_s": triples / seconds,
+            "cpu_parent_s": after.user + after.system - before.user - before.system, "cpu_workers_s": 0.0}
+
+
+def writes_at(ref: str, workdir: Path):
+    """``graph_store.neo4j_writes`` as of git commit ``ref``, in a package of its own (``graph_store_ref``)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "graph_store"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(workdir / "ref", filter="data")
+    package = workdir / "ref" / "graph_store"
+    spec = importlib.util.spec_from_file_location("graph_store_ref", package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["graph_store_ref"] = module
+    spec.loader.exec_module(module)
+    return importlib.import_module("graph_store_ref.neo4j_writes")
+
+
+def compare_writes(store, products: list[dict], args: argparse.Namespace, workdir: Path) -> list[dict]:
+    """Store writes with the statements of ``args.compare`` and the current ones, alternating."""
+    from graph_store.neo4j_store import clear_graph
+
+    old, rows = writes_at(args.compare, workdir), []
+    for size in args.batches:
+        for _ in range(args.rounds):
+            for writes, label in ((old, f", {args.compare} statements"), (None, "")):
+                rows.append(timed_writes(store, products, size, writes, label))
+                clear_graph(store)
+        mine = [r["triples_per_s"] for r in rows[-2 * args.rounds:][1::2]]
+        theirs = [r["triples_per_s"] for r in rows[-2 * args.rounds:][0::2]]
+        print(f"batch {size:,}: current / {args.compare} = " + ", ".join(f"{a / b:.2f}x" for a, b in zip(mine, theirs)))
+    return rows
+
+
+def compare_flipkart(store, args: argparse.Namespace, workdir: Path) -> list[dict]:
+    """build-kg of the Flipkart sample into SQLite, into Neo4j with ``args.compare``'s statements
+    and with the current ones, alternating (the Neo4j graph emptied before each)."""
+    from graph_store import neo4j_store
+    from graph_store.neo4j_store import clear_graph
+
+    current, old, rows = neo4j_store.neo4j_writes, writes_at(args.compare, workdir), []
+    for round_ in range(args.rounds):
+        rows.append(end_to_end(FLIPKART, workdir, f"flipkart-1050 (SQLite, round {round_})", preset="flipkart"))
+        for writes, label in ((old, f"{args.compare} statements"), (current, "current")):
+            neo4j_store.neo4j_writes = writes
+            try:
+                rows.append(timed_build(store, FLIPKART, f"flipkart-1050 (Neo4j, {label})", preset="flipkart"))
+            finally:
+                neo4j_store.neo4j_writes = current
+            clear_graph(store)
+        sqlite_s, old_s, new_s = (r["seconds"] for r in rows[-3:])
+        print(f"flipkart round {round_}: Neo4j / SQLite = {old_s / sqlite_s:.2f}x ({args.compare}), {new_s / sqlite_s:.2f}x (current)")
+    return rows
 
 
 def naive(products: list[dict], workdir: Path, limit: int, tuned: bool) -> dict:
@@ -182,16 +247,21 @@ def run_neo4j(args: argparse.Namespace, workdir: Path, count: int) -> tuple[list
     with neo4j_store(args) as (store, info):
         rows.append(neo4j_naive(store, synthetic_products(2_000, seed=1), 1_000 if args.quick else 3_000))
         clear_graph(store)
-        if FLIPKART.exists():
+        if FLIPKART.exists() and args.compare:
+            rows.extend(compare_flipkart(store, args, workdir))
+        elif FLIPKART.exists():
             for size in (100, 1_000, 10_000):
                 rows.append(timed_build(store, FLIPKART, "flipkart-1050", preset="flipkart", batch_size=size))
                 clear_graph(store)
         products = synthetic_products(count)
-        for size in (100, 1_000, 10_000):
-            rows.append(timed_writes(store, products, size))
-            clear_graph(store)
+        if args.compare:
+            rows.extend(compare_writes(store, products, args, workdir))
+        else:
+            for size in args.batches:
+                rows.append(timed_writes(store, products, size))
+                clear_graph(store)
         catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
-        for workers in args.workers:
+        for workers in [] if args.compare else args.workers:
             rows.append(timed_build(store, catalog, f"synthetic-{count // 1000}k", workers=workers))
             clear_graph(store)
     return rows, info
@@ -226,6 +296,11 @@ def main() -> None:
     parser.add_argument("--neo4j", action="store_true", help="start a Neo4j server and measure the Neo4j backend")
     parser.add_argument("--neo4j-heap", default="2g", help="heap of the server started by --neo4j (default 2g)")
     parser.add_argument("--neo4j-pagecache", default="1g", help="page cache of that server (default 1g)")
+    parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[100, 1_000, 10_000],
+                        help="Neo4j: batch sizes of the store-writes cases (default 100,1000,10000)")
+    parser.add_argument("--compare", default=None, metavar="REF",
+                        help="Neo4j: store writes only, the statements of git commit REF against the current ones, alternating")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each (default 2)")
     parser.add_argument("--store", default=None, help="measure this Neo4j server (bolt://...); its database is emptied")
     parser.add_argument("--user", default=os.environ.get("NEO4J_USER"), help="Neo4j user (default $NEO4J_USER, neo4j)")
     parser.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD"), help="Neo4j password (default $NEO4J_PASSWORD)")

@@ -111,9 +111,15 @@ def merge_products() -> str:
     )
 
 
-def merge_values() -> str:
-    """``$rows``: ``{a, v}``, distinct. Values are merged on their own before the edges."""
-    return "UNWIND $rows AS row MERGE (:Value {attribute: row.a, value: row.v})"
+def product_handles() -> str:
+    """``$ids``: product ids. For those in the graph: ``pid``, ``handle`` (the node's internal
+    id, used by :func:`create_edges` inside the same transaction) and ``has_edges`` (whether the
+    product has ``$source`` edges; only those need :func:`delete_stale_edges`)."""
+    return (
+        "UNWIND $ids AS pid "
+        "MATCH (p:Product {id: pid}) USING INDEX SEEK p:Product(id) "
+        "RETURN pid, id(p) AS handle, EXISTS { (p)-[:HAS {source: $source}]->() } AS has_edges"
+    )
 
 
 def delete_stale_edges() -> str:
@@ -123,7 +129,8 @@ def delete_stale_edges() -> str:
     keeps for that source (empty: delete all its ``$source`` edges). Returns ``pid, kept`` for
     products that kept some: those edges are updated in place by :func:`merge_edges` (a rebuild
     rewrites nothing that did not change) and every other edge is new, so :func:`create_edges`
-    writes it without first searching for it.
+    writes it without first searching for it. Run only for products that have ``$source``
+    edges (:func:`product_handles`), so a fresh load skips it.
     """
     return (
         "UNWIND $rows AS row "
@@ -136,26 +143,31 @@ def delete_stale_edges() -> str:
 
 
 def create_edges() -> str:
-    """``$rows``: :func:`grouped_edge_rows` of ``$source`` edges the products do not have yet.
+    """``$rows``: ``neo4j_writes.value_edge_rows``, ``[attribute, value, [[handle, raw, score], ...]]`` of
+    ``$source`` edges the products do not have yet, one row per value, sorted by value (one lock
+    order in every writer). Returns ``written``.
 
-    A fresh load writes every edge here: CREATE skips the search of the value's (often
-    thousands of) HAS edges that MERGE makes, which was most of a batch's time. The value is
-    merged, not matched, for the reason given at :func:`merge_edges`.
+    A fresh load writes every edge here. Each value is merged once per statement (not once per
+    edge), right where its edges are created, so an edge can never be lost to a concurrent
+    :func:`prune_orphan_values`; products are found by the handle :func:`product_handles`
+    returned in this transaction (no index seek per edge), the label guarding against a handle
+    that no longer names a product. CREATE skips the search of the value's (often thousands
+    of) HAS edges that MERGE makes. Lists, not maps, in the rows: half the client's encoding.
     """
     return (
         "UNWIND $rows AS row "
-        "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
-        "UNWIND row.edges AS e "
-        "MERGE (v:Value {attribute: e.a, value: e.v}) "
-        "CREATE (p)-[:HAS {attribute: e.a, source: $source, run_id: '', raw: e.raw, score: e.score}]->(v)"
+        "MERGE (v:Value {attribute: row[0], value: row[1]}) "
+        "WITH v, row UNWIND row[2] AS e "
+        "MATCH (p:Product) WHERE id(p) = e[0] "
+        "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v) "
+        "RETURN count(*) AS written"
     )
 
 
 def merge_edges() -> str:
     """``$rows``: :func:`grouped_edge_rows` of source ``$source`` (``run_id`` ''), one row per product.
 
-    Products must exist (they are skipped otherwise). Values were merged by :func:`merge_values`
-    just before; merging them again here costs the same unique-index seek as a MATCH and means an
+    Products must exist (they are skipped otherwise). The value is merged, not matched, so an
     edge can never be lost to a concurrent :func:`prune_orphan_values`. Returns ``written``.
     """
     return (

@@ -1,10 +1,12 @@
 """The Neo4j backend's catalog and text writes: what runs inside one write transaction.
 
 Separate from :mod:`graph_store.cypher` (the query text) because the statements depend on
-what the graph already holds: the stale-edge statement returns the edges a product keeps,
-those are updated in place and every other edge is created without a search. On a fresh
-load no product keeps anything, so every HAS edge is a CREATE (measured in
-docs/BENCHMARKS.md against the MERGE of every edge).
+what the graph already holds: products are looked up first (their handles, and whether they
+have edges of the source at all); the stale-edge statement runs only for those that do and
+returns the edges a product keeps; those are updated in place and every other edge is created
+without a search, grouped by value. On a fresh load no product has anything, so the
+stale-edge statement is skipped and every HAS edge is a CREATE (measured in
+docs/BENCHMARKS.md, "Loading into Neo4j").
 """
 
 from __future__ import annotations
@@ -14,24 +16,32 @@ from typing import Any, Iterable, Iterator, Sequence
 import neo4j
 
 from . import cypher, neo4j_reviews
+from .errors import StoreError
 from .models import AttributeEdge, ProductNode
 
 
 def chunks(params: dict[str, Any], size: int) -> Iterator[dict[str, Any]]:
     """``params`` with its ``rows`` split into slices of about ``size`` rows (a grouped row
-    counts its ``edges``); nothing when ``rows`` is empty, ``params`` itself when it has none."""
+    counts its edges: ``edges`` of a map, the last item of a list row); nothing when ``rows``
+    is empty, ``params`` itself when it has none."""
     rows = params.get("rows")
     if rows is None:
         yield params
         return
     start, weight = 0, 0
     for end, row in enumerate(rows, 1):
-        weight += len(row["edges"]) if "edges" in row else 1
+        weight += _weight(row)
         if weight >= size:
             yield {**params, "rows": rows[start:end]}
             start, weight = end, 0
     if start < len(rows):
         yield {**params, "rows": rows[start:]}
+
+
+def _weight(row: Any) -> int:
+    if isinstance(row, dict):
+        return len(row["edges"]) if "edges" in row else 1
+    return len(row[-1])
 
 
 def run_statements(tx: neo4j.ManagedTransaction, statements: Sequence[cypher.Statement], batch_rows: int) -> None:
@@ -46,9 +56,12 @@ def upsert_products(
 ) -> None:
     """Products, their categories and catalog edges; catalog values a reviewer replaced dropped again."""
     ids = list(dict.fromkeys(p.id for p in products))
+    # Counted first, while the transaction has written nothing: the count store, no scan (after
+    # the writes, the count has to merge the transaction's state and took 0.1-0.2 s a batch).
+    reviews = tx.run(cypher.count_reviews()).single(strict=True)[0]
     run_statements(tx, product_statements(products), batch_rows)
     write_edges(tx, "catalog", ids, edges, batch_rows)
-    if tx.run(cypher.count_reviews()).single(strict=True)[0]:  # the count store: no scan
+    if reviews:
         run_statements(tx, [(neo4j_reviews.DROP_REPLACED, {"ids": ids})], batch_rows)
 
 
@@ -58,17 +71,26 @@ def write_edges(
     """Replace the ``source`` edges of ``product_ids`` by ``edges``: stale ones out, kept ones
     updated in place, new ones created. Products absent from the graph are skipped."""
     edges = cypher.unique_edges(edges)
+    handles: dict[str, int] = {}
+    with_edges: set[str] = set()
+    for pid, handle, has_edges in tx.run(cypher.product_handles(), ids=list(product_ids), source=source).values():
+        handles[pid] = handle
+        if has_edges:
+            with_edges.add(pid)
     kept: dict[str, set[tuple[str, str]]] = {}
-    for chunk in chunks({"source": source, "rows": stale_edge_rows(product_ids, edges)}, batch_rows):
+    stale = [row for row in stale_edge_rows(product_ids, edges) if row["pid"] in with_edges]
+    for chunk in chunks({"source": source, "rows": stale}, batch_rows):
         for pid, pairs in tx.run(cypher.delete_stale_edges(), chunk).values():
             kept[pid] = {(a, v) for a, v in pairs}
     old = [e for e in edges if (e.attribute, e.value) in kept.get(e.product_id, ())]
     new = [e for e in edges if (e.attribute, e.value) not in kept.get(e.product_id, ())]
-    run_statements(tx, [
-        (cypher.merge_values(), {"rows": value_rows(edges)}),
-        (cypher.create_edges(), {"source": source, "rows": cypher.grouped_edge_rows(new)}),
-        (cypher.merge_edges(), {"source": source, "rows": cypher.grouped_edge_rows(old)}),
-    ], batch_rows)
+    expected = sum(1 for e in new if e.product_id in handles)
+    written = 0
+    for chunk in chunks({"source": source, "rows": value_edge_rows(new, handles)}, batch_rows):
+        written += tx.run(cypher.create_edges(), chunk).single(strict=True)[0]
+    if written != expected:  # a product deleted by another transaction since it was looked up
+        raise StoreError(f"{expected - written} {source} edges lost their product while being written; nothing was committed")
+    run_statements(tx, [(cypher.merge_edges(), {"source": source, "rows": cypher.grouped_edge_rows(old)})], batch_rows)
 
 
 def stale_edge_rows(product_ids: Sequence[str], edges: Sequence[AttributeEdge]) -> list[dict]:
@@ -79,9 +101,15 @@ def stale_edge_rows(product_ids: Sequence[str], edges: Sequence[AttributeEdge]) 
     return [{"pid": pid, "keep": k} for pid, k in keep.items()]
 
 
-def value_rows(edges: Iterable[AttributeEdge]) -> list[dict]:
-    """``{a, v}`` for :func:`cypher.merge_values`, distinct and sorted (the same lock order in every writer)."""
-    return [{"a": a, "v": v} for a, v in sorted({(e.attribute, e.value) for e in edges})]
+def value_edge_rows(edges: Iterable[AttributeEdge], handles: dict[str, int]) -> list[list]:
+    """``[attribute, value, [[handle, raw, score], ...]]`` for :func:`create_edges`, one row per
+    value, sorted by value; edges of products without a handle (not in the graph) are left out."""
+    grouped: dict[tuple[str, str], list[list]] = {}
+    for e in edges:
+        handle = handles.get(e.product_id)
+        if handle is not None:
+            grouped.setdefault((e.attribute, e.value), []).append([handle, e.raw, e.score])
+    return [[a, v, items] for (a, v), items in sorted(grouped.items())]
 
 
 def product_statements(products: Sequence[ProductNode]) -> list[cypher.Statement]:

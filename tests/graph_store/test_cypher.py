@@ -8,7 +8,7 @@ import re
 import pytest
 
 from graph_store import AttributeEdge, ProductNode, RunInfo, cypher
-from graph_store.neo4j_writes import product_statements, stale_edge_rows, value_rows
+from graph_store.neo4j_writes import chunks, product_statements, stale_edge_rows, value_edge_rows
 
 NASTY = "x'); DROP TABLE products; -- `}) DETACH DELETE n //\"\\ $rows {id: 1}"
 
@@ -43,9 +43,10 @@ def edge_statements(source: str, ids: list[str], edges: list[AttributeEdge]) -> 
     """The statements ``neo4j_writes.write_edges`` runs, with every edge both new and kept."""
     edges = cypher.unique_edges(edges)
     grouped = {"source": source, "rows": cypher.grouped_edge_rows(edges)}
-    return [(cypher.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
-            (cypher.merge_values(), {"rows": value_rows(edges)}),
-            (cypher.create_edges(), grouped), (cypher.merge_edges(), grouped)]
+    by_value = {"source": source, "rows": value_edge_rows(edges, {pid: 1 for pid in ids})}
+    return [(cypher.product_handles(), {"ids": ids, "source": source}),
+            (cypher.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
+            (cypher.create_edges(), by_value), (cypher.merge_edges(), grouped)]
 
 
 def test_queries_are_constants() -> None:
@@ -98,11 +99,12 @@ def test_data_is_merged_on_natural_keys_never_created() -> None:
         assert not re.search(r"\bCREATE\b", without_on_create), name
     # the one CREATE: HAS edges the stale-edge statement just reported the product lacks; nodes are merged
     created = cypher.create_edges()
-    assert re.findall(r"\bCREATE\b[^\n]*", created) == ["CREATE (p)-[:HAS {attribute: e.a, source: $source, run_id: '', raw: e.raw, score: e.score}]->(v)"]
-    assert "MERGE (v:Value {attribute: e.a, value: e.v})" in created
+    assert re.findall(r"\bCREATE\b \([^\n]*?\(v\)", created) == [
+        "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v)"]
+    assert "MERGE (v:Value {attribute: row[0], value: row[1]})" in created
+    assert "MATCH (p:Product) WHERE id(p) = e[0]" in created  # the handle, checked against the label
     assert "RETURN row.pid AS pid, kept" in cypher.delete_stale_edges()
     assert "MERGE (p:Product {id: row.id})" in cypher.merge_products()
-    assert "MERGE (:Value {attribute: row.a, value: row.v})" in cypher.merge_values()
     assert "MERGE (c:Category {path: row.path})" in cypher.merge_categories()
     assert "MERGE (c)-[:CHILD_OF]->(parent)" in cypher.merge_category_parents()
     assert "MERGE (p)-[:IN_CATEGORY]->(c)" in cypher.merge_products()
@@ -112,7 +114,7 @@ def test_data_is_merged_on_natural_keys_never_created() -> None:
 
 
 def test_write_queries_force_their_index_seeks() -> None:
-    for query in (cypher.merge_edges(), cypher.create_edges(), cypher.delete_stale_edges(), cypher.merge_predictions()):
+    for query in (cypher.merge_edges(), cypher.product_handles(), cypher.delete_stale_edges(), cypher.merge_predictions()):
         assert "USING INDEX SEEK p:Product(id)" in query
     assert "MERGE (v:Value {attribute: e.a, value: e.v})" in cypher.merge_edges()
     assert "USING INDEX SEEK c:Category(path)" in cypher.merge_products()
@@ -120,7 +122,7 @@ def test_write_queries_force_their_index_seeks() -> None:
 
 def test_batched_writes_unwind_rows() -> None:
     for query in (cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products(),
-                  cypher.merge_values(), cypher.delete_stale_edges(), cypher.merge_edges(), cypher.create_edges(), cypher.merge_predictions()):
+                  cypher.delete_stale_edges(), cypher.merge_edges(), cypher.create_edges(), cypher.merge_predictions()):
         assert query.startswith("UNWIND $rows AS row ")
 
 
@@ -152,7 +154,8 @@ def test_rows_of_a_batch() -> None:
     ]
     (_, categories), (_, parents), (_, rows) = product_statements(products)
     unique = cypher.unique_edges(edges)
-    stale, values = {"source": "catalog", "rows": stale_edge_rows(["a", "b"], unique)}, {"rows": value_rows(unique)}
+    stale = {"source": "catalog", "rows": stale_edge_rows(["a", "b"], unique)}
+    by_value = value_edge_rows(unique + [AttributeEdge("gone", "color", "blue")], {"a": 11, "b": 12})
     grouped = {"source": "catalog", "rows": cypher.grouped_edge_rows(unique)}
     assert [c["path"] for c in categories["rows"]] == ["Home", "Home > Bath", "Home > Kitchen", "Home > Kitchen > Mugs"]
     assert {(p["path"], p["parent"]) for p in parents["rows"]} == {
@@ -163,7 +166,8 @@ def test_rows_of_a_batch() -> None:
     assert stale == {"source": "catalog", "rows": [
         {"pid": "a", "keep": [["color", "red"], ["size", "xl"]]}, {"pid": "b", "keep": [["color", "red"]]}
     ]}
-    assert values["rows"] == [{"a": "color", "v": "red"}, {"a": "size", "v": "xl"}]
+    # one row per value, sorted (one lock order); a product without a handle is left out
+    assert by_value == [["color", "red", [[11, "Red", None], [12, None, None]]], ["size", "xl", [[11, None, None]]]]
     assert grouped["source"] == "catalog"
     assert grouped["rows"] == [
         {"pid": "a", "edges": [{"a": "color", "v": "red", "raw": "Red", "score": None}, {"a": "size", "v": "xl", "raw": None, "score": None}]},
@@ -173,7 +177,15 @@ def test_rows_of_a_batch() -> None:
 
 def test_replacing_with_nothing_deletes_every_edge_of_that_source() -> None:
     assert stale_edge_rows(["p1", "p2"], []) == [{"pid": "p1", "keep": []}, {"pid": "p2", "keep": []}]
-    assert value_rows([]) == [] and cypher.grouped_edge_rows([]) == []
+    assert value_edge_rows([], {"p1": 1}) == [] and cypher.grouped_edge_rows([]) == []
+
+
+def test_chunks_count_the_edges_of_grouped_rows() -> None:
+    rows = [["a", "1", [[1, None, None]] * 3], ["a", "2", [[2, None, None]]], ["b", "1", [[3, None, None]] * 2]]
+    assert [len(c["rows"]) for c in chunks({"source": "x", "rows": rows}, 3)] == [1, 2]
+    maps = [{"pid": "p", "edges": [{}] * 2}, {"pid": "q", "edges": [{}]}, {"id": "r"}]
+    assert [len(c["rows"]) for c in chunks({"rows": maps}, 2)] == [1, 2]
+    assert list(chunks({"rows": []}, 5)) == [] and list(chunks({"x": 1}, 5)) == [{"x": 1}]
 
 
 def test_runs_keep_their_metadata_as_json() -> None:
