@@ -125,6 +125,7 @@ def time_tfidf(uri: str) -> dict:
     """The tfidf baseline answering the same questions as ``kgmm complete`` (defaults: top 3,
     min score 0.1, noise below 0.05 when another value reaches 0.5)."""
     from kgmm.completion import CompletionOptions
+    from kgmm.evaluation.noise import hand_rule_flags
     from kgmm.evaluation.tfidf import TextClassifier, product_texts, tfidf_features, training_rows
     from kgmm.ranking import Applicability
 
@@ -162,7 +163,7 @@ def time_tfidf(uri: str) -> dict:
             own = np.searchsorted(classes, v)
             value = row[own] if own < classes.size and classes[own] == v else 0.0
             others = np.delete(row, own) if own < classes.size and classes[own] == v else row
-            flags += int(value < options.noise_threshold and others.size > 0 and others.max() >= options.suggestion_min)
+            flags += int(others.size > 0 and hand_rule_flags(value, others.max(), True, False))  # the rule kgmm used before its detector
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {"method": f"tfidf + logistic regression (C={TFIDF_C:g})", "products": snapshot.num_products, "pairs": pairs,
             "predictions": predictions, "checked": len(checks), "flags": flags, "seconds": seconds, "cpu_s": cpu, "fit_s": fitted,

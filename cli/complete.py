@@ -44,8 +44,8 @@ def complete(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; write nothing.")] = False,
     undo: Annotated[Optional[str], typer.Option("--undo", metavar="RUN_ID", help="Remove exactly the edges of this run (see `kgmm runs`).")] = None,
     noise: Annotated[bool, typer.Option("--noise/--no-noise", help="Also score existing catalog values and flag implausible ones.")] = True,
-    noise_threshold: Annotated[float, typer.Option("--noise-threshold", min=0.0, max=1.0, help="A catalog value below this probability is suspect (when another value reaches --suggestion-min).")] = 0.05,
-    suggestion_min: Annotated[float, typer.Option("--suggestion-min", min=0.0, max=1.0, help="Probability the suggested replacement of a suspect value needs.")] = 0.5,
+    error_rate: Annotated[float, typer.Option("--error-rate", min=1e-6, max=1.0, help="Share of catalog values you assume wrong (an assumption, not a measurement): a value's probability of being wrong scales with it.")] = 0.02,
+    flag_min: Annotated[float, typer.Option("--flag-min", min=0.0, max=1.0, help="Probability of being wrong a catalog value needs to be flagged: flags are right about this often when --error-rate holds.")] = 0.8,
     min_coverage: Annotated[Optional[float], typer.Option("--min-coverage", min=0.0, max=1.0, help="An attribute applies to a product when about this share of its category has it (default: the threshold with the best F1 on held-out products).")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Products per batch and per write transaction.")] = 64,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the neighbour sampling: same model, store and seed give the same values.")] = 0,
@@ -83,7 +83,7 @@ def complete(
             try:
                 if part.split and run_id is None and not dry_run and shard is None:
                     run_id = _torchrun_run_id(part)
-                report = _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage,
+                report = _run(graph, model, top_k, min_score, dry_run, noise, error_rate, flag_min, min_coverage,
                               batch_size, seed, run_id, replace_run, device, quiet, part)
             except KeyboardInterrupt:
                 say("interrupted: ", caught.get("signal", "SIGINT"), stderr=True)
@@ -167,7 +167,7 @@ def _signals_interrupt() -> Iterator[dict]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, suggestion_min, min_coverage, batch_size, seed, run_id,
+def _run(graph, model, top_k, min_score, dry_run, noise, error_rate, flag_min, min_coverage, batch_size, seed, run_id,
          replace_run, device, quiet, shard):
     import warnings
 
@@ -181,7 +181,7 @@ def _run(graph, model, top_k, min_score, dry_run, noise, noise_threshold, sugges
     if chosen.type == "cpu":
         torch.set_num_threads(default_cpu_threads(shard.count))
     options = CompletionOptions(top_k=top_k, min_score=min_score, batch_size=batch_size, seed=seed, min_coverage=min_coverage,
-                                check_noise=noise, noise_threshold=noise_threshold, suggestion_min=suggestion_min)
+                                check_noise=noise, error_rate=error_rate, flag_min=flag_min)
     with _progress(quiet) as bar:
         task = bar.add_task("complete", total=None)
         return complete_store(

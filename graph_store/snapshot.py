@@ -111,6 +111,14 @@ class Snapshot:
             keep = level >= 0
             on, level = on[keep], level[keep]
 
+    @cached_property
+    def product_top_category(self) -> np.ndarray:
+        """[P] int64: each product's top-level category (the root above its category; -1: none)."""
+        top = self.product_category.astype(np.int64, copy=True)
+        for on, level in self.category_levels(top):
+            top[on] = level
+        return top
+
     def product_index(self) -> dict[str, int]:
         """Catalog id -> product index."""
         return {pid: i for i, pid in enumerate(self.product_ids)}

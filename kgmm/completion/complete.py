@@ -215,8 +215,8 @@ def complete(
                 "top_k": options.top_k,
                 "min_score": options.min_score, "seed": options.seed, "min_coverage": applicability.min_coverage,
                 "applicability": applicability.measured or "given",
-                "check_noise": options.check_noise, "noise_threshold": options.noise_threshold,
-                "suggestion_min": options.suggestion_min, **({"shards": shard.count} if shard.split else {})},
+                "check_noise": options.check_noise, "error_rate": options.error_rate,
+                "flag_min": options.flag_min, **({"shards": shard.count} if shard.split else {})},
     )
     report = CompletionReport(run=run, dry_run=dry_run, calibration=calibration, notes=notes, shard=str(shard) if shard.split else "")
     proposed = earlier_proposals(store, run.run_id if shard.split else None if existing is None else existing.run_id)

@@ -8,9 +8,9 @@ of products it
    the attribute, keeping the ``top_k`` with their calibrated probabilities;
 2. for each catalog attribute it has, scores its catalog values as if held out (the
    attribute's facts hidden, the value out of the category prior; :meth:`Completer.checks`)
-   and flags a catalog value the model finds implausible (probability below
-   ``noise_threshold``) when it is confident of another value instead (at least
-   ``suggestion_min``).
+   and flags a catalog value the detector learnt from planted errors finds probably wrong
+   (:mod:`.detector`: ``P(wrong)`` at least ``flag_min`` with ``error_rate`` of the catalog
+   assumed wrong).
 
 Every random choice (the neighbour sample) draws from a generator seeded by
 (seed, first product, round), so the same model, store and seed give the same values.
@@ -18,7 +18,7 @@ Every random choice (the neighbour sample) draws from a generator seeded by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -34,6 +34,7 @@ from ..model import K3M
 from ..model.k3m import EncodedProducts
 from ..ranking import Applicability, Calibration
 from ..ranking.scoring import row_scores
+from .detector import Plantings, ScoredPair, ValueFeatures, WrongValueDetector, learn, sample_products
 from .hiding import HiddenFacts
 from .mentions import Mentions
 
@@ -51,8 +52,10 @@ class CompletionOptions:
         min_coverage: estimated share of a category's products that must have an attribute for it
             to apply; None measures the threshold on held-out products (:class:`Applicability`).
         check_noise: score existing catalog values too.
-        noise_threshold: a catalog value below this probability is suspect ...
-        suggestion_min: ... when the model gives another value at least this.
+        error_rate: the share of catalog values assumed wrong (:mod:`.detector`): an assumption
+            to state, not a measurement; ``P(wrong)`` of a value scales with it.
+        flag_min: ``P(wrong)`` a catalog value needs to be flagged; flags are right about this
+            often when ``error_rate`` holds.
     """
 
     top_k: int = 3
@@ -61,8 +64,8 @@ class CompletionOptions:
     seed: int = 0
     min_coverage: float | None = None
     check_noise: bool = True
-    noise_threshold: float = 0.05
-    suggestion_min: float = 0.5
+    error_rate: float = 0.02
+    flag_min: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -96,15 +99,12 @@ class NoiseFlag:
 class Check:
     """One catalog value scored with its attribute hidden (snapshot indices).
 
-    ``judgeable``: the value appears on another fact of the store. Why: a value the catalog
-    shows once (a model number, a one-off colour name) is, with the prior counted without its
-    own fact, a value nothing has shown, so it scores low whatever its truth: on Flipkart 29%
-    of the checked values are such, and they buried the planted errors (average precision of
-    the suspicion 0.04; ranking only the values seen elsewhere, 0.40, ``docs/EVALUATION.md``).
-    Its probability says nothing then; what the text says still counts.
-
-    ``named`` and ``text``: whether the product's text names the value, and the log likelihood
-    ratio of "wrong" over "right" that this gives for its attribute (:mod:`.mentions`).
+    ``judgeable``: the value appears on another fact of the store (a value the catalog shows
+    once scores low whatever its truth). ``named`` and ``text``: whether the product's text
+    names the value, and the log likelihood ratio of "wrong" over "right" that this gives for
+    its attribute (:mod:`.mentions`). ``features``: what the detector reads (:mod:`.detector`);
+    ``ratio``: its log likelihood ratio of "planted" over "as the catalog has them", which ranks
+    checks by suspicion; ``wrong``: ``P(wrong)`` at the run's assumed error rate.
     """
 
     product: int
@@ -116,33 +116,17 @@ class Check:
     judgeable: bool = True
     named: bool = False
     text: float = 0.0
+    features: tuple[float, ...] = ()
+    ratio: float = 0.0
+    wrong: float = 0.0
 
     def flagged(self, options: CompletionOptions) -> bool:
-        """Whether this value is flagged (:func:`suspect`)."""
-        return bool(suspect(self.probability, self.best_probability, self.judgeable, self.named, options))
+        """Whether this value is flagged: ``P(wrong)`` at least ``flag_min``."""
+        return self.wrong >= options.flag_min
 
     def suspicion(self) -> float:
-        """How suspect the value is, for ranking (:func:`suspicion`)."""
-        return float(suspicion(self.probability, self.judgeable, self.text))
-
-
-PROBABILITY_FLOOR = 1e-6
-"""Probabilities are read as at least this (and at most 1 minus it) when turned into log-odds."""
-
-
-def suspicion(probability, judgeable, text):
-    """Log-odds that a catalog value is wrong, for one check or arrays of them (any model's
-    probabilities): the probability's when the value is judgeable (else 0: it adds nothing), plus
-    the text's log likelihood ratio (:meth:`kgmm.completion.mentions.Mentions.log_ratio`)."""
-    p = np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
-    return np.where(judgeable, np.log1p(-p) - np.log(p), 0.0) + text
-
-
-def suspect(probability, best_probability, judgeable, named, options: CompletionOptions):
-    """The flag rule, for one check or arrays of them (any model's probabilities): a judgeable
-    value the text does not name, below ``noise_threshold`` while another value reaches
-    ``suggestion_min``. A value the text names is never flagged: the catalog and the text agree."""
-    return judgeable & ~np.asarray(named, dtype=bool) & (probability < options.noise_threshold) & (best_probability >= options.suggestion_min)
+        """How suspect the value is, for ranking: the detector's log likelihood ratio."""
+        return self.ratio
 
 
 class FactsByProduct:
@@ -187,11 +171,27 @@ class Completer:
         self._position: dict[int, dict[int, int]] = {}
         self._check_reads_products = model.evidence is None or model.evidence.check_reads_products()
         self.value_count = np.bincount(snapshot.edge_value, minlength=len(snapshot.values))  # facts per value: judgeable when >= 2
+        self._sample_checks: dict[int, list[Check]] = {}  # the detector's sample, scored once
 
     @cached_property
     def mentions(self) -> Mentions:
         """The naming rates of the catalog's attributes (measured when the first check needs them)."""
         return Mentions(self.snapshot)
+
+    @cached_property
+    def features(self) -> ValueFeatures:
+        return ValueFeatures(self.snapshot, self.mentions, self.value_count)
+
+    @cached_property
+    def detector(self) -> WrongValueDetector:
+        """Learnt when the first check needs it, from the checks of an evenly spaced sample of the
+        catalog's products (the same whatever the shard) and values planted in their place."""
+        sample = list(sample_products(self.snapshot.num_products))
+        pairs: list[ScoredPair] = []
+        for first in range(0, len(sample), self.options.batch_size):
+            for check in self._scored(sample[first : first + self.options.batch_size], pairs):
+                self._sample_checks.setdefault(check.product, []).append(check)
+        return learn(pairs, self.features, Plantings(self.snapshot, self.features.counts), self.options.seed)
 
     @torch.no_grad()
     def _encode(self, rows: list[int], key: tuple[int, ...], hidden: dict[int, Tensor] | None = None) -> EncodedProducts:
@@ -238,8 +238,7 @@ class Completer:
         return out, len(pairs)
 
     def flags(self, products: list[int]) -> tuple[list[NoiseFlag], int]:
-        """Suspect catalog values of ``products``; also the number of values checked: a value
-        below ``noise_threshold`` when another value reaches ``suggestion_min``."""
+        """Suspect catalog values of ``products`` (:meth:`Check.flagged`); also the number of values checked."""
         checks = self.checks(products)
         out = [NoiseFlag(self.snapshot.product_ids[c.product], self.snapshot.attributes[c.attribute], self.snapshot.values[c.value][1],
                          c.probability, self.snapshot.values[c.best][1], c.best_probability)
@@ -247,7 +246,21 @@ class Completer:
         return out, len(checks)
 
     def checks(self, products: list[int]) -> list[Check]:
-        """Every catalog value of ``products`` scored with its attribute's facts hidden.
+        """Every catalog value of ``products`` scored with its attribute's facts hidden (:meth:`_scored`),
+        with the detector's verdict (:mod:`.detector`)."""
+        detector = self.detector  # first: scoring the sample fills _sample_checks
+        known = [p for p in products if p in self._sample_checks]
+        checks = self._scored([p for p in products if p not in self._sample_checks]) + [c for p in known for c in self._sample_checks[p]]
+        checks.sort(key=lambda c: c.product)  # stable: a product's checks keep their order, whichever batch scored them
+        if not checks:
+            return checks
+        ratio = detector.log_ratio(np.array([c.features for c in checks]))
+        wrong = np.minimum(1.0, self.options.error_rate * np.exp(ratio))
+        return [replace(c, ratio=float(r), wrong=float(w)) for c, r, w in zip(checks, ratio.tolist(), wrong.tolist())]
+
+    def _scored(self, products: list[int], pairs: list[ScoredPair] | None = None) -> list[Check]:
+        """Every catalog value of ``products`` scored with its attribute's facts hidden; ``pairs``:
+        also collect each check's scores over its candidates (what the detector learns from).
 
         Every attribute with two or more values is checked, identifier-like ones (brand,
         model name) included: their values rarely reach a confident suggestion from the
@@ -278,21 +291,29 @@ class Completer:
             vectors = self._evidence_only(list(jobs))
             rows = [p for p, attributes in jobs.items() for _ in attributes]
             asked = [a for attributes in jobs.values() for a in attributes]
-            return self._checked(vectors, [i for i, attributes in enumerate(jobs.values()) for _ in attributes], rows, asked)
+            return self._checked(vectors, [i for i, attributes in enumerate(jobs.values()) for _ in attributes], rows, asked, pairs)
         out = []
         rounds = max((len(a) for a in jobs.values()), default=0)
         for r in range(rounds):
             rows = [p for p, attributes in jobs.items() if len(attributes) > r]
             hidden = {i: torch.tensor([v for v, _ in self.facts[p][jobs[p][r]]]) for i, p in enumerate(rows)}
             vectors = self._encode(rows, (1, rows[0], r), hidden)
-            out += self._checked(vectors, list(range(len(rows))), rows, [jobs[p][r] for p in rows])
+            out += self._checked(vectors, list(range(len(rows))), rows, [jobs[p][r] for p in rows], pairs)
         return out
 
-    def _checked(self, vectors: EncodedProducts, positions: list[int], rows: list[int], asked: list[int]) -> list[Check]:
+    def _checked(self, vectors: EncodedProducts, positions: list[int], rows: list[int], asked: list[int],
+                 pairs: list[ScoredPair] | None = None) -> list[Check]:
         """The checks of product ``rows[i]``'s values of attribute ``asked[i]``, scored from row
         ``positions[i]`` of ``vectors`` with the checked value out of the prior's counts."""
         checked = torch.tensor([self.facts[p][a][0][0] for p, a in zip(rows, asked)])
-        return self._judge(rows, asked, self._probabilities(vectors, positions, asked, exclude=checked, check=True))
+        probabilities = self._probabilities(vectors, positions, asked, exclude=checked, check=True)
+        if pairs is not None:
+            for p, a, row in zip(rows, asked, probabilities):
+                own = frozenset(v for v, _ in self.facts[p][a])
+                if len(own) < row.numel():  # as in _judge: some candidate is not the product's own
+                    pairs += [ScoredPair(p, a, self.data.candidates[a].numpy(), row.numpy(), own, v)
+                              for v, source in self.facts[p][a] if source == SourceCode.CATALOG]
+        return self._judge(rows, asked, probabilities)
 
     def _judge(self, rows: list[int], asked: list[int], probabilities: list[Tensor]) -> list[Check]:
         """The checks of product ``rows[i]``'s catalog values of attribute ``asked[i]`` from
@@ -328,8 +349,9 @@ class Completer:
                 continue
             p, a = rows[i], asked[i]
             named = self.mentions.named(p, v)
+            features = self.features.row(p, a, v, probability, best_probs[i], int(self.value_count[v]))
             out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(self.value_count[v] >= 2), named,
-                             self.mentions.log_ratio(a, named)))
+                             self.mentions.log_ratio(a, named), tuple(features)))
         return out
 
     def _positions(self, a: int) -> dict[int, int]:

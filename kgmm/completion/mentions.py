@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -42,6 +42,8 @@ WORDS = re.compile(r"[^\W_]+")
 """A word: a run of letters and digits (any script)."""
 CHANCE_NAMED = 0.02
 """How often a wrong value of an attribute is named in the product's text by coincidence."""
+MAX_PHRASE_WORDS = 8
+"""Longest value (in words) :meth:`Mentions.named_values` finds in a text."""
 RATE_PRODUCTS = 10_000
 """Products (an evenly spaced sample beyond this) whose catalog values measure the naming rates."""
 
@@ -65,6 +67,8 @@ class Mentions:
         self.snapshot = snapshot
         self._values = [phrase(name) for _, name in snapshot.values]
         self._text = lru_cache(maxsize=4096)(self._product_text)
+        self._words = lru_cache(maxsize=4096)(lambda product: frozenset(self._text(product).split()))
+        self._named: dict[int, frozenset[int]] = {}
         stride = max(1, -(-snapshot.num_products // sample))
         counted = (snapshot.edge_source == SourceCode.CATALOG) & (snapshot.edge_product % stride == 0)
         attributes = len(snapshot.attributes)
@@ -83,6 +87,41 @@ class Mentions:
         """Whether the product's title or description names the value (its words, in order)."""
         words = self._values[value]
         return len(words) > 2 and words in self._text(product)
+
+    def named_values(self, product: int) -> frozenset[int]:
+        """Every value of the catalog the product's text names (as :meth:`named` would say), found
+        by looking up each run of up to :data:`MAX_PHRASE_WORDS` consecutive words of the text in an
+        index of the values' phrases: one pass over the text, not one search per value (an
+        attribute like brand has hundreds). A value of more words than that is never listed."""
+        found = self._named.get(product)
+        if found is None:
+            words = self._text(product).split()
+            index = self._phrase_index
+            found = frozenset(v for n in range(1, min(MAX_PHRASE_WORDS, len(words)) + 1)
+                              for i in range(len(words) - n + 1) for v in index.get(" ".join(words[i : i + n]), ()))
+            if len(self._named) >= 4096:
+                self._named.clear()
+            self._named[product] = found
+        return found
+
+    def value_words(self, value: int) -> frozenset[str]:
+        """The value's words, as :meth:`named` reads them."""
+        return frozenset(self._values[value].split())
+
+    def word_share(self, product: int, value: int) -> float:
+        """Share of the value's words that appear anywhere in the product's text (any order):
+        "pure cotton" in a text that says "cotton" is half named, "wood" in it not at all."""
+        words = self.value_words(value)
+        return len(words & self._words(product)) / len(words) if words else 0.0
+
+    @cached_property
+    def _phrase_index(self) -> dict[str, tuple[int, ...]]:
+        index: dict[str, list[int]] = {}
+        for v, words in enumerate(self._values):
+            key = words.strip()
+            if key and key.count(" ") < MAX_PHRASE_WORDS:
+                index.setdefault(key, []).append(v)
+        return {key: tuple(values) for key, values in index.items()}
 
     def log_ratio(self, attribute: int, named: bool) -> float:
         """Log likelihood ratio, "wrong value" over "right value", of a value of ``attribute`` that

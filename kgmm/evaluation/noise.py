@@ -7,11 +7,16 @@ category; and brands swapped between two products (a brand the title contradicts
 default model is trained on that noisy graph as ``kgmm pretrain`` would, calibrated on its
 validation facts, and every catalog value is checked as ``kgmm complete`` checks it (its
 attribute hidden, :meth:`kgmm.completion.engine.Completer.checks`). Reported: average
-precision of the checks' suspicion (:func:`kgmm.completion.engine.suspicion`: the log-odds of
-the catalog value's probability, none for a value the catalog shows only once, plus what the
-product's text says of it, :mod:`kgmm.completion.mentions`) against the planted errors, and the
-precision and recall of the flags at the default thresholds; next to the same for the ``tfidf``
-classifier's probabilities, trained on the same noisy facts, under the same rule.
+precision of the checks' suspicion (the likelihood ratio of the detector that ``kgmm complete``
+learns from errors it plants in a sample of the catalog, :mod:`kgmm.completion.detector`)
+against the planted errors, and the precision and recall of the flags at the default
+thresholds; beside it the same for the ``tfidf`` classifier's probabilities, trained on the same
+noisy facts and judged by the same detector, and the hand-made rule the detector replaced
+(:func:`hand_rule_suspicion`) on both.
+
+The detector plants its own errors with a recipe close to this one (a value of the attribute
+from the product's top-level category or from outside it, or another product's value), so this
+measures it against the kind of error it was taught; a catalog's real errors may differ.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from graph_store import Snapshot, SourceCode
 from ..config import Config
 from ..data.split import split_edges, training_snapshot
 from ..ranking import RankingTask, calibrate, fact_scores
+from ..completion.detector import PROBABILITY_FLOOR
 from .k3m_variants import train_variant
 
 BRAND = "brand"
@@ -63,7 +69,7 @@ def plant_noise(snapshot: Snapshot, rate: float = 0.02, seed: int = 0) -> Plante
     """Replace ``rate`` of the catalog facts (attributes with two or more values) and swap the
     brands of ``rate / 2`` of the products that have one, deterministically from ``seed``."""
     rng = np.random.default_rng(seed)
-    top = _top_level(snapshot)
+    top = snapshot.product_top_category.tolist()
     values = snapshot.edge_value.copy()
     product, attribute = snapshot.edge_product, snapshot.edge_attribute
     catalog = snapshot.edge_source == SourceCode.CATALOG
@@ -108,16 +114,6 @@ def plant_noise(snapshot: Snapshot, rate: float = 0.02, seed: int = 0) -> Plante
     return PlantedNoise(noisy, np.array(planted, dtype=np.int64).reshape(-1, 3), kinds)
 
 
-def _top_level(snapshot: Snapshot) -> list[int]:
-    """Each product's top-level category (-1: none)."""
-    out = []
-    for c in snapshot.product_category.tolist():
-        while c >= 0 and snapshot.category_parent[c] >= 0:
-            c = int(snapshot.category_parent[c])
-        out.append(int(c))
-    return out
-
-
 def average_precision(scores: np.ndarray, positive: np.ndarray) -> float:
     """Average precision of ranking by ``scores`` (higher: more suspect) against ``positive``."""
     if not positive.any():
@@ -135,10 +131,24 @@ def flag_metrics(suspicion: np.ndarray, flagged: np.ndarray, positive: np.ndarra
             "recall": round(hits / max(int(positive.sum()), 1), 4), "checked": int(positive.size), "planted": int(positive.sum())}
 
 
+def hand_rule_suspicion(probability, judgeable, text) -> np.ndarray:
+    """The hand-made rule the detector replaced (kept as a baseline): the log-odds that a value is
+    wrong from its probability when the catalog shows it elsewhere (else 0), plus the text's
+    log likelihood ratio (:meth:`kgmm.completion.mentions.Mentions.log_ratio`)."""
+    p = np.clip(probability, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)
+    return np.where(judgeable, np.log1p(-p) - np.log(p), 0.0) + text
+
+
+def hand_rule_flags(probability, best_probability, judgeable, named, threshold: float = 0.05, suggestion: float = 0.5) -> np.ndarray:
+    """The hand-made rule's flags: a value seen elsewhere, not named by the text, below
+    ``threshold`` while another value reaches ``suggestion``."""
+    return (np.asarray(judgeable, dtype=bool) & ~np.asarray(named, dtype=bool) & (np.asarray(probability) < threshold)
+            & (np.asarray(best_probability) >= suggestion))
+
+
 def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path, rate: float, seed: int, callbacks=None) -> dict:
     """Plant noise, train the default model on it, and measure its flags and the tfidf baseline's."""
-    from ..completion.engine import Completer, CompletionOptions, suspect, suspicion
-    from .tfidf import TextClassifier, product_texts, tfidf_features, training_rows
+    from ..completion.engine import Completer, CompletionOptions
 
     start = time.perf_counter()
     noise = plant_noise(snapshot, rate, seed)
@@ -150,40 +160,79 @@ def evaluate_noise(snapshot: Snapshot, config: Config, tokenizer, out_dir: Path,
                             callbacks)
     device = next(trained.model.parameters()).device
     calibration = calibrate(fact_scores(trained.model, trained.data, val, device, t.eval_batch_size), val.truth, "noise run validation")
-    options = CompletionOptions(seed=seed)
-    completer = Completer(trained.model, noisy, calibration, options, device)
+    report = measure_flags(Completer(trained.model, noisy, calibration, CompletionOptions(seed=seed), device), noise)
+    report.update(rate=rate, train_steps=trained.steps, seconds=round(time.perf_counter() - start, 1))
+    return report
+
+
+def measure_flags(completer, noise: PlantedNoise) -> dict:
+    """Every catalog value of the noisy graph checked by ``completer`` (a model trained on it), and
+    the flags' AP, precision and recall against the planted errors, beside the baselines'."""
+    options, noisy, seed = completer.options, noise.snapshot, completer.options.seed
     checks = []
     for first in range(0, noisy.num_products, options.batch_size):
         checks += completer.checks(list(range(first, min(first + options.batch_size, noisy.num_products))))
     positive = np.array([noise.is_planted(c.product, c.attribute, c.value) for c in checks], dtype=bool)
-    k3m = flag_metrics(np.array([c.suspicion() for c in checks]), np.array([c.flagged(options) for c in checks]), positive)
+    ratio = np.array([c.ratio for c in checks])
+    k3m = flag_metrics(ratio, np.array([c.flagged(options) for c in checks]), positive)
+    probability, best, judgeable, named, text = (np.array([getattr(c, name) for c in checks])
+                                                 for name in ("probability", "best_probability", "judgeable", "named", "text"))
+    report = {"planted": _count(noise.kinds), "k3m": k3m,
+              "k3m_error_rate": {str(r): flag_metrics(ratio, np.minimum(1.0, r * np.exp(ratio)) >= options.flag_min, positive)
+                                 for r in (options.error_rate / 2, options.error_rate * 2.5)},
+              "k3m_hand_rule": flag_metrics(hand_rule_suspicion(probability, judgeable, text),
+                                            hand_rule_flags(probability, best, judgeable, named), positive)}
+    report.update(_tfidf_rows(completer, noisy, checks, positive, seed))
+    report["text_alone"] = flag_metrics(text, np.zeros(len(checks), dtype=bool), positive)  # a rule with no model: ranks, never flags
+    flagged = [c for c in checks if c.flagged(options)]
+    report["caught_by_k3m"] = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in report["planted"]}
+    report["detector_examples"] = dict(zip(("catalog", "planted"), completer.detector.examples))
+    report["thresholds"] = {"error_rate": options.error_rate, "flag_min": options.flag_min}
+    return report
+
+
+def _count(kinds: list[str]) -> dict[str, int]:
+    return {kind: sum(1 for k in kinds if k == kind) for kind in sorted(set(kinds))}
+
+
+def _tfidf_rows(completer, noisy: Snapshot, checks: list, positive: np.ndarray, seed: int) -> dict:
+    """The tfidf classifier, trained on the same noisy facts, judged by the same detector (learnt
+    from its own probabilities and the same plantings) and by the hand-made rule."""
+    from ..completion.detector import Plantings, learn
+    from .tfidf import TextClassifier, product_texts, tfidf_features, training_rows
+
+    options = completer.options
     features = tfidf_features(product_texts(noisy))
     classifier = TextClassifier.fit(features, training_rows(features, noisy, {c.attribute for c in checks}), C=10.0, seed=seed)
-    own, best = _baseline_probabilities(classifier, features, checks)
-    # the same rule for the baseline: a value seen once judged by the text alone, the text's ratio added, a named value never flagged
+    pairs = _baseline_pairs(classifier, features, completer, checks)
+    detector = learn(_evenly_spaced(pairs, noisy.num_products), completer.features, Plantings(noisy, completer.features.counts), seed)
+    rows = [completer.features.catalog_row(pair) for pair in pairs]
+    ratio = detector.log_ratio(np.array([row for row, _, _ in rows]))
+    own = np.array([pair.probability_of(pair.value) for pair in pairs])
+    best = np.array([b for _, _, b in rows])
     judgeable, named, text = (np.array([getattr(c, name) for c in checks]) for name in ("judgeable", "named", "text"))
-    baseline = flag_metrics(suspicion(own, judgeable, text), suspect(own, best, judgeable, named, options), positive)
-    # the baseline at its strongest: the text's word helps K3M's sharp probabilities and can hurt a classifier's softer ones
-    probability_only = flag_metrics(suspicion(own, judgeable, 0.0), suspect(own, best, judgeable, False, options), positive)
-    text_alone = flag_metrics(text, np.zeros(len(checks), dtype=bool), positive)  # a rule with no model: ranks, never flags
-    kinds = {kind: int(sum(1 for k in noise.kinds if k == kind)) for kind in sorted(set(noise.kinds))}
-    flagged = [c for c in checks if c.flagged(options)]
-    caught = {kind: sum(noise.kind(c.product, c.attribute, c.value) == kind for c in flagged) for kind in kinds}
-    return {"rate": rate, "planted": kinds, "caught_by_k3m": caught, "k3m": k3m, "tfidf": baseline,
-            "tfidf_probability_only": probability_only, "text_alone": text_alone,
-            "thresholds": {"noise_threshold": options.noise_threshold, "suggestion_min": options.suggestion_min},
-            "train_steps": trained.steps, "seconds": round(time.perf_counter() - start, 1)}
+    return {"tfidf": flag_metrics(ratio, np.minimum(1.0, options.error_rate * np.exp(ratio)) >= options.flag_min, positive),
+            "tfidf_hand_rule": flag_metrics(hand_rule_suspicion(own, judgeable, text), hand_rule_flags(own, best, judgeable, named), positive),
+            # the classifier's probability alone: the text's word helps K3M's sharp probabilities and can hurt a classifier's softer ones
+            "tfidf_probability_only": flag_metrics(hand_rule_suspicion(own, judgeable, 0.0), hand_rule_flags(own, best, judgeable, False), positive)}
 
 
-def _baseline_probabilities(classifier, features, checks) -> tuple[np.ndarray, np.ndarray]:
-    """The tfidf classifier's probability of each checked value and of the best other value
-    (trained on the noisy facts, as the model is; a value it never saw gets 0)."""
-    own, best = np.zeros(len(checks)), np.zeros(len(checks))
-    for i, c in enumerate(checks):
+def _evenly_spaced(pairs: list, products: int) -> list:
+    """The pairs of the products a completer's detector learns from."""
+    from ..completion.detector import sample_products
+
+    sample = set(sample_products(products))
+    return [pair for pair in pairs if pair.product in sample]
+
+
+def _baseline_pairs(classifier, features, completer, checks) -> list:
+    """Each check's (product, attribute) scored by the tfidf classifier over the values it knows."""
+    from ..completion.detector import ScoredPair
+
+    out = []
+    for c in checks:
         classes, logp = classifier.log_probabilities(features.rows[[c.product]], c.attribute)
         probs = np.exp(logp[0]) if classes.size else np.zeros(0)
-        where = np.flatnonzero(classes == c.value)
-        own[i] = probs[where[0]] if where.size else 0.0
-        others = probs[classes != c.value]
-        best[i] = others.max() if others.size else 0.0
-    return own, best
+        own = frozenset(v for v, _ in completer.facts[c.product][c.attribute])
+        out.append(ScoredPair(c.product, c.attribute, classes, probs, own, c.value))
+    return out

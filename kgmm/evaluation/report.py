@@ -169,17 +169,21 @@ def _noise_section(noise: dict | None) -> list[str]:
     planted = ", ".join(f"{n} {kind}" for kind, n in noise["planted"].items())
     caught = ", ".join(f"{n} {kind}" for kind, n in noise["caught_by_k3m"].items())
     t = noise["thresholds"]
+    rule = (f"P(wrong) at least {t['flag_min']} with {t['error_rate']:.0%} of the catalog assumed wrong"
+            if "flag_min" in t else f"catalog value below {t.get('noise_threshold')}, another value at least {t.get('suggestion_min')}")
     lines = ["## Planted noise", "",
              f"{noise['rate']:.0%} of the catalog facts replaced in a copy of the graph ({planted}); K3M trained on it "
-             f"({noise['train_steps']} steps). Flags at the default thresholds (catalog value below {t['noise_threshold']}, "
-             f"another value at least {t['suggestion_min']}, the text not naming it); average precision ranks every checked value "
-             f"by its suspicion (the log-odds of its probability, plus what the product's text says of it; `tfidf_probability_only`: "
-             f"the log-odds alone; `text_alone`: the text's word alone, a rule that ranks and never flags). "
+             f"({noise['train_steps']} steps). Flags at the default thresholds ({rule}); average precision ranks every checked "
+             f"value by the detector's likelihood ratio (learnt from errors planted in a sample of the catalog, "
+             f"`kgmm/completion/detector.py`; `tfidf`: the same detector on the tfidf classifier's probabilities; `*_hand_rule`: "
+             f"the earlier rule, the log-odds of the probability plus what the text says; `tfidf_probability_only`: the log-odds "
+             f"alone; `text_alone`: the text's word alone, a rule that ranks and never flags). "
              f"Flagged planted errors by kind: {caught}.", "",
              "| model | average precision | flags | planted among them | precision | recall | values checked |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"):
-        m = noise.get(name)
+    rows = {"k3m": noise.get("k3m"), **{f"k3m at error rate {r}": m for r, m in noise.get("k3m_error_rate", {}).items()}}
+    rows |= {name: noise.get(name) for name in ("k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "text_alone")}
+    for name, m in rows.items():
         if m is None:  # a report written before that row existed
             continue
         lines.append(f"| {name} | {m['average_precision']:.3f} | {m['flags']} | {m['flagged_planted']} | {m['precision']:.3f} | "

@@ -17,7 +17,7 @@ from tests.kgmm.completion.trained_model import store_copy, trained_model
 
 from graph_store import open_store
 
-ARGS = ("--batch-size", "16", "--noise-threshold", "0.2", "--suggestion-min", "0.2", "--device", "cpu", "-q")
+ARGS = ("--batch-size", "16", "--error-rate", "0.1", "--flag-min", "0.1", "--device", "cpu", "-q")
 
 
 @pytest.fixture(scope="module")

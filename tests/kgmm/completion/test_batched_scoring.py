@@ -3,10 +3,11 @@ path it replaced, so the speed-up changes no written value."""
 
 from __future__ import annotations
 
-import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,7 +59,8 @@ def reference_checks(completer: Completer, p: int, a: int, probs: torch.Tensor) 
     best_prob, best = max(others)
     mentions = completer.mentions
     return [Check(p, a, v, listed[candidates.index(v)], best, best_prob, bool(completer.value_count[v] >= 2), mentions.named(p, v),
-                  mentions.log_ratio(a, mentions.named(p, v)))
+                  mentions.log_ratio(a, mentions.named(p, v)),
+                  tuple(completer.features.row(p, a, v, listed[candidates.index(v)], best_prob, int(completer.value_count[v]))))
             for v, s in completer.facts[p][a] if s == SourceCode.CATALOG]
 
 
@@ -108,27 +110,18 @@ def test_a_checked_value_is_scored_as_held_out_of_the_category_prior(completer: 
     assert near_held_out and all(near_held_out)
 
 
-def test_a_value_the_catalog_shows_once_is_scored_but_never_flagged(completer: Completer) -> None:
-    suspect = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9)
-    assert suspect.flagged(OPTIONS) and suspect.suspicion() == pytest.approx(math.log(0.999 / 0.001))
-    once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False)
-    assert not once.flagged(OPTIONS) and once.suspicion() == 0.0  # its probability gives no opinion
-    unnamed_once = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, judgeable=False, text=2.5)
-    assert not unnamed_once.flagged(OPTIONS) and unnamed_once.suspicion() == 2.5  # what the text says still counts
-    named = Check(0, 0, 1, probability=0.001, best=2, best_probability=0.9, named=True, text=-3.0)
-    assert not named.flagged(OPTIONS) and named.suspicion() == pytest.approx(suspect.suspicion() - 3.0)
-    # the same rules over arrays (how evaluate_noise judges a baseline's probabilities)
-    import numpy as np
-
-    from kgmm.completion.engine import suspect, suspicion
-
-    cases = [Check(0, 0, 1, p, 2, b, j, n, t) for p in (0.001, 0.5) for b in (0.2, 0.9) for j in (True, False) for n, t in ((False, 1.0), (True, -2.0))]
-    columns = [np.array([getattr(c, name) for c in cases]) for name in ("probability", "best_probability", "judgeable", "named", "text")]
-    flags = suspect(*columns[:4], OPTIONS)
-    assert flags.tolist() == [c.flagged(OPTIONS) for c in cases] and sum(flags) == 1
-    np.testing.assert_allclose(suspicion(columns[0], columns[2], columns[4]), [c.suspicion() for c in cases])
+def test_a_check_is_flagged_by_the_detectors_probability_and_ranked_by_its_ratio(completer: Completer) -> None:
     with one_thread():
         checks = completer.checks(list(range(completer.snapshot.num_products)))
+    detector = completer.detector
+    assert detector.model is not None and detector.examples[0] == len(checks) and detector.examples[1] > len(checks)
+    ratio = detector.log_ratio(np.array([c.features for c in checks]))
+    np.testing.assert_allclose([c.ratio for c in checks], ratio)
+    np.testing.assert_allclose([c.wrong for c in checks], np.minimum(1.0, OPTIONS.error_rate * np.exp(ratio)))
+    assert [c.suspicion() for c in checks] == [c.ratio for c in checks]
+    strict, loose = replace(OPTIONS, flag_min=0.99), replace(OPTIONS, flag_min=0.0)
+    assert all(c.flagged(loose) for c in checks)
+    assert [c.flagged(strict) for c in checks] == [c.wrong >= 0.99 for c in checks]
     counts = completer.value_count
     assert {c.judgeable for c in checks} == {True, False}  # the example catalog has both kinds
     assert all(c.judgeable == (counts[c.value] >= 2) for c in checks)
@@ -143,10 +136,10 @@ def test_checks_from_one_forward_are_the_checks_with_each_attribute_hidden(compl
     assert not completer.model.evidence.check_reads_products()
     rows = list(range(min(32, completer.snapshot.num_products)))
     with one_thread():
-        fast = completer.checks(rows)
+        fast = completer._scored(rows)  # (checks() would answer the detector's sample from its cache)
         completer._check_reads_products = True  # the per-round path, as for a model that needs it
         try:
-            slow = completer.checks(rows)
+            slow = completer._scored(rows)
         finally:
             completer._check_reads_products = False
     assert len(fast) > 20

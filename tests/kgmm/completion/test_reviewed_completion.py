@@ -11,7 +11,7 @@ from kgmm.completion import CompletionOptions, complete_store
 from tests.kgmm.completion.test_completion import example_store, model_dir  # noqa: F401  (fixtures)
 from tests.kgmm.k3m_testing import one_thread
 
-OPTIONS = CompletionOptions(top_k=2, min_score=0.0, check_noise=True, noise_threshold=1.01, suggestion_min=0.0)
+OPTIONS = CompletionOptions(top_k=2, min_score=0.0, check_noise=True, flag_min=0.0)
 
 
 def test_a_second_run_respects_the_decisions_on_the_first(example_store: GraphStore, model_dir: Path) -> None:  # noqa: F811

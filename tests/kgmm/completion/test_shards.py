@@ -17,7 +17,7 @@ from kgmm.completion.shards import Shard, parse_shard, shard_from_env
 from kgmm.errors import DataError
 
 # small batches so that each of 2 or 3 shards gets several; noise checks on, so flags are compared too
-OPTIONS = CompletionOptions(top_k=2, min_score=0.05, batch_size=16, check_noise=True, noise_threshold=0.2, suggestion_min=0.2)
+OPTIONS = CompletionOptions(top_k=2, min_score=0.05, batch_size=16, check_noise=True, error_rate=0.1, flag_min=0.1)
 
 
 @pytest.fixture(scope="module")

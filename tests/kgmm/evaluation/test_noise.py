@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kgmm.evaluation.noise import BRAND, _top_level, flag_metrics, plant_noise
+from kgmm.evaluation.noise import BRAND, flag_metrics, hand_rule_flags, hand_rule_suspicion, plant_noise
 from tests.kgmm.k3m_testing import example_snapshot
 
 
@@ -23,7 +23,7 @@ def snapshot():
 
 def test_planted_values_are_wrong_and_of_the_promised_kind(snapshot) -> None:
     noise = plant_noise(snapshot, rate=0.1, seed=3)
-    noisy, top = noise.snapshot, _top_level(snapshot)
+    noisy, top = noise.snapshot, snapshot.product_top_category.tolist()
     assert len(noise.planted) > 4 and len(noise.kinds) == len(noise.planted)
     original = {(p, v) for p, v in zip(snapshot.edge_product.tolist(), snapshot.edge_value.tolist())}
     where = {}
@@ -64,7 +64,8 @@ def test_the_noise_run_trains_checks_and_compares_with_tfidf(snapshot, tmp_path)
     tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
     with one_thread():
         result = evaluate_noise(snapshot, config, tokenizer, tmp_path, rate=0.1, seed=0)
-    for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"):
+    names = ("k3m", "k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "text_alone")
+    for name in names:
         m = result[name]
         assert m["planted"] == sum(result["planted"].values())  # every planted value is checked
         assert m["checked"] > m["planted"] > 0
@@ -74,5 +75,19 @@ def test_the_noise_run_trains_checks_and_compares_with_tfidf(snapshot, tmp_path)
     from kgmm.evaluation.report import _noise_section
 
     table = "\n".join(_noise_section(result))
-    assert all(f"| {name} |" in table for name in ("k3m", "tfidf", "tfidf_probability_only", "text_alone"))
+    assert all(f"| {name} |" in table for name in names)
+    assert result["detector_examples"]["catalog"] == result["k3m"]["checked"]  # the example catalog is all sample
+
+
+def test_the_hand_made_rule_kept_as_a_baseline() -> None:
+    """The log-odds of a value's probability when the catalog shows it elsewhere, plus the text's
+    ratio; flags a value seen elsewhere, not named, below 0.05 while another reaches 0.5."""
+    p = np.array([0.001, 0.001, 0.001, 0.5, 0.001])
+    best = np.array([0.9, 0.9, 0.9, 0.9, 0.2])
+    judgeable = np.array([True, False, True, True, True])
+    named = np.array([False, False, True, False, False])
+    text = np.array([0.0, 2.5, -3.0, 0.0, 0.0])
+    np.testing.assert_allclose(hand_rule_suspicion(p, judgeable, text),
+                               [np.log(0.999 / 0.001), 2.5, np.log(0.999 / 0.001) - 3.0, 0.0, np.log(0.999 / 0.001)])
+    assert hand_rule_flags(p, best, judgeable, named).tolist() == [True, False, False, False, False]
 
