@@ -214,7 +214,9 @@ def _tfidf_rows(completer, noisy: Snapshot, checks: list, positive: np.ndarray, 
     return {"tfidf": flag_metrics(ratio, np.minimum(1.0, options.error_rate * np.exp(ratio)) >= options.flag_min, positive),
             "tfidf_hand_rule": flag_metrics(hand_rule_suspicion(own, judgeable, text), hand_rule_flags(own, best, judgeable, named), positive),
             # the classifier's probability alone: the text's word helps K3M's sharp probabilities and can hurt a classifier's softer ones
-            "tfidf_probability_only": flag_metrics(hand_rule_suspicion(own, judgeable, 0.0), hand_rule_flags(own, best, judgeable, False), positive)}
+            "tfidf_probability_only": flag_metrics(hand_rule_suspicion(own, judgeable, 0.0), hand_rule_flags(own, best, judgeable, False), positive),
+            # ranked by its probability alone, every value judged (the memorised planted values then rank by how little it believes them)
+            "tfidf_low_probability": flag_metrics(-own, hand_rule_flags(own, best, True, False), positive)}
 
 
 def _evenly_spaced(pairs: list, products: int) -> list:

@@ -177,12 +177,14 @@ def _noise_section(noise: dict | None) -> list[str]:
              f"value by the detector's likelihood ratio (learnt from errors planted in a sample of the catalog, "
              f"`kgmm/completion/detector.py`; `tfidf`: the same detector on the tfidf classifier's probabilities; `*_hand_rule`: "
              f"the earlier rule, the log-odds of the probability plus what the text says; `tfidf_probability_only`: the log-odds "
-             f"alone; `text_alone`: the text's word alone, a rule that ranks and never flags). "
+             f"alone; `tfidf_low_probability`: ranked by the probability alone, every value judged; `text_alone`: the text's "
+             f"word alone, a rule that ranks and never flags). "
              f"Flagged planted errors by kind: {caught}.", "",
              "| model | average precision | flags | planted among them | precision | recall | values checked |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     rows = {"k3m": noise.get("k3m"), **{f"k3m at error rate {r}": m for r, m in noise.get("k3m_error_rate", {}).items()}}
-    rows |= {name: noise.get(name) for name in ("k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "text_alone")}
+    rows |= {name: noise.get(name) for name in ("k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "tfidf_low_probability",
+                                                  "text_alone")}
     for name, m in rows.items():
         if m is None:  # a report written before that row existed
             continue

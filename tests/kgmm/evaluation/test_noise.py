@@ -64,7 +64,7 @@ def test_the_noise_run_trains_checks_and_compares_with_tfidf(snapshot, tmp_path)
     tokenizer = train_wordpiece([t for pair in zip(snapshot.titles, snapshot.descriptions) for t in pair], config.text.vocab_size)
     with one_thread():
         result = evaluate_noise(snapshot, config, tokenizer, tmp_path, rate=0.1, seed=0)
-    names = ("k3m", "k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "text_alone")
+    names = ("k3m", "k3m_hand_rule", "tfidf", "tfidf_hand_rule", "tfidf_probability_only", "tfidf_low_probability", "text_alone")
     for name in names:
         m = result[name]
         assert m["planted"] == sum(result["planted"].values())  # every planted value is checked
