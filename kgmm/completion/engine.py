@@ -184,7 +184,7 @@ class Completer:
 
     @cached_property
     def detector(self) -> WrongValueDetector:
-        """Learnt when the first check needs it, from the checks of an evenly spaced sample of the
+        """Learnt when the first check needs it, from the checks of a sample spread over the
         catalog's products (the same whatever the shard) and values planted in their place."""
         sample = list(sample_products(self.snapshot.num_products))
         pairs: list[ScoredPair] = []

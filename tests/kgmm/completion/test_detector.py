@@ -120,10 +120,14 @@ def test_the_detector_learns_what_separates_planted_values() -> None:
     assert np.all(wrong <= 1.0) and np.all(wrong == np.minimum(1.0, 0.02 * np.exp(detector.log_ratio(held_planted))))
 
 
-def test_the_sample_is_evenly_spaced_and_bounded() -> None:
-    assert list(sample_products(5)) == [0, 1, 2, 3, 4]
-    big = sample_products(10_001)
-    assert len(big) <= 2000 and big[0] == 0 and big.step == 6
+def test_the_sample_is_blocks_spread_over_the_catalog_and_bounded() -> None:
+    assert sample_products(5) == [0, 1, 2, 3, 4]
+    big = sample_products(1_000_000, block=256)
+    assert 1500 <= len(big) <= 2 * 256 * 8 and big == sorted(set(big))
+    starts = [p for p in big if p % 256 == 0]
+    assert len(big) == 256 * len(starts)  # whole blocks
+    assert starts[0] == 0 and starts[-1] > 800_000  # spread over the whole catalog (the last stride starts at 7/8)
+    assert sample_products(10_001, block=256) == sample_products(10_001, block=256)
 
 
 def test_planted_errors_rank_above_the_catalog_with_a_really_trained_model(snapshot) -> None:
