@@ -241,6 +241,12 @@ def complete(
         else:
             mark_partial(store, run, report.products, total, remark)
         raise
+    if options.check_noise and "detector" in vars(completer):  # learnt when the first check needed it
+        learnt, planted = completer.detector.examples
+        remark(f"noise flags: learnt from {learnt:,} catalog values and {planted:,} wrong ones planted in their place; "
+               f"P(wrong) assumes {options.error_rate:.1%} of values wrong (--error-rate), a flag needs {options.flag_min:.2f}"
+               if completer.detector.model is not None else
+               f"noise flags: too few checked values ({learnt:,}) to learn what a wrong one looks like; nothing flagged")
     report.rule = rule_values(aligned, report.sample)
     report.seconds = time.perf_counter() - start
     return report

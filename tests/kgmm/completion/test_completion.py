@@ -109,6 +109,8 @@ def test_noise_flags_are_written_as_explained_suggestions(example_store: GraphSt
         assert flag.suggestion != flag.value and 0 <= flag.value_score <= 1
     suggestions = [e for e in store.iter_triples(["model"]) if e.raw and e.raw.startswith("suspect catalog value")]
     assert len(suggestions) == len({(f.product_id, f.attribute, f.suggestion) for f in report.flags})
+    said = [n for n in report.notes if n.startswith("noise flags:")]
+    assert len(said) == 1 and "learnt from" in said[0] and "2.0% of values wrong" in said[0]  # the run says what its flags rest on
 
 
 def test_dry_run_writes_nothing(empty_store: GraphStore, model_dir: Path) -> None:
