@@ -22,6 +22,7 @@ current ones on the same server, ``--rounds`` times each, so that a noisy machin
 
 Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N] [--workers 1,2]
        python benchmarks/build_kg.py --products 1000000 --no-store-writes --workers 1,2
+       python benchmarks/build_kg.py --build-ref HEAD~1 --rounds 3 --workers 2,1   # old kg_builder against the current one
        python benchmarks/build_kg.py --neo4j [--quick] [--json PATH] [--products N]
        python benchmarks/build_kg.py --store bolt://HOST:7687 [--user U] [--password P] [--database D]
        python benchmarks/build_kg.py --store bolt://... --compare HEAD~1 --rounds 3 --batches 2000,10000
@@ -267,7 +268,47 @@ def run_neo4j(args: argparse.Namespace, workdir: Path, count: int) -> tuple[list
     return rows, info
 
 
+BUILD_ONE = """
+import json, os, sys, time
+from graph_store import open_store
+from kg_builder import build_graph, open_catalog
+catalog, store_path, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+with open_store(store_path, create=True) as store:
+    before, started = os.times(), time.perf_counter()
+    report = build_graph(open_catalog(catalog), store, workers=workers)
+    seconds, after = time.perf_counter() - started, os.times()
+print(json.dumps({"triples": report.triples, "seconds": seconds,
+                  "cpu_parent_s": after.user + after.system - before.user - before.system,
+                  "cpu_workers_s": after.children_user + after.children_system - before.children_user - before.children_system}))
+"""
+
+
+def compare_builds(args: argparse.Namespace, workdir: Path, catalog: Path, name: str) -> list[dict]:
+    """build-kg with ``kg_builder`` as of git commit ``args.build_ref`` and with the current one,
+    alternating, each in a fresh process (the store code is the current one for both)."""
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", args.build_ref, "kg_builder"], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(workdir / "build-ref", filter="data")
+    rows = []
+    for round_ in range(args.rounds):
+        for workers in args.workers:
+            for label, path in ((args.build_ref, workdir / "build-ref"), ("current", ROOT)):
+                store = workdir / f"compare-{round_}-{workers}-{label}.db"
+                env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(path), str(ROOT)])}
+                done = subprocess.run([sys.executable, "-c", BUILD_ONE, str(catalog), str(store), str(workers)],
+                                      check=True, capture_output=True, text=True, env=env)
+                row = json.loads(done.stdout.splitlines()[-1])
+                row.update(case=f"{name}: build-kg, kg_builder {label}, {workers} worker(s), round {round_ + 1}",
+                           products=None, workers=None, triples_per_s=row["triples"] / row["seconds"],
+                           load_average=os.getloadavg()[0])
+                rows.append(row)
+                store.unlink()
+    return rows
+
+
 def run_sqlite(args: argparse.Namespace, workdir: Path, count: int) -> list[dict]:
+    if args.build_ref:
+        return compare_builds(args, workdir, write_synthetic_catalog(workdir / "synthetic.jsonl", count), f"synthetic-{count // 1000}k")
     rows: list[dict] = []
     sample = synthetic_products(2_000, seed=1)
     rows.append(naive(sample, workdir, 2_000 if args.quick else 5_000, tuned=False))
@@ -300,7 +341,10 @@ def main() -> None:
                         help="Neo4j: batch sizes of the store-writes cases (default 100,1000,10000)")
     parser.add_argument("--compare", default=None, metavar="REF",
                         help="Neo4j: store writes only, the statements of git commit REF against the current ones, alternating")
-    parser.add_argument("--rounds", type=int, default=2, help="with --compare: runs of each (default 2)")
+    parser.add_argument("--build-ref", default=None, metavar="REF",
+                        help="SQLite: only build-kg of the synthetic catalog with kg_builder as of git commit REF and "
+                             "with the current one, alternating (--rounds, --workers)")
+    parser.add_argument("--rounds", type=int, default=2, help="with --compare or --build-ref: runs of each (default 2)")
     parser.add_argument("--store", default=None, help="measure this Neo4j server (bolt://...); its database is emptied")
     parser.add_argument("--user", default=os.environ.get("NEO4J_USER"), help="Neo4j user (default $NEO4J_USER, neo4j)")
     parser.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD"), help="Neo4j password (default $NEO4J_PASSWORD)")
@@ -318,7 +362,7 @@ def main() -> None:
             rows = run_sqlite(args, Path(tmp), count)
             meta["sqlite"] = sqlite3.sqlite_version
     # (column label, JSON key, baseline triples/s)
-    baselines = [("vs naive", "vs_naive", rows[0]["triples_per_s"])] if on_neo4j else [
+    baselines = [("vs naive", "vs_naive", rows[0]["triples_per_s"])] if on_neo4j else [] if args.build_ref else [
         ("vs naive", "vs_naive_default", rows[0]["triples_per_s"]), ("vs naive WAL", "vs_naive_tuned", rows[1]["triples_per_s"])]
     for row in rows:
         for _, key, base in baselines:

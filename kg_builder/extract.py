@@ -14,9 +14,20 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter, defaultdict
+from functools import lru_cache, reduce
+from operator import or_
 from typing import Iterable, Mapping
 
-from .records.units import NUMBER_PATTERN, UNIT_PATTERN, canonicalise_measurements, convert, unit_dimension
+from .records.units import (
+    LETTER_RUN,
+    CaselessPattern,
+    NUMBER_PATTERN,
+    UNIT_PATTERN,
+    convert,
+    is_unit_word,
+    rewrite_measurements,
+    unit_dimension,
+)
 
 MAX_TEXT_CHARS = 20_000
 """Only the start of a very long description is searched (catalog descriptions front-load facts)."""
@@ -27,9 +38,14 @@ STOP_VALUES = {"yes", "no", "na", "n/a", "none", "nil", "other", "others", "not 
 _TOKEN = re.compile(r"[^\W_]+(?:[.'&+-][^\W_]+)*")
 _DIMENSIONS = ("height", "length", "width", "depth", "diameter", "thickness", "weight", "capacity", "volume")
 _DIMENSION = "|".join(_DIMENSIONS)
-_AFTER = re.compile(rf"(?<![\w.]){NUMBER_PATTERN}\s*({UNIT_PATTERN})\s+(?:in\s+)?({_DIMENSION})\b", re.IGNORECASE)
-_BEFORE = re.compile(rf"\b({_DIMENSION})\s*(?:of|is|:|-)?\s*{NUMBER_PATTERN}\s*({UNIT_PATTERN})(?![\w])", re.IGNORECASE)
+_AFTER = CaselessPattern(rf"(?<![\w.]){NUMBER_PATTERN}\s*({UNIT_PATTERN})\s+(?:in\s+)?({_DIMENSION})\b")
+_BEFORE = CaselessPattern(rf"\b({_DIMENSION})\s*(?:of|is|:|-)?\s*{NUMBER_PATTERN}\s*({UNIT_PATTERN})(?![\w])")
 _EXPECTED_DIMENSION = {"weight": "mass", "capacity": "volume", "volume": "volume"}
+_DIGIT = re.compile(r"\d")
+_DIMENSION_WORD = re.compile(_DIMENSION, re.IGNORECASE)
+_DIMENSION_LEAD = re.compile(rf"(?:{_DIMENSION})(?:of|is)?", re.IGNORECASE)
+_UNIT, _AFTER_WORD, _BEFORE_WORD = 1, 2, 4
+"""What a run of letters can be in a match (bits of :func:`_word_kinds`)."""
 
 
 def tokens(text: str) -> tuple[str, ...]:
@@ -58,6 +74,7 @@ class TextExtractor:
                 if _eligible(value, key):
                     self._index[key].append((attribute, value))
                     self._prefixes.update(key[:n] for n in range(1, len(key)))
+        self._first_words = {key[0] for key in self._index}
 
     def extract(
         self, title: str, description: str, top_category: str | None, known: Iterable[tuple[str, str]]
@@ -77,10 +94,11 @@ class TextExtractor:
             if not text:
                 continue
             folded = unicodedata.normalize("NFKC", text).casefold()
-            for attribute, value, raw in self._measurements(folded):  # the dimension word is the evidence
+            kinds = reduce(or_, map(_word_kinds, LETTER_RUN.findall(folded)), 0) if _DIGIT.search(folded) else 0
+            for attribute, value, raw in self._measurements(folded, kinds):  # the dimension word is the evidence
                 if attribute not in skip:
                     found.setdefault((attribute, value), raw)
-            for candidates, raw in self._known_values(tokens(canonicalise_measurements(folded))):
+            for candidates, raw in self._known_values(tokens(rewrite_measurements(folded) if kinds & _UNIT else folded)):
                 if candidates[0][1] in known_values:
                     continue
                 best = _most_common([c for c in candidates if c[0] not in skip], counts)
@@ -90,9 +108,11 @@ class TextExtractor:
 
     def _known_values(self, words: tuple[str, ...]) -> Iterable[tuple[list[tuple[str, str]], str]]:
         """(candidate (attribute, value) pairs, matched phrase) for every known phrase."""
-        index, prefixes = self._index, self._prefixes
+        index, prefixes, first_words = self._index, self._prefixes, self._first_words
         count = len(words)
         for start, word in enumerate(words):
+            if word not in first_words:  # starts no known value: neither in the index nor a prefix
+                continue
             key: tuple[str, ...] = (word,)
             stop = start + 1
             while True:  # extend the phrase only while it is the prefix of a known value
@@ -105,13 +125,34 @@ class TextExtractor:
                 stop += 1
 
     @staticmethod
-    def _measurements(text: str) -> Iterable[tuple[str, str, str]]:
-        for match in _AFTER.finditer(text):
-            number, unit, dimension = match.groups()
-            yield from _measurement(dimension, number, unit, match.group(0))
-        for match in _BEFORE.finditer(text):
-            dimension, number, unit = match.groups()
-            yield from _measurement(dimension, number, unit, match.group(0))
+    def _measurements(text: str, kinds: int) -> Iterable[tuple[str, str, str]]:
+        """Measurement phrases; ``kinds`` (see :func:`_word_kinds`) skips patterns that cannot match."""
+        if kinds & _AFTER_WORD:
+            for match in _AFTER.on(text).finditer(text):
+                number, unit, dimension = match.groups()
+                yield from _measurement(dimension, number, unit, match.group(0))
+        if kinds & _BEFORE_WORD:
+            for match in _BEFORE.on(text).finditer(text):
+                dimension, number, unit = match.groups()
+                yield from _measurement(dimension, number, unit, match.group(0))
+
+
+@lru_cache(maxsize=1 << 16)
+def _word_kinds(word: str) -> int:
+    """Which patterns a maximal run of letters can take part in, as bits.
+
+    The patterns try many alternatives at every position, so a text is only searched when one
+    of its words could be there: a unit ``rewrite_measurements`` rewrites (``_UNIT``), the
+    dimension word of ``_AFTER`` (whitespace before it, ``\\b`` after) or the word that starts
+    ``_BEFORE`` (``\\b`` before it, then a space, ``:``, ``-``, a digit, or "of"/"is" glued on).
+    Each of these is always one whole run of letters (see ``units.LETTER_RUN``). Cached: the
+    words of a catalog's texts repeat.
+    """
+    return (
+        (_UNIT if is_unit_word(word) else 0)
+        | (_AFTER_WORD if _DIMENSION_WORD.fullmatch(word) else 0)
+        | (_BEFORE_WORD if _DIMENSION_LEAD.fullmatch(word) else 0)
+    )
 
 
 def _measurement(dimension: str, number: str, unit: str, raw: str) -> Iterable[tuple[str, str, str]]:

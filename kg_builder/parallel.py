@@ -18,9 +18,10 @@ import os
 import threading
 import time
 from collections import deque
+from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
-from .prepare import ReadStopped, Row, prepare_all
+from .prepare import ReadStopped, prepare_all
 from .readers import CatalogSource
 from .records import RowProblem
 
@@ -106,33 +107,33 @@ def ordered_map(
         _STATE = _FUNCTION = None
 
 
-def prepared_rows(source: CatalogSource, file: str, workers: int) -> Iterator[Row | RowProblem | ReadStopped]:
-    """The source's rows checked and converted by ``workers`` processes, in file order."""
+def prepared_rows(source: CatalogSource, file: str, workers: int) -> Iterator[tuple | RowProblem | ReadStopped]:
+    """The source's rows checked and converted by ``workers`` processes, in file order (rows as
+    plain tuples of a Row's fields, see :func:`kg_builder.prepare.prepare_all`)."""
     assert source.raw is not None and source.parse is not None
     for chunk in ordered_map(_prepare_chunk, (source.parse, file), _chunks(source.raw()), workers):
         yield from chunk
 
 
 def _chunks(raw: Iterator[Any]) -> Iterator[list[Any] | _Done]:
-    chunk: list[Any] = []
+    """``raw`` in lists of ROWS_PER_TASK rows, taken in C (``list.extend`` of an ``islice``);
+    a read error ends the chunk with the rows before it, then the error in its place."""
     while True:
+        chunk: list[Any] = []
         try:
-            item = next(raw)
-        except StopIteration:
-            break
+            chunk.extend(islice(raw, ROWS_PER_TASK))  # keeps the rows read before an error
         except Exception as err:  # noqa: BLE001 - the rows before the failure still load
             if chunk:
                 yield chunk
             yield _Done([ReadStopped(f"{type(err).__name__}: {err}")])
             return
-        chunk.append(item)
-        if len(chunk) >= ROWS_PER_TASK:
-            yield chunk
-            chunk = []
-    if chunk:
+        if not chunk:
+            return
         yield chunk
+        if len(chunk) < ROWS_PER_TASK:
+            return
 
 
-def _prepare_chunk(state: tuple[Callable[[Any], Iterator[Any]], str], chunk: list[Any]) -> list[Row | RowProblem]:
+def _prepare_chunk(state: tuple[Callable[[Any], Iterator[Any]], str], chunk: list[Any]) -> list[tuple | RowProblem]:
     parse, file = state
     return prepare_all((record for item in chunk for record in parse(item)), file)

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import gc
 import time
-from contextlib import contextmanager
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
@@ -29,7 +29,7 @@ from .behaviour import PairsSource, load_behaviour
 from .extract import MAX_TEXT_CHARS, TextExtractor
 from .images import NO_IMAGE
 from .parallel import can_fork, default_workers, ordered_map, prepared_rows
-from .prepare import ReadStopped, Row, check_record_image, checked, convert
+from .prepare import ReadStopped, catalog_edges, check_record_image, checked, convert
 from .readers import CatalogSource
 from .records import CatalogError, CatalogRecord, RowProblem
 from .report import BuildReport
@@ -55,12 +55,10 @@ class PartialBuildError(CatalogError):
         self.committed = committed
 
 
-@dataclass
-class _TextJob:
-    title: str
-    description: str
-    top_category: str | None
-    values: tuple[tuple[str, str], ...]  # the catalog's (attribute, value) pairs
+_TextJob = Tuple[str, str, Optional[str], Tuple[Tuple[str, str], ...]]
+"""What pass 2 needs of a product: title, description (cut to MAX_TEXT_CHARS), top-level category
+and the catalog's (attribute, value) pairs; the arguments of TextExtractor.extract, in order.
+A plain tuple: a build keeps one per product."""
 
 
 def build_graph(
@@ -151,32 +149,36 @@ def _load_catalog(
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
     write = _Writer(store, report, background=workers > 1)
-    pending: list[Row] = []
+    pending: list[tuple] = []  # rows: a Row, or a worker's plain tuple of the same fields
     pending_ids: set[str] = set()
+    pairs_by_top: dict[str, list[tuple[tuple[str, str], ...]]] = {}  # counted once at the end
     file = report.catalog
 
     def flush(pool: ThreadPoolExecutor) -> None:
         # Rows still to convert (the in-process path): image decoding releases the GIL,
         # so the checks of one batch run in parallel threads.
-        todo = [row.record for row in pending if row.converted is None and row.record is not None]
+        todo = [row[3] for row in pending if row[4] is None and row[3] is not None]
         images = iter(pool.map(check_record_image, todo) if any(r.image for r in todo) else [NO_IMAGE] * len(todo))
         products: list[ProductNode] = []
         edges: list[AttributeEdge] = []
-        for row in pending:
-            done = row.converted if row.converted is not None else convert(row.record, next(images), file)  # type: ignore[arg-type]
+        for _, _, _, record, done in pending:
+            if done is None:
+                done = convert(record, next(images), file)
             if isinstance(done, RowProblem):
                 report.add_problem(done)
                 continue
-            product, product_edges, warnings = done
+            product, pairs, raws, warnings = done
             _count_image(product, report)
             for warning in warnings:
                 report.add_problem(warning)
             products.append(product)
-            edges.extend(product_edges)
+            edges += catalog_edges(product.id, pairs, raws)
             top = product.category[0] if product.category else None
-            pairs = tuple((e.attribute, e.value) for e in product_edges)
-            scope.setdefault(top or "", Counter()).update(pairs)
-            jobs[product.id] = _TextJob(product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
+            tops = pairs_by_top.get(top or "")
+            if tops is None:
+                tops = pairs_by_top[top or ""] = []
+            tops.append(pairs)
+            jobs[product.id] = (product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
         write.submit(products, edges)
         pending.clear()
         pending_ids.clear()
@@ -184,7 +186,7 @@ def _load_catalog(
             progress("read", source.position(), source.size, report.rows_read)
 
     if workers > 1 and source.raw is not None and source.parse is not None:
-        items: Iterator[Row | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
+        items: Iterator[tuple | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
     else:
         items = (item if isinstance(item, ReadStopped) else checked(item, file) for item in _guarded_rows(source))
     with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool, _closing(write):
@@ -200,20 +202,23 @@ def _load_catalog(
                     report.rows_read += 1
                 continue
             report.rows_read += 1
-            _note_duplicate(item, seen, report)
-            if item.id in pending_ids:  # the later row must win: write the earlier one first
+            row_id = item[0]
+            _note_duplicate(row_id, item[1], item[2], seen, report)
+            if row_id in pending_ids:  # the later row must win: write the earlier one first
                 flush(pool)
             pending.append(item)
-            pending_ids.add(item.id)
+            pending_ids.add(row_id)
             if len(pending) >= batch_size:
                 flush(pool)
         if pending:
             flush(pool)
         write.wait()
+    # Every row that loaded counts in its category's scope, duplicates too; the report counts
+    # the rows that won, so duplicates are not counted twice. Each is one count in C.
+    scope.update((top, Counter(chain.from_iterable(lists))) for top, lists in pairs_by_top.items())
     report.products = len(jobs)
-    for job in jobs.values():  # count the rows that won, so duplicates are not counted twice
-        report.triples_by_source["catalog"] += len(job.values)
-        report.values.update(job.values)
+    report.triples_by_source["catalog"] += sum(len(job[3]) for job in jobs.values())
+    report.values.update(chain.from_iterable(job[3] for job in jobs.values()))
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
@@ -291,17 +296,19 @@ def _count_image(product: ProductNode, report: BuildReport) -> None:
         report.image_reasons[reason.split(":")[0] if reason else "unknown"] += 1
 
 
-def _note_duplicate(row: Row, seen: dict[str, tuple[int | str, int]], report: BuildReport) -> None:
-    earlier = seen.get(row.id)
-    seen[row.id] = (row.line, row.fingerprint)
+def _note_duplicate(
+    row_id: str, line: int | str, fingerprint: int, seen: dict[str, tuple[int | str, int]], report: BuildReport
+) -> None:
+    earlier = seen.get(row_id)
+    seen[row_id] = (line, fingerprint)
     if earlier is None:
         return
     report.duplicates += 1
-    if earlier[1] != row.fingerprint:
-        message = f"duplicate id {row.id!r} with different values; this row wins over line {earlier[0]}"
+    if earlier[1] != fingerprint:
+        message = f"duplicate id {row_id!r} with different values; this row wins over line {earlier[0]}"
     else:
-        message = f"duplicate id {row.id!r}, identical to line {earlier[0]}"
-    report.add_problem(RowProblem(report.catalog, row.line, "id", message, "warning"))
+        message = f"duplicate id {row_id!r}, identical to line {earlier[0]}"
+    report.add_problem(RowProblem(report.catalog, line, "id", message, "warning"))
 
 
 def _extract_text(
@@ -318,10 +325,11 @@ def _extract_text(
     ranges = [(start, min(start + batch_size, len(ids))) for start in range(0, len(ids), batch_size)]
     state = (extractor, jobs, ids)
     if workers > 1 and len(ranges) > 1 and can_fork():
-        found: Iterator[list[AttributeEdge]] = ordered_map(_extract_range, state, ranges, workers)
+        found: Iterator[list[tuple[str, str, str, str]]] = ordered_map(_extract_range, state, ranges, workers)
     else:
         found = (_extract_range(state, span) for span in ranges)
-    for (start, stop), edges in zip(ranges, found):
+    for (start, stop), found_edges in zip(ranges, found):
+        edges = [_new(AttributeEdge, (pid, a, v, "text", raw, None, None)) for pid, a, v, raw in found_edges]
         store.replace_edges(ids[start:stop], "text", edges)
         report.triples_by_source["text"] += len(edges)
         report.attributes.update(e.attribute for e in edges)
@@ -330,13 +338,16 @@ def _extract_text(
             progress("text", stop, len(ids), report.rows_read)
 
 
-def _extract_range(state: tuple[TextExtractor, dict[str, _TextJob], list[str]], span: tuple[int, int]) -> list[AttributeEdge]:
-    """The text edges of products ``ids[start:stop]`` (runs in a worker when there are several)."""
+_new = tuple.__new__
+
+
+def _extract_range(
+    state: tuple[TextExtractor, dict[str, _TextJob], list[str]], span: tuple[int, int]
+) -> list[tuple[str, str, str, str]]:
+    """(product id, attribute, value, raw) of the text edges of products ``ids[start:stop]``.
+
+    Runs in a worker when there are several; plain tuples pickle far faster than AttributeEdges,
+    which the build's process makes from them.
+    """
     extractor, jobs, ids = state
-    return [
-        AttributeEdge(pid, attribute, value, "text", raw)
-        for pid in ids[span[0] : span[1]]
-        for attribute, value, raw in extractor.extract(
-            jobs[pid].title, jobs[pid].description, jobs[pid].top_category, jobs[pid].values
-        )
-    ]
+    return [(pid, *found) for pid in ids[span[0] : span[1]] for found in extractor.extract(*jobs[pid])]

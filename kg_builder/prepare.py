@@ -20,10 +20,18 @@ from .validate import check_record
 
 
 class Converted(NamedTuple):
-    """A row ready for a batch: its product, distinct catalog edges, and warnings (report order)."""
+    """A row ready for a batch: its product, distinct catalog values, and warnings (report order).
+
+    The values are plain tuples, not AttributeEdges: a worker process sends them to the build's
+    process, and pickling a million small named tuples costs more than the parsing that made
+    them. :func:`catalog_edges` makes the edges where the store needs them.
+    """
 
     product: ProductNode
-    edges: list[AttributeEdge]
+    pairs: tuple[tuple[str, str], ...]
+    """Distinct (attribute, normalised value) pairs, in catalog order."""
+    raws: tuple[str, ...]
+    """The raw spelling of each pair (the first one the row gave)."""
     warnings: list[RowProblem]
 
 
@@ -58,13 +66,19 @@ def checked(item: CatalogRecord | RowProblem, file: str) -> Row | RowProblem:
     return Row(item.id, item.line, fingerprint(item), item, None)
 
 
-def prepare_all(items: Iterable[CatalogRecord | RowProblem], file: str) -> list[Row | RowProblem]:
-    """Check, check images and convert a run of parsed rows (what a worker process does)."""
-    out: list[Row | RowProblem] = []
+def prepare_all(items: Iterable[CatalogRecord | RowProblem], file: str) -> list[tuple | RowProblem]:
+    """Check, check images and convert a run of parsed rows (what a worker process does).
+
+    A row goes back as a plain tuple, a Row's fields with a Converted's in the last place: named
+    tuples pickle through a Python call each, plain ones in C. The build's process unpacks both
+    kinds by position, so the rows of the in-process path (Row) are handled by the same code.
+    """
+    out: list[tuple | RowProblem] = []
     for item in items:
         row = checked(item, file)
         if isinstance(row, Row) and row.record is not None:
-            row = row._replace(record=None, converted=convert(row.record, check_record_image(row.record), file))
+            done = convert(row.record, check_record_image(row.record), file)
+            row = (row.id, row.line, row.fingerprint, None, done if isinstance(done, RowProblem) else tuple(done))
         out.append(row)
     return out
 
@@ -103,7 +117,7 @@ def _convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted:
     warnings: list[RowProblem] = []
     if image.status == "missing":
         warnings.append(RowProblem(file, record.line, "image", f"image missing: {image.reason}", "warning"))
-    edges: dict[tuple[str, str], AttributeEdge] = {}
+    edges: dict[tuple[str, str], str] = {}
     for name, raw in record.attributes:
         attribute = normalize_attribute(name)
         value = normalize_value(raw)
@@ -118,7 +132,7 @@ def _convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted:
                 file, record.line, f"attributes.{name}", f"value {raw!r} is empty after normalisation", "warning"
             ))
             continue
-        edges.setdefault((attribute, value), AttributeEdge(record.id, attribute, value, "catalog", raw))
+        edges.setdefault((attribute, value), raw)
     product = ProductNode(
         id=record.id,
         title=record.title,
@@ -129,4 +143,13 @@ def _convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted:
         image_reason=image.reason,
         properties=record.properties,
     )
-    return Converted(product, list(edges.values()), warnings)
+    return Converted(product, tuple(edges), tuple(edges.values()), warnings)
+
+
+def catalog_edges(product_id: str, pairs: tuple[tuple[str, str], ...], raws: tuple[str, ...]) -> list[AttributeEdge]:
+    """The catalog edges of one converted row (``tuple.__new__``: the fields are already checked,
+    and the build makes millions of these)."""
+    return [_new(AttributeEdge, (product_id, a, v, "catalog", raw, None, None)) for (a, v), raw in zip(pairs, raws)]
+
+
+_new = tuple.__new__

@@ -178,6 +178,8 @@ def first_bad_field(fields: dict[str, Any]) -> str | None:
 
 def scalar_text(value: Any) -> str | None:
     """A JSON scalar as catalog text; None for null and for values that are not scalars."""
+    if value.__class__ is str:  # the common case first: one check instead of five
+        return value.strip()
     if value is None or isinstance(value, (dict, list)):
         return None
     if isinstance(value, bool):
@@ -202,6 +204,9 @@ def attribute_pairs(
     name: str, value: Any, file: str, line: int | str, problems: list[RowProblem]
 ) -> list[tuple[str, str]]:
     """(name, raw value) pairs for one attribute given as a scalar or a list of scalars."""
+    if value.__class__ is str:  # the common case, as the loop below would treat it
+        text = value.strip()
+        return [(name, text)] if text else []
     values = value if isinstance(value, list) else [value]
     pairs = []
     for item in values:

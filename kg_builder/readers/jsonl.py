@@ -41,18 +41,19 @@ def open_jsonl(path: Path) -> CatalogSource:
                 if line.strip():
                     yield line_no, line
 
+    file, base = str(path), str(path.parent)  # made once: a catalog has millions of lines
+
     def parse(item: tuple[int, str]) -> Iterator[CatalogRecord | RowProblem]:
         line_no, line = item
         try:
-            yield from _parse_line(path, line_no, line)
+            yield from _parse_line(file, base, line_no, line)
         except Exception as err:  # noqa: BLE001 - one row, never the build
-            yield row_failure(str(path), line_no, err)
+            yield row_failure(file, line_no, err)
 
     return split_source(path, "jsonl", raw, parse, lambda: bytes_read(handle_box), size)
 
 
-def _parse_line(path: Path, line_no: int, line: str) -> Iterator[CatalogRecord | RowProblem]:
-    file = str(path)
+def _parse_line(file: str, base: str, line_no: int, line: str) -> Iterator[CatalogRecord | RowProblem]:
     try:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
@@ -70,11 +71,11 @@ def _parse_line(path: Path, line_no: int, line: str) -> Iterator[CatalogRecord |
     if bad_bytes(line):
         yield RowProblem(file, line_no, first_bad_field(obj) or "line", "invalid UTF-8 bytes")
         return
-    yield from record_from_object(obj, file, line_no, path.parent)
+    yield from record_from_object(obj, file, line_no, base)
 
 
 def record_from_object(
-    obj: dict[str, Any], file: str, line: int | str, base: Path
+    obj: dict[str, Any], file: str, line: int | str, base: Path | str
 ) -> Iterator[CatalogRecord | RowProblem]:
     """Turn one canonical product object into a record (plus warnings), or a rejection."""
     product_id = scalar_text(obj.get("id"))
