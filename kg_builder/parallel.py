@@ -21,7 +21,7 @@ from collections import deque
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
-from .prepare import ReadStopped, prepare_all
+from .prepare import ReadStopped, Row, from_worker, prepare_all
 from .readers import CatalogSource
 from .records import RowProblem
 
@@ -107,12 +107,11 @@ def ordered_map(
         _STATE = _FUNCTION = None
 
 
-def prepared_rows(source: CatalogSource, file: str, workers: int) -> Iterator[tuple | RowProblem | ReadStopped]:
-    """The source's rows checked and converted by ``workers`` processes, in file order (rows as
-    plain tuples of a Row's fields, see :func:`kg_builder.prepare.prepare_all`)."""
+def prepared_rows(source: CatalogSource, file: str, workers: int) -> Iterator[Row | RowProblem | ReadStopped]:
+    """The source's rows checked and converted by ``workers`` processes, in file order."""
     assert source.raw is not None and source.parse is not None
     for chunk in ordered_map(_prepare_chunk, (source.parse, file), _chunks(source.raw()), workers):
-        yield from chunk
+        yield from map(from_worker, chunk)
 
 
 def _chunks(raw: Iterator[Any]) -> Iterator[list[Any] | _Done]:

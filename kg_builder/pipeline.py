@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Sequence, Tuple
+from typing import Callable, Iterator, NamedTuple, Sequence
 
 from graph_store import AttributeEdge, GraphStore, ProductNode
 
@@ -29,7 +29,7 @@ from .behaviour import PairsSource, load_behaviour
 from .extract import MAX_TEXT_CHARS, TextExtractor
 from .images import NO_IMAGE
 from .parallel import can_fork, default_workers, ordered_map, prepared_rows
-from .prepare import ReadStopped, catalog_edges, check_record_image, checked, convert
+from .prepare import ReadStopped, Row, catalog_edges, check_record_image, checked, convert, new_edge
 from .readers import CatalogSource
 from .records import CatalogError, CatalogRecord, RowProblem
 from .report import BuildReport
@@ -55,10 +55,14 @@ class PartialBuildError(CatalogError):
         self.committed = committed
 
 
-_TextJob = Tuple[str, str, Optional[str], Tuple[Tuple[str, str], ...]]
-"""What pass 2 needs of a product: title, description (cut to MAX_TEXT_CHARS), top-level category
-and the catalog's (attribute, value) pairs; the arguments of TextExtractor.extract, in order.
-A plain tuple: a build keeps one per product."""
+class _TextJob(NamedTuple):
+    """What pass 2 needs of a product, in the order of TextExtractor.extract's arguments (a named
+    tuple: a build keeps one per product, as small as a plain tuple)."""
+
+    title: str
+    description: str  # cut to MAX_TEXT_CHARS
+    top_category: str | None
+    values: tuple[tuple[str, str], ...]  # the catalog's (attribute, value) pairs
 
 
 def build_graph(
@@ -149,7 +153,7 @@ def _load_catalog(
 ) -> None:
     seen: dict[str, tuple[int | str, int]] = {}
     write = _Writer(store, report, background=workers > 1)
-    pending: list[tuple] = []  # rows: a Row, or a worker's plain tuple of the same fields
+    pending: list[Row] = []
     pending_ids: set[str] = set()
     pairs_by_top: dict[str, list[tuple[tuple[str, str], ...]]] = {}  # counted once at the end
     file = report.catalog
@@ -157,13 +161,12 @@ def _load_catalog(
     def flush(pool: ThreadPoolExecutor) -> None:
         # Rows still to convert (the in-process path): image decoding releases the GIL,
         # so the checks of one batch run in parallel threads.
-        todo = [row[3] for row in pending if row[4] is None and row[3] is not None]
+        todo = [row.record for row in pending if row.converted is None and row.record is not None]
         images = iter(pool.map(check_record_image, todo) if any(r.image for r in todo) else [NO_IMAGE] * len(todo))
         products: list[ProductNode] = []
         edges: list[AttributeEdge] = []
-        for _, _, _, record, done in pending:
-            if done is None:
-                done = convert(record, next(images), file)
+        for row in pending:
+            done = row.converted if row.converted is not None else convert(row.record, next(images), file)  # type: ignore[arg-type]
             if isinstance(done, RowProblem):
                 report.add_problem(done)
                 continue
@@ -178,7 +181,7 @@ def _load_catalog(
             if tops is None:
                 tops = pairs_by_top[top or ""] = []
             tops.append(pairs)
-            jobs[product.id] = (product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
+            jobs[product.id] = _TextJob(product.title, product.description[:MAX_TEXT_CHARS], top, pairs)
         write.submit(products, edges)
         pending.clear()
         pending_ids.clear()
@@ -186,7 +189,7 @@ def _load_catalog(
             progress("read", source.position(), source.size, report.rows_read)
 
     if workers > 1 and source.raw is not None and source.parse is not None:
-        items: Iterator[tuple | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
+        items: Iterator[Row | RowProblem | ReadStopped] = prepared_rows(source, file, workers)
     else:
         items = (item if isinstance(item, ReadStopped) else checked(item, file) for item in _guarded_rows(source))
     with ThreadPoolExecutor(max_workers=IMAGE_THREADS) as pool, _closing(write):
@@ -202,12 +205,11 @@ def _load_catalog(
                     report.rows_read += 1
                 continue
             report.rows_read += 1
-            row_id = item[0]
-            _note_duplicate(row_id, item[1], item[2], seen, report)
-            if row_id in pending_ids:  # the later row must win: write the earlier one first
+            _note_duplicate(item, seen, report)
+            if item.id in pending_ids:  # the later row must win: write the earlier one first
                 flush(pool)
             pending.append(item)
-            pending_ids.add(row_id)
+            pending_ids.add(item.id)
             if len(pending) >= batch_size:
                 flush(pool)
         if pending:
@@ -217,8 +219,8 @@ def _load_catalog(
     # the rows that won, so duplicates are not counted twice. Each is one count in C.
     scope.update((top, Counter(chain.from_iterable(lists))) for top, lists in pairs_by_top.items())
     report.products = len(jobs)
-    report.triples_by_source["catalog"] += sum(len(job[3]) for job in jobs.values())
-    report.values.update(chain.from_iterable(job[3] for job in jobs.values()))
+    report.triples_by_source["catalog"] += sum(len(job.values) for job in jobs.values())
+    report.values.update(chain.from_iterable(job.values for job in jobs.values()))
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
@@ -296,19 +298,17 @@ def _count_image(product: ProductNode, report: BuildReport) -> None:
         report.image_reasons[reason.split(":")[0] if reason else "unknown"] += 1
 
 
-def _note_duplicate(
-    row_id: str, line: int | str, fingerprint: int, seen: dict[str, tuple[int | str, int]], report: BuildReport
-) -> None:
-    earlier = seen.get(row_id)
-    seen[row_id] = (line, fingerprint)
+def _note_duplicate(row: Row, seen: dict[str, tuple[int | str, int]], report: BuildReport) -> None:
+    earlier = seen.get(row.id)
+    seen[row.id] = (row.line, row.fingerprint)
     if earlier is None:
         return
     report.duplicates += 1
-    if earlier[1] != fingerprint:
-        message = f"duplicate id {row_id!r} with different values; this row wins over line {earlier[0]}"
+    if earlier[1] != row.fingerprint:
+        message = f"duplicate id {row.id!r} with different values; this row wins over line {earlier[0]}"
     else:
-        message = f"duplicate id {row_id!r}, identical to line {earlier[0]}"
-    report.add_problem(RowProblem(report.catalog, line, "id", message, "warning"))
+        message = f"duplicate id {row.id!r}, identical to line {earlier[0]}"
+    report.add_problem(RowProblem(report.catalog, row.line, "id", message, "warning"))
 
 
 def _extract_text(
@@ -329,16 +329,13 @@ def _extract_text(
     else:
         found = (_extract_range(state, span) for span in ranges)
     for (start, stop), found_edges in zip(ranges, found):
-        edges = [_new(AttributeEdge, (pid, a, v, "text", raw, None, None)) for pid, a, v, raw in found_edges]
+        edges = [new_edge(pid, a, v, "text", raw) for pid, a, v, raw in found_edges]
         store.replace_edges(ids[start:stop], "text", edges)
         report.triples_by_source["text"] += len(edges)
         report.attributes.update(e.attribute for e in edges)
         report.values.update((e.attribute, e.value) for e in edges)
         if progress:
             progress("text", stop, len(ids), report.rows_read)
-
-
-_new = tuple.__new__
 
 
 def _extract_range(

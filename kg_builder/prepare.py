@@ -70,8 +70,8 @@ def prepare_all(items: Iterable[CatalogRecord | RowProblem], file: str) -> list[
     """Check, check images and convert a run of parsed rows (what a worker process does).
 
     A row goes back as a plain tuple, a Row's fields with a Converted's in the last place: named
-    tuples pickle through a Python call each, plain ones in C. The build's process unpacks both
-    kinds by position, so the rows of the in-process path (Row) are handled by the same code.
+    tuples pickle through a Python call each, plain ones in C. The build's process names them
+    again (:func:`from_worker`).
     """
     out: list[tuple | RowProblem] = []
     for item in items:
@@ -81,6 +81,14 @@ def prepare_all(items: Iterable[CatalogRecord | RowProblem], file: str) -> list[
             row = (row.id, row.line, row.fingerprint, None, done if isinstance(done, RowProblem) else tuple(done))
         out.append(row)
     return out
+
+
+def from_worker(item: tuple | RowProblem | ReadStopped) -> Row | RowProblem | ReadStopped:
+    """A row as :func:`prepare_all` sent it, as the Row (and Converted) it stands for."""
+    if type(item) is not tuple:  # a RowProblem or a ReadStopped: sent as they are
+        return item  # type: ignore[return-value]
+    done = item[4]
+    return Row(item[0], item[1], item[2], None, done if isinstance(done, RowProblem) else Converted._make(done))
 
 
 def fingerprint(record: CatalogRecord) -> int:
@@ -147,9 +155,11 @@ def _convert(record: CatalogRecord, image: ImageCheck, file: str) -> Converted:
 
 
 def catalog_edges(product_id: str, pairs: tuple[tuple[str, str], ...], raws: tuple[str, ...]) -> list[AttributeEdge]:
-    """The catalog edges of one converted row (``tuple.__new__``: the fields are already checked,
-    and the build makes millions of these)."""
-    return [_new(AttributeEdge, (product_id, a, v, "catalog", raw, None, None)) for (a, v), raw in zip(pairs, raws)]
+    """The catalog edges of one converted row."""
+    return [new_edge(product_id, a, v, "catalog", raw) for (a, v), raw in zip(pairs, raws)]
 
 
-_new = tuple.__new__
+def new_edge(product_id: str, attribute: str, value: str, source: str, raw: str | None) -> AttributeEdge:
+    """An edge without score or run, made with ``_make`` (no keyword handling: a build makes
+    millions, and the fields are already checked)."""
+    return AttributeEdge._make((product_id, attribute, value, source, raw, None, None))
