@@ -143,22 +143,24 @@ def delete_stale_edges() -> str:
 
 
 def create_edges() -> str:
-    """``$rows``: ``neo4j_writes.value_edge_rows``, ``[attribute, value, [[handle, raw, score], ...]]`` of
+    """``$rows``: ``neo4j_writes.value_edge_rows``, ``[attribute, value, [[handle, raw, score, pid], ...]]`` of
     ``$source`` edges the products do not have yet, one row per value, sorted by value (one lock
     order in every writer). Returns ``written``.
 
     A fresh load writes every edge here. Each value is merged once per statement (not once per
     edge), right where its edges are created, so an edge can never be lost to a concurrent
     :func:`prune_orphan_values`; products are found by the handle :func:`product_handles`
-    returned in this transaction (no index seek per edge), the label guarding against a handle
-    that no longer names a product. CREATE skips the search of the value's (often thousands
+    returned in this transaction (no index seek per edge), the label and the product id guarding
+    against a handle that no longer names that product (Neo4j reuses the internal ids of deleted
+    nodes: without the id check, a product deleted and another created meanwhile by a concurrent
+    transaction would receive these edges). CREATE skips the search of the value's (often thousands
     of) HAS edges that MERGE makes. Lists, not maps, in the rows: half the client's encoding.
     """
     return (
         "UNWIND $rows AS row "
         "MERGE (v:Value {attribute: row[0], value: row[1]}) "
         "WITH v, row UNWIND row[2] AS e "
-        "MATCH (p:Product) WHERE id(p) = e[0] "
+        "MATCH (p:Product) WHERE id(p) = e[0] AND p.id = e[3] "
         "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v) "
         "RETURN count(*) AS written"
     )

@@ -102,13 +102,13 @@ def stale_edge_rows(product_ids: Sequence[str], edges: Sequence[AttributeEdge]) 
 
 
 def value_edge_rows(edges: Iterable[AttributeEdge], handles: dict[str, int]) -> list[list]:
-    """``[attribute, value, [[handle, raw, score], ...]]`` for :func:`create_edges`, one row per
+    """``[attribute, value, [[handle, raw, score, product id], ...]]`` for :func:`create_edges`, one row per
     value, sorted by value; edges of products without a handle (not in the graph) are left out."""
     grouped: dict[tuple[str, str], list[list]] = {}
     for e in edges:
         handle = handles.get(e.product_id)
         if handle is not None:
-            grouped.setdefault((e.attribute, e.value), []).append([handle, e.raw, e.score])
+            grouped.setdefault((e.attribute, e.value), []).append([handle, e.raw, e.score, e.product_id])
     return [[a, v, items] for (a, v), items in sorted(grouped.items())]
 
 

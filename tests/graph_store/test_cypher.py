@@ -102,7 +102,7 @@ def test_data_is_merged_on_natural_keys_never_created() -> None:
     assert re.findall(r"\bCREATE\b \([^\n]*?\(v\)", created) == [
         "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v)"]
     assert "MERGE (v:Value {attribute: row[0], value: row[1]})" in created
-    assert "MATCH (p:Product) WHERE id(p) = e[0]" in created  # the handle, checked against the label
+    assert "MATCH (p:Product) WHERE id(p) = e[0] AND p.id = e[3]" in created  # the handle, checked against label and id
     assert "RETURN row.pid AS pid, kept" in cypher.delete_stale_edges()
     assert "MERGE (p:Product {id: row.id})" in cypher.merge_products()
     assert "MERGE (c:Category {path: row.path})" in cypher.merge_categories()
@@ -167,7 +167,7 @@ def test_rows_of_a_batch() -> None:
         {"pid": "a", "keep": [["color", "red"], ["size", "xl"]]}, {"pid": "b", "keep": [["color", "red"]]}
     ]}
     # one row per value, sorted (one lock order); a product without a handle is left out
-    assert by_value == [["color", "red", [[11, "Red", None], [12, None, None]]], ["size", "xl", [[11, None, None]]]]
+    assert by_value == [["color", "red", [[11, "Red", None, "a"], [12, None, None, "b"]]], ["size", "xl", [[11, None, None, "a"]]]]
     assert grouped["source"] == "catalog"
     assert grouped["rows"] == [
         {"pid": "a", "edges": [{"a": "color", "v": "red", "raw": "Red", "score": None}, {"a": "size", "v": "xl", "raw": None, "score": None}]},
