@@ -56,6 +56,7 @@ FEATURES = ("log_probability", "log_complement", "log_best_other", "seen_elsewhe
             "log_candidates", "naming_rate", "word_share", "other_named_overlaps", "other_named_disjoint", "others_named",
             "log_share_in_top_category", "unseen_in_top_category", "log_share_in_category", "unseen_in_category")
 """What the detector reads of a value (one column each, :meth:`ValueFeatures.row`)."""
+SEEN_ELSEWHERE, NAMED, TEXT_RATIO = (FEATURES.index(name) for name in ("seen_elsewhere", "named", "text_ratio"))
 
 
 def sample_products(num_products: int, block: int = TOKEN_CHUNK) -> list[int]:
@@ -252,8 +253,13 @@ class WrongValueDetector:
         return np.log(p) - np.log1p(-p)
 
     def probability_wrong(self, rows: np.ndarray, error_rate: float) -> np.ndarray:
-        """[n] ``P(wrong) = min(1, error_rate * r(x))``."""
-        return np.minimum(1.0, error_rate * np.exp(self.log_ratio(rows)))
+        """[n] ``P(wrong)`` of feature ``rows`` (:func:`probability_wrong`)."""
+        return probability_wrong(self.log_ratio(rows), error_rate)
+
+
+def probability_wrong(log_ratio: np.ndarray, error_rate: float) -> np.ndarray:
+    """``P(wrong) = min(1, error_rate * r(x))`` from the detector's log ratios (:mod:`.detector`)."""
+    return np.minimum(1.0, error_rate * np.exp(np.asarray(log_ratio, dtype=np.float64)))
 
 
 def learn(pairs: list[ScoredPair], features: ValueFeatures, plantings: Plantings, seed: int = 0) -> WrongValueDetector:

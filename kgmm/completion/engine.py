@@ -34,7 +34,8 @@ from ..model import K3M
 from ..model.k3m import EncodedProducts
 from ..ranking import Applicability, Calibration
 from ..ranking.scoring import row_scores
-from .detector import Plantings, ScoredPair, ValueFeatures, WrongValueDetector, learn, sample_products
+from .detector import (NAMED, SEEN_ELSEWHERE, TEXT_RATIO, Plantings, ScoredPair, ValueFeatures, WrongValueDetector, learn,
+                       probability_wrong, sample_products)
 from .hiding import HiddenFacts
 from .mentions import Mentions
 
@@ -255,7 +256,7 @@ class Completer:
         if not checks:
             return checks
         ratio = detector.log_ratio(np.array([c.features for c in checks]))
-        wrong = np.minimum(1.0, self.options.error_rate * np.exp(ratio))
+        wrong = probability_wrong(ratio, self.options.error_rate)
         return [replace(c, ratio=float(r), wrong=float(w)) for c, r, w in zip(checks, ratio.tolist(), wrong.tolist())]
 
     def _scored(self, products: list[int], pairs: list[ScoredPair] | None = None) -> list[Check]:
@@ -348,10 +349,8 @@ class Completer:
             if best_probs[i] < 0:  # every candidate is the product's own
                 continue
             p, a = rows[i], asked[i]
-            named = self.mentions.named(p, v)
-            features = self.features.row(p, a, v, probability, best_probs[i], int(self.value_count[v]))
-            out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(self.value_count[v] >= 2), named,
-                             self.mentions.log_ratio(a, named), tuple(features)))
+            f = tuple(self.features.row(p, a, v, probability, best_probs[i], int(self.value_count[v])))
+            out.append(Check(p, a, v, probability, best[i], best_probs[i], bool(f[SEEN_ELSEWHERE]), bool(f[NAMED]), f[TEXT_RATIO], f))
         return out
 
     def _positions(self, a: int) -> dict[int, int]:

@@ -33,7 +33,7 @@ from graph_store import Snapshot, SourceCode
 from ..config import Config
 from ..data.split import split_edges, training_snapshot
 from ..ranking import RankingTask, calibrate, fact_scores
-from ..completion.detector import PROBABILITY_FLOOR
+from ..completion.detector import PROBABILITY_FLOOR, probability_wrong
 from .k3m_variants import train_variant
 
 BRAND = "brand"
@@ -178,7 +178,7 @@ def measure_flags(completer, noise: PlantedNoise) -> dict:
     probability, best, judgeable, named, text = (np.array([getattr(c, name) for c in checks])
                                                  for name in ("probability", "best_probability", "judgeable", "named", "text"))
     report = {"planted": _count(noise.kinds), "k3m": k3m,
-              "k3m_error_rate": {str(r): flag_metrics(ratio, np.minimum(1.0, r * np.exp(ratio)) >= options.flag_min, positive)
+              "k3m_error_rate": {str(r): flag_metrics(ratio, probability_wrong(ratio, r) >= options.flag_min, positive)
                                  for r in (options.error_rate / 2, options.error_rate * 2.5)},
               "k3m_hand_rule": flag_metrics(hand_rule_suspicion(probability, judgeable, text),
                                             hand_rule_flags(probability, best, judgeable, named), positive)}
@@ -205,13 +205,13 @@ def _tfidf_rows(completer, noisy: Snapshot, checks: list, positive: np.ndarray, 
     features = tfidf_features(product_texts(noisy))
     classifier = TextClassifier.fit(features, training_rows(features, noisy, {c.attribute for c in checks}), C=10.0, seed=seed)
     pairs = _baseline_pairs(classifier, features, completer, checks)
-    detector = learn(_evenly_spaced(pairs, noisy.num_products), completer.features, Plantings(noisy, completer.features.counts), seed)
+    detector = learn(_sampled(pairs, noisy.num_products), completer.features, Plantings(noisy, completer.features.counts), seed)
     rows = [completer.features.catalog_row(pair) for pair in pairs]
     ratio = detector.log_ratio(np.array([row for row, _, _ in rows]))
     own = np.array([pair.probability_of(pair.value) for pair in pairs])
     best = np.array([b for _, _, b in rows])
     judgeable, named, text = (np.array([getattr(c, name) for c in checks]) for name in ("judgeable", "named", "text"))
-    return {"tfidf": flag_metrics(ratio, np.minimum(1.0, options.error_rate * np.exp(ratio)) >= options.flag_min, positive),
+    return {"tfidf": flag_metrics(ratio, probability_wrong(ratio, options.error_rate) >= options.flag_min, positive),
             "tfidf_hand_rule": flag_metrics(hand_rule_suspicion(own, judgeable, text), hand_rule_flags(own, best, judgeable, named), positive),
             # the classifier's probability alone: the text's word helps K3M's sharp probabilities and can hurt a classifier's softer ones
             "tfidf_probability_only": flag_metrics(hand_rule_suspicion(own, judgeable, 0.0), hand_rule_flags(own, best, judgeable, False), positive),
@@ -219,8 +219,8 @@ def _tfidf_rows(completer, noisy: Snapshot, checks: list, positive: np.ndarray, 
             "tfidf_low_probability": flag_metrics(-own, hand_rule_flags(own, best, True, False), positive)}
 
 
-def _evenly_spaced(pairs: list, products: int) -> list:
-    """The pairs of the products a completer's detector learns from."""
+def _sampled(pairs: list, products: int) -> list:
+    """The pairs of the products a completer's detector learns from (:func:`sample_products`)."""
     from ..completion.detector import sample_products
 
     sample = set(sample_products(products))
