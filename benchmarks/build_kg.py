@@ -16,16 +16,18 @@ asked of the Neo4j backend instead: the naive path is one ``MERGE`` statement pe
 transaction; build-kg runs on the Flipkart sample and the store's write path on the synthetic
 catalog at batch sizes 100, 1,000 and 10,000 products. The Neo4j database is EMPTIED first.
 
-With ``--compare REF`` (Neo4j only), the store writes also run with the write statements of git
-commit REF (``graph_store`` as of REF, loaded into a module of its own), alternating with the
-current ones on the same server, ``--rounds`` times each, so that a noisy machine hits both alike.
+With ``--compare REF`` (Neo4j only), the store writes, build-kg of the Flipkart sample and of the
+synthetic catalog (for each ``--workers`` count) also run with the write statements of git commit
+REF (``graph_store`` as of REF, loaded into a module of its own; one transaction per batch, as
+before batches were written in slices at once), alternating with the current code on the same
+server, ``--rounds`` times each, so that a noisy machine hits both alike.
 
 Usage: python benchmarks/build_kg.py [--quick] [--json PATH] [--products N] [--workers 1,2]
        python benchmarks/build_kg.py --products 1000000 --no-store-writes --workers 1,2
        python benchmarks/build_kg.py --build-ref HEAD~1 --rounds 3 --workers 2,1   # old kg_builder against the current one
        python benchmarks/build_kg.py --neo4j [--quick] [--json PATH] [--products N]
        python benchmarks/build_kg.py --store bolt://HOST:7687 [--user U] [--password P] [--database D]
-       python benchmarks/build_kg.py --store bolt://... --compare HEAD~1 --rounds 3 --batches 2000,10000
+       python benchmarks/build_kg.py --store bolt://... --compare HEAD~1 --rounds 3 --batches 2000,10000 --workers 2
 """
 
 from __future__ import annotations
@@ -76,7 +78,8 @@ def timed_build(store, catalog: Path, name: str, preset: str | None = None, batc
     return {"case": label, "products": report.products, "triples": report.triples, "workers": workers,
             "seconds": seconds, "triples_per_s": report.triples / seconds,
             "cpu_parent_s": after.user + after.system - before.user - before.system,
-            "cpu_workers_s": after.children_user + after.children_system - before.children_user - before.children_system}
+            "cpu_workers_s": after.children_user + after.children_system - before.children_user - before.children_system,
+            "load_average": os.getloadavg()[0]}
 
 
 def batches(products: list[dict], size: int) -> list[tuple[list[ProductNode], list[AttributeEdge]]]:
@@ -102,15 +105,33 @@ def timed_writes(store, products: list[dict], batch_size: int, writes=None, labe
     prepared = batches(products, batch_size)
     triples = sum(len(e) for _, e in prepared)
     before, started = os.times(), time.perf_counter()
-    for nodes, edges in prepared:
-        if writes is None:
+    with statements_of(store, writes):
+        for nodes, edges in prepared:
             store.upsert_products(nodes, edges)
-        else:
-            store._write("writing products", lambda tx: writes.upsert_products(tx, nodes, edges, store.batch_rows))
     seconds, after = time.perf_counter() - started, os.times()
     return {"case": f"store writes, batch {batch_size:,}{label}", "products": len(products), "triples": triples,
             "seconds": seconds, "triples_per_s": triples / seconds,
-            "cpu_parent_s": after.user + after.system - before.user - before.system, "cpu_workers_s": 0.0}
+            "cpu_parent_s": after.user + after.system - before.user - before.system, "cpu_workers_s": 0.0,
+            "load_average": os.getloadavg()[0]}
+
+
+@contextmanager
+def statements_of(store, writes) -> Iterator[None]:
+    """With ``writes`` (a ``neo4j_writes`` module of another commit), ``store`` writes each
+    catalog or text batch in one transaction with that module's statements, as that commit did
+    (before batches were written in slices at once); with None, as the current code does."""
+    if writes is None:
+        yield
+        return
+    rows = store.batch_rows
+    store._upsert_products = lambda products, edges: store._write(
+        "writing products", lambda tx: writes.upsert_products(tx, products, edges, rows))
+    store._replace_edges = lambda ids, source, edges: store._write(
+        f"writing {source} edges", lambda tx: writes.write_edges(tx, source, list(dict.fromkeys(ids)), edges, rows))
+    try:
+        yield
+    finally:
+        del store._upsert_products, store._replace_edges
 
 
 def writes_at(ref: str, workdir: Path):
@@ -146,21 +167,34 @@ def compare_writes(store, products: list[dict], args: argparse.Namespace, workdi
 def compare_flipkart(store, args: argparse.Namespace, workdir: Path) -> list[dict]:
     """build-kg of the Flipkart sample into SQLite, into Neo4j with ``args.compare``'s statements
     and with the current ones, alternating (the Neo4j graph emptied before each)."""
-    from graph_store import neo4j_store
     from graph_store.neo4j_store import clear_graph
 
-    current, old, rows = neo4j_store.neo4j_writes, writes_at(args.compare, workdir), []
+    old, rows = writes_at(args.compare, workdir), []
     for round_ in range(args.rounds):
         rows.append(end_to_end(FLIPKART, workdir, f"flipkart-1050 (SQLite, round {round_})", preset="flipkart"))
-        for writes, label in ((old, f"{args.compare} statements"), (current, "current")):
-            neo4j_store.neo4j_writes = writes
-            try:
+        for writes, label in ((old, f"{args.compare} statements"), (None, "current")):
+            with statements_of(store, writes):
                 rows.append(timed_build(store, FLIPKART, f"flipkart-1050 (Neo4j, {label})", preset="flipkart"))
-            finally:
-                neo4j_store.neo4j_writes = current
             clear_graph(store)
         sqlite_s, old_s, new_s = (r["seconds"] for r in rows[-3:])
         print(f"flipkart round {round_}: Neo4j / SQLite = {old_s / sqlite_s:.2f}x ({args.compare}), {new_s / sqlite_s:.2f}x (current)")
+    return rows
+
+
+def compare_synthetic_builds(store, catalog: Path, name: str, args: argparse.Namespace, workdir: Path) -> list[dict]:
+    """build-kg of the synthetic catalog into Neo4j with ``args.compare``'s statements and with the
+    current ones, alternating, ``--rounds`` times for each ``--workers`` count (graph emptied between)."""
+    from graph_store.neo4j_store import clear_graph
+
+    old, rows = writes_at(args.compare, workdir), []
+    for workers in args.workers:
+        for round_ in range(args.rounds):
+            for writes, label in ((old, f"{args.compare} statements"), (None, "current")):
+                with statements_of(store, writes):
+                    rows.append(timed_build(store, catalog, f"{name} (Neo4j, {label})", workers=workers))
+                clear_graph(store)
+            old_s, new_s = (r["seconds"] for r in rows[-2:])
+            print(f"{name} build-kg, {workers} worker(s), round {round_}: current / {args.compare} = {old_s / new_s:.2f}x")
     return rows
 
 
@@ -262,6 +296,8 @@ def run_neo4j(args: argparse.Namespace, workdir: Path, count: int) -> tuple[list
                 rows.append(timed_writes(store, products, size))
                 clear_graph(store)
         catalog = write_synthetic_catalog(workdir / "synthetic.jsonl", count)
+        if args.compare:
+            rows.extend(compare_synthetic_builds(store, catalog, f"synthetic-{count // 1000}k", args, workdir))
         for workers in [] if args.compare else args.workers:
             rows.append(timed_build(store, catalog, f"synthetic-{count // 1000}k", workers=workers))
             clear_graph(store)
@@ -340,7 +376,7 @@ def main() -> None:
     parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[100, 1_000, 10_000],
                         help="Neo4j: batch sizes of the store-writes cases (default 100,1000,10000)")
     parser.add_argument("--compare", default=None, metavar="REF",
-                        help="Neo4j: store writes only, the statements of git commit REF against the current ones, alternating")
+                        help="Neo4j: the write statements of git commit REF against the current code, alternating")
     parser.add_argument("--build-ref", default=None, metavar="REF",
                         help="SQLite: only build-kg of the synthetic catalog with kg_builder as of git commit REF and "
                              "with the current one, alternating (--rounds, --workers)")
@@ -376,7 +412,8 @@ def main() -> None:
         print(f"{row['case']:<50} {row['triples']:>10,} {row['seconds']:>8.2f} {row['triples_per_s']:>11,.0f}"
               + "".join(f" {row[key]:>12.1f}x" for _, key, _ in baselines)
               + (f"  {row['vs_one_process']:.2f}x 1 process" if "vs_one_process" in row else "")
-              + (f"  cpu {row['cpu_parent_s']:.1f}s + workers {row['cpu_workers_s']:.1f}s" if "cpu_parent_s" in row else ""))
+              + (f"  cpu {row['cpu_parent_s']:.1f}s + workers {row['cpu_workers_s']:.1f}s" if "cpu_parent_s" in row else "")
+              + (f"  load {row['load_average']:.1f}" if "load_average" in row else ""))
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "results": rows}, indent=2) + "\n")
 

@@ -1,9 +1,14 @@
 """The Neo4j backend: the same contract as the embedded store, over Bolt with the official driver.
 
-* Every public write is one managed transaction (``session.execute_write``), so the driver
-  retries it on transient failures (a lost connection, a leader switch, a deadlock); every
-  node and edge is written with ``MERGE`` on its natural key, so a retried or rerun batch
-  leaves one copy. Large row lists are sent in chunks of ``batch_rows`` inside that transaction.
+* Every write runs in managed transactions (``session.execute_write``), so the driver retries
+  them on transient failures (a lost connection, a leader switch, a deadlock); every node is
+  written with ``MERGE`` on its natural key, and an edge with ``MERGE`` or with ``CREATE`` once
+  the same transaction found it missing, so a retried or rerun batch leaves one copy. Large row
+  lists are sent in chunks of ``batch_rows`` inside a transaction. A write is one transaction,
+  except a batch of catalog or text writes of at least ``2 * min_slice`` products: its
+  categories and values are written first, then its products in up to ``write_threads``
+  slices, one transaction each, at once (:mod:`graph_store.neo4j_parallel` says why that
+  cannot deadlock and what a failure leaves committed).
 * Constraints and indexes (:func:`graph_store.cypher.schema_statements`) are created
   idempotently before the first write, so read-only accounts can still query.
 * Reads that can be large (products, triples, snapshot) are paged by product id (keyset
@@ -36,7 +41,7 @@ from neo4j.exceptions import (
     SessionExpired,
 )
 
-from . import cypher, neo4j_reviews, neo4j_writes
+from . import cypher, neo4j_parallel, neo4j_reviews, neo4j_writes
 from .base import GraphStore
 from .errors import ContractError, StoreError, StoreUnavailableError
 from .models import (
@@ -86,6 +91,8 @@ class Neo4jStore(GraphStore):
         page_size: products per page when streaming products, triples and snapshots.
         connection_timeout: seconds to wait for a TCP connection.
         max_retry_time: seconds the driver keeps retrying a transaction that failed transiently.
+        write_threads: transactions one catalog or text batch may run at once (1: one transaction).
+        min_slice: products below which a batch is not sliced further.
     """
 
     def __init__(
@@ -99,6 +106,8 @@ class Neo4jStore(GraphStore):
         page_size: int = 2_000,
         connection_timeout: float = 10.0,
         max_retry_time: float = 30.0,
+        write_threads: int = 4,
+        min_slice: int = 500,
     ) -> None:
         self.uri = _redact(uri)
         if self.uri != uri:
@@ -110,6 +119,9 @@ class Neo4jStore(GraphStore):
         self.database = database or os.environ.get(ENV_DATABASE) or DEFAULT_DATABASE
         self.batch_rows = batch_rows
         self.page_size = page_size
+        self.write_threads = write_threads
+        self.min_slice = min_slice
+        self._parallel = neo4j_parallel.ParallelWrites(max(write_threads, 1))
         if password is None:
             password = os.environ.get(ENV_PASSWORD)
         self._password_given = bool(password)
@@ -146,6 +158,7 @@ class Neo4jStore(GraphStore):
         return self
 
     def close(self) -> None:
+        self._parallel.close()
         self._driver.close()
 
     def _session(self) -> neo4j.Session:
@@ -217,12 +230,36 @@ class Neo4jStore(GraphStore):
 
     # -- writes ------------------------------------------------------------------
 
+    def _slices(self, count: int) -> int:
+        """How many transactions write a batch of ``count`` products."""
+        return max(1, min(self.write_threads, count // max(self.min_slice, 1)))
+
     def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None:
-        self._write("writing products", lambda tx: neo4j_writes.upsert_products(tx, products, edges, self.batch_rows))
+        ids = list(dict.fromkeys(p.id for p in products))
+        rows = self.batch_rows
+        if self._slices(len(ids)) == 1:
+            self._write("writing products", lambda tx: neo4j_writes.upsert_products(tx, products, edges, rows))
+            return
+        self._write("writing categories and values", lambda tx: neo4j_writes.write_shared_nodes(tx, products, edges, rows))
+        slices = [
+            (len(piece.product_ids),
+             lambda tx, piece=piece: neo4j_writes.upsert_products(tx, piece.products, piece.edges, rows, categories_written=True))
+            for piece in neo4j_writes.split_by_product(ids, products, edges, self._slices(len(ids)))
+        ]
+        self._parallel.run("writing products", self._write, slices)
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
         ids = list(dict.fromkeys(product_ids))
-        self._write(f"writing {source} edges", lambda tx: neo4j_writes.write_edges(tx, source, ids, edges, self.batch_rows))
+        rows, action = self.batch_rows, f"writing {source} edges"
+        if self._slices(len(ids)) == 1:
+            self._write(action, lambda tx: neo4j_writes.write_edges(tx, source, ids, edges, rows))
+            return
+        self._write("writing values", lambda tx: neo4j_writes.write_shared_nodes(tx, (), edges, rows))
+        slices = [
+            (len(piece.product_ids), lambda tx, piece=piece: neo4j_writes.write_edges(tx, source, piece.product_ids, piece.edges, rows))
+            for piece in neo4j_writes.split_by_product(ids, (), edges, self._slices(len(ids)))
+        ]
+        self._parallel.run(action, self._write, slices)
 
     def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         ids = sorted({e.product_id for e in edges})

@@ -1,23 +1,36 @@
-"""The Neo4j backend's catalog and text writes: what runs inside one write transaction.
+"""The Neo4j backend's catalog and text writes: what runs inside each write transaction.
 
-Separate from :mod:`graph_store.cypher` (the query text) because the statements depend on
-what the graph already holds: products are looked up first (their handles, and whether they
+Separate from :mod:`graph_store.cypher_catalog` (the query text) because the statements depend
+on what the graph already holds: products are looked up first (their handles, and whether they
 have edges of the source at all); the stale-edge statement runs only for those that do and
 returns the edges a product keeps; those are updated in place and every other edge is created
 without a search, grouped by value. On a fresh load no product has anything, so the
 stale-edge statement is skipped and every HAS edge is a CREATE (measured in
 docs/BENCHMARKS.md, "Loading into Neo4j").
+
+A batch is written either in one transaction (:func:`upsert_products`, :func:`write_edges`) or,
+when it is large, as the nodes that products share (:func:`write_shared_nodes`: categories and
+values, one transaction) followed by one transaction per slice of its products
+(:func:`split_by_product`), run at once by :mod:`graph_store.neo4j_parallel`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import neo4j
 
-from . import cypher, neo4j_reviews
+from . import cypher, cypher_catalog, neo4j_reviews
 from .errors import StoreError
 from .models import AttributeEdge, ProductNode
+
+
+class Slice(NamedTuple):
+    """Some of a batch's products, with every row and edge that names them."""
+
+    product_ids: list[str]
+    products: list[ProductNode]  # every row given for those ids, in the order given
+    edges: list[AttributeEdge]
 
 
 def chunks(params: dict[str, Any], size: int) -> Iterator[dict[str, Any]]:
@@ -41,7 +54,7 @@ def chunks(params: dict[str, Any], size: int) -> Iterator[dict[str, Any]]:
 def _weight(row: Any) -> int:
     if isinstance(row, dict):
         return len(row["edges"]) if "edges" in row else 1
-    return len(row[-1])
+    return len(row[-1]) if isinstance(row[-1], list) else 1
 
 
 def run_statements(tx: neo4j.ManagedTransaction, statements: Sequence[cypher.Statement], batch_rows: int) -> None:
@@ -51,15 +64,55 @@ def run_statements(tx: neo4j.ManagedTransaction, statements: Sequence[cypher.Sta
             tx.run(query, chunk).consume()
 
 
-def upsert_products(
+def split_by_product(
+    product_ids: Sequence[str], products: Sequence[ProductNode], edges: Sequence[AttributeEdge], parts: int
+) -> list[Slice]:
+    """``product_ids`` (unique) in ``parts`` contiguous slices of about equal size, each with its
+    products and edges; every row of a product lands in its product's slice, in the order given,
+    so the last row of an id still wins and no product is split between transactions."""
+    size = -(-len(product_ids) // max(parts, 1))
+    slices = [Slice(list(product_ids[start : start + size]), [], []) for start in range(0, len(product_ids), size)]
+    where = {pid: piece for piece in slices for pid in piece.product_ids}
+    for product in products:
+        where[product.id].products.append(product)
+    for edge in edges:
+        where[edge.product_id].edges.append(edge)
+    return slices
+
+
+def write_shared_nodes(
     tx: neo4j.ManagedTransaction, products: Sequence[ProductNode], edges: Sequence[AttributeEdge], batch_rows: int
 ) -> None:
-    """Products, their categories and catalog edges; catalog values a reviewer replaced dropped again."""
+    """The categories and values of a batch, in one transaction before its slices are written.
+
+    Products of different slices share them; a slice that created one would hold its index
+    entry locked until it committed, and the other slices needing it would wait that long.
+    """
+    run_statements(tx, shared_node_statements(products, edges), batch_rows)
+
+
+def shared_node_statements(products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> list[cypher.Statement]:
+    """Categories (with their parents) and values, sorted (one lock order): :func:`write_shared_nodes`."""
+    values = sorted({(e.attribute, e.value) for e in edges})
+    return [*category_statements(products), (cypher_catalog.merge_values(), {"rows": [list(v) for v in values]})]
+
+
+def upsert_products(
+    tx: neo4j.ManagedTransaction,
+    products: Sequence[ProductNode],
+    edges: Sequence[AttributeEdge],
+    batch_rows: int,
+    *,
+    categories_written: bool = False,
+) -> None:
+    """Products, their categories (unless ``categories_written`` by :func:`write_shared_nodes`)
+    and catalog edges; catalog values a reviewer replaced dropped again."""
     ids = list(dict.fromkeys(p.id for p in products))
     # Counted first, while the transaction has written nothing: the count store, no scan (after
     # the writes, the count has to merge the transaction's state and took 0.1-0.2 s a batch).
-    reviews = tx.run(cypher.count_reviews()).single(strict=True)[0]
-    run_statements(tx, product_statements(products), batch_rows)
+    reviews = tx.run(cypher_catalog.count_reviews()).single(strict=True)[0]
+    statements = [] if categories_written else category_statements(products)
+    run_statements(tx, statements + [product_statement(products)], batch_rows)
     write_edges(tx, "catalog", ids, edges, batch_rows)
     if reviews:
         run_statements(tx, [(neo4j_reviews.DROP_REPLACED, {"ids": ids})], batch_rows)
@@ -73,28 +126,28 @@ def write_edges(
     edges = cypher.unique_edges(edges)
     handles: dict[str, int] = {}
     with_edges: set[str] = set()
-    for pid, handle, has_edges in tx.run(cypher.product_handles(), ids=list(product_ids), source=source).values():
+    for pid, handle, has_edges in tx.run(cypher_catalog.product_handles(), ids=list(product_ids), source=source).values():
         handles[pid] = handle
         if has_edges:
             with_edges.add(pid)
     kept: dict[str, set[tuple[str, str]]] = {}
     stale = [row for row in stale_edge_rows(product_ids, edges) if row["pid"] in with_edges]
     for chunk in chunks({"source": source, "rows": stale}, batch_rows):
-        for pid, pairs in tx.run(cypher.delete_stale_edges(), chunk).values():
+        for pid, pairs in tx.run(cypher_catalog.delete_stale_edges(), chunk).values():
             kept[pid] = {(a, v) for a, v in pairs}
     old = [e for e in edges if (e.attribute, e.value) in kept.get(e.product_id, ())]
     new = [e for e in edges if (e.attribute, e.value) not in kept.get(e.product_id, ())]
     expected = sum(1 for e in new if e.product_id in handles)
     written = 0
     for chunk in chunks({"source": source, "rows": value_edge_rows(new, handles)}, batch_rows):
-        written += tx.run(cypher.create_edges(), chunk).single(strict=True)[0]
+        written += tx.run(cypher_catalog.create_edges(), chunk).single(strict=True)[0]
     if written != expected:  # a product deleted by another transaction since it was looked up
         raise StoreError(f"{expected - written} {source} edges lost their product while being written; nothing was committed")
-    run_statements(tx, [(cypher.merge_edges(), {"source": source, "rows": cypher.grouped_edge_rows(old)})], batch_rows)
+    run_statements(tx, [(cypher_catalog.merge_edges(), {"source": source, "rows": cypher.grouped_edge_rows(old)})], batch_rows)
 
 
 def stale_edge_rows(product_ids: Sequence[str], edges: Sequence[AttributeEdge]) -> list[dict]:
-    """``{pid, keep}`` rows for :func:`cypher.delete_stale_edges` (``edges`` already unique)."""
+    """``{pid, keep}`` rows for :func:`cypher_catalog.delete_stale_edges` (``edges`` already unique)."""
     keep: dict[str, list[list[str]]] = {pid: [] for pid in product_ids}
     for edge in edges:
         keep[edge.product_id].append([edge.attribute, edge.value])
@@ -102,8 +155,8 @@ def stale_edge_rows(product_ids: Sequence[str], edges: Sequence[AttributeEdge]) 
 
 
 def value_edge_rows(edges: Iterable[AttributeEdge], handles: dict[str, int]) -> list[list]:
-    """``[attribute, value, [[handle, raw, score, product id], ...]]`` for :func:`create_edges`, one row per
-    value, sorted by value; edges of products without a handle (not in the graph) are left out."""
+    """``[attribute, value, [[handle, raw, score, product id], ...]]`` for :func:`cypher_catalog.create_edges`,
+    one row per value, sorted by value; edges of products without a handle (not in the graph) are left out."""
     grouped: dict[tuple[str, str], list[list]] = {}
     for e in edges:
         handle = handles.get(e.product_id)
@@ -112,12 +165,19 @@ def value_edge_rows(edges: Iterable[AttributeEdge], handles: dict[str, int]) -> 
     return [[a, v, items] for (a, v), items in sorted(grouped.items())]
 
 
-def product_statements(products: Sequence[ProductNode]) -> list[cypher.Statement]:
-    """Categories, then products with their category edge; the last row of an id wins."""
+def category_statements(products: Sequence[ProductNode]) -> list[cypher.Statement]:
+    """Every category the products name (the last row of an id), with its ancestors and CHILD_OF edges."""
     latest = {p.id: p for p in products}
-    nodes, parents = cypher.category_rows(p.category for p in latest.values() if p.category)
-    return [
-        (cypher.merge_categories(), {"rows": nodes}),
-        (cypher.merge_category_parents(), {"rows": parents}),
-        (cypher.merge_products(), {"rows": [cypher.product_row(p) for p in latest.values()]}),
-    ]
+    nodes, parents = cypher_catalog.category_rows(p.category for p in latest.values() if p.category)
+    return [(cypher_catalog.merge_categories(), {"rows": nodes}), (cypher_catalog.merge_category_parents(), {"rows": parents})]
+
+
+def product_statement(products: Sequence[ProductNode]) -> cypher.Statement:
+    """Products with their category edge (categories already exist); the last row of an id wins."""
+    latest = {p.id: p for p in products}
+    return cypher_catalog.merge_products(), {"rows": [cypher_catalog.product_row(p) for p in latest.values()]}
+
+
+def product_statements(products: Sequence[ProductNode]) -> list[cypher.Statement]:
+    """Categories, then products with their category edge: what one transaction runs."""
+    return [*category_statements(products), product_statement(products)]

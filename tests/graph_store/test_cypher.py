@@ -7,8 +7,10 @@ import re
 
 import pytest
 
-from graph_store import AttributeEdge, ProductNode, RunInfo, cypher
-from graph_store.neo4j_writes import chunks, product_statements, stale_edge_rows, value_edge_rows
+from graph_store import AttributeEdge, ProductNode, RunInfo, cypher, cypher_catalog
+from graph_store.neo4j_writes import (
+    Slice, chunks, product_statements, shared_node_statements, split_by_product, stale_edge_rows, value_edge_rows,
+)
 
 NASTY = "x'); DROP TABLE products; -- `}) DETACH DELETE n //\"\\ $rows {id: 1}"
 
@@ -16,11 +18,12 @@ NASTY = "x'); DROP TABLE products; -- `}) DETACH DELETE n //\"\\ $rows {id: 1}"
 def query_functions() -> dict[str, str]:
     """Every query-building function that takes no arguments, with its query."""
     found = {}
-    for name, fn in inspect.getmembers(cypher, inspect.isfunction):
-        if fn.__module__ == cypher.__name__ and not inspect.signature(fn).parameters:
-            result = fn()
-            if isinstance(result, str):
-                found[name] = result
+    for module in (cypher, cypher_catalog):
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not inspect.signature(fn).parameters:
+                result = fn()
+                if isinstance(result, str):
+                    found[name] = result
     found["edges_with_attribute(True)"] = cypher.edges_with_attribute(True)
     found["edges_with_attribute(False)"] = cypher.edges_with_attribute(False)
     return found
@@ -33,6 +36,7 @@ def hostile_statements() -> list[cypher.Statement]:
     predictions = [AttributeEdge(NASTY, NASTY, NASTY, "model", NASTY, 0.5, NASTY)]
     return [
         *product_statements([product]),
+        *shared_node_statements([product], edges),
         *edge_statements("catalog", [NASTY], edges),
         *edge_statements("text", [NASTY], [edges[0]._replace(source="text")]),
         *cypher.write_predictions(run, predictions, NASTY),
@@ -44,9 +48,9 @@ def edge_statements(source: str, ids: list[str], edges: list[AttributeEdge]) -> 
     edges = cypher.unique_edges(edges)
     grouped = {"source": source, "rows": cypher.grouped_edge_rows(edges)}
     by_value = {"source": source, "rows": value_edge_rows(edges, {pid: 1 for pid in ids})}
-    return [(cypher.product_handles(), {"ids": ids, "source": source}),
-            (cypher.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
-            (cypher.create_edges(), by_value), (cypher.merge_edges(), grouped)]
+    return [(cypher_catalog.product_handles(), {"ids": ids, "source": source}),
+            (cypher_catalog.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
+            (cypher_catalog.create_edges(), by_value), (cypher_catalog.merge_edges(), grouped)]
 
 
 def test_queries_are_constants() -> None:
@@ -93,36 +97,42 @@ def test_schema_is_idempotent_and_community_compatible() -> None:
 
 def test_data_is_merged_on_natural_keys_never_created() -> None:
     for name, query in query_functions().items():
-        if name in ("schema_statements", "create_edges"):
+        if name in ("schema_statements", "create_edges", "merge_products"):
             continue
         without_on_create = query.replace("ON CREATE SET", "")
         assert not re.search(r"\bCREATE\b", without_on_create), name
-    # the one CREATE: HAS edges the stale-edge statement just reported the product lacks; nodes are merged
-    created = cypher.create_edges()
+    # the CREATEs: HAS edges the stale-edge statement just reported the product lacks; nodes are merged
+    created = cypher_catalog.create_edges()
     assert re.findall(r"\bCREATE\b \([^\n]*?\(v\)", created) == [
         "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v)"]
     assert "MERGE (v:Value {attribute: row[0], value: row[1]})" in created
     assert "MATCH (p:Product) WHERE id(p) = e[0] AND p.id = e[3]" in created  # the handle, checked against label and id
-    assert "RETURN row.pid AS pid, kept" in cypher.delete_stale_edges()
-    assert "MERGE (p:Product {id: row.id})" in cypher.merge_products()
-    assert "MERGE (c:Category {path: row.path})" in cypher.merge_categories()
-    assert "MERGE (c)-[:CHILD_OF]->(parent)" in cypher.merge_category_parents()
-    assert "MERGE (p)-[:IN_CATEGORY]->(c)" in cypher.merge_products()
+    assert "RETURN row.pid AS pid, kept" in cypher_catalog.delete_stale_edges()
+    # ... and the category edge, only where the (locked) product lacks it
+    products = cypher_catalog.merge_products()
+    assert "MERGE (p:Product {id: row.id})" in products
+    assert re.findall(r"\bCREATE\b.*", products) == ["CREATE (p)-[:IN_CATEGORY]->(c)"]
+    assert "WHERE row.category IS NOT NULL AND none(x IN current WHERE x[1] = row.category)" in products
+    assert "MERGE (:Value {attribute: row[0], value: row[1]})" in cypher_catalog.merge_values()
+    assert "MERGE (c:Category {path: row.path})" in cypher_catalog.merge_categories()
+    assert "MERGE (c)-[:CHILD_OF]->(parent)" in cypher_catalog.merge_category_parents()
     assert "MERGE (r:Run {run_id: $run_id}) ON CREATE SET" in cypher.merge_run()
     edge = "MERGE (p)-[h:HAS {attribute: e.a, source: $source, run_id: ''}]->(v) SET h.raw = e.raw, h.score = e.score"
-    assert edge in cypher.merge_edges()
+    assert edge in cypher_catalog.merge_edges()
 
 
 def test_write_queries_force_their_index_seeks() -> None:
-    for query in (cypher.merge_edges(), cypher.product_handles(), cypher.delete_stale_edges(), cypher.merge_predictions()):
+    for query in (cypher_catalog.merge_edges(), cypher_catalog.product_handles(), cypher_catalog.delete_stale_edges(),
+                  cypher.merge_predictions()):
         assert "USING INDEX SEEK p:Product(id)" in query
-    assert "MERGE (v:Value {attribute: e.a, value: e.v})" in cypher.merge_edges()
-    assert "USING INDEX SEEK c:Category(path)" in cypher.merge_products()
+    assert "MERGE (v:Value {attribute: e.a, value: e.v})" in cypher_catalog.merge_edges()
+    assert "USING INDEX SEEK c:Category(path)" in cypher_catalog.merge_products()
 
 
 def test_batched_writes_unwind_rows() -> None:
-    for query in (cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products(),
-                  cypher.delete_stale_edges(), cypher.merge_edges(), cypher.create_edges(), cypher.merge_predictions()):
+    for query in (cypher_catalog.merge_categories(), cypher_catalog.merge_category_parents(), cypher_catalog.merge_products(),
+                  cypher_catalog.merge_values(), cypher_catalog.delete_stale_edges(), cypher_catalog.merge_edges(),
+                  cypher_catalog.create_edges(), cypher.merge_predictions()):
         assert query.startswith("UNWIND $rows AS row ")
 
 
@@ -137,7 +147,7 @@ def test_predictions_skip_facts_and_are_written_under_their_run() -> None:
 def test_product_statements_run_in_dependency_order() -> None:
     products = [ProductNode("a", category=("Home", "Kitchen")), ProductNode("b")]
     assert [q for q, _ in product_statements(products)] == [
-        cypher.merge_categories(), cypher.merge_category_parents(), cypher.merge_products()]
+        cypher_catalog.merge_categories(), cypher_catalog.merge_category_parents(), cypher_catalog.merge_products()]
 
 
 def test_rows_of_a_batch() -> None:
@@ -186,6 +196,27 @@ def test_chunks_count_the_edges_of_grouped_rows() -> None:
     maps = [{"pid": "p", "edges": [{}] * 2}, {"pid": "q", "edges": [{}]}, {"id": "r"}]
     assert [len(c["rows"]) for c in chunks({"rows": maps}, 2)] == [1, 2]
     assert list(chunks({"rows": []}, 5)) == [] and list(chunks({"x": 1}, 5)) == [{"x": 1}]
+    values = [["color", "red"], ["color", "blue"], ["size", "xl"]]  # merge_values rows: one each
+    assert [len(c["rows"]) for c in chunks({"rows": values}, 2)] == [2, 1]
+
+
+def test_shared_nodes_of_a_batch_are_its_categories_and_sorted_values() -> None:
+    products = [ProductNode("a", category=("Home", "Kitchen")), ProductNode("b"), ProductNode("a", category=("Toys",))]
+    edges = [AttributeEdge("b", "size", "xl"), AttributeEdge("a", "color", "red"), AttributeEdge("b", "color", "red")]
+    (q1, categories), (q2, _), (q3, values) = shared_node_statements(products, edges)
+    assert (q1, q2, q3) == (cypher_catalog.merge_categories(), cypher_catalog.merge_category_parents(), cypher_catalog.merge_values())
+    assert [c["path"] for c in categories["rows"]] == ["Toys"]  # the last row of "a" wins: no category of a superseded row
+    assert values["rows"] == [["color", "red"], ["size", "xl"]]
+
+
+def test_split_by_product_keeps_every_row_of_a_product_in_one_slice() -> None:
+    products = [ProductNode(f"p{n}", f"t{n}") for n in range(5)] + [ProductNode("p1", "later")]
+    edges = [AttributeEdge("p4", "color", "red"), AttributeEdge("p1", "size", "xl"), AttributeEdge("p1", "size", "l")]
+    slices = split_by_product([f"p{n}" for n in range(5)], products, edges, 2)
+    assert [s.product_ids for s in slices] == [["p0", "p1", "p2"], ["p3", "p4"]]
+    assert [p.title for p in slices[0].products] == ["t0", "t1", "t2", "later"]  # duplicates in the order given
+    assert slices[0].edges == edges[1:] and slices[1].edges == edges[:1]
+    assert split_by_product(["a", "b"], [], [], 4) == [Slice(["a"], [], []), Slice(["b"], [], [])]
 
 
 def test_runs_keep_their_metadata_as_json() -> None:
