@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from array import array
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .models import CATEGORY_SEPARATOR, SOURCES, SourceCode
+from .text_column import TextColumn, TextColumnBuilder
 
 SOURCE_CODES = {name: int(SourceCode[name.upper()]) for name in SOURCES}
 """Edge source name -> int8 code stored in ``Snapshot.edge_source`` (:class:`SourceCode`)."""
@@ -54,8 +55,8 @@ class Snapshot:
     edge_value: np.ndarray  # [E] int64
     edge_source: np.ndarray  # [E] int8, see SOURCE_CODES
     edge_score: np.ndarray  # [E] float32, 1.0 for catalog and text facts
-    titles: list[str]
-    descriptions: list[str]
+    titles: Sequence[str]  # a TextColumn from the backends (a list works too)
+    descriptions: Sequence[str]
     images: list[str | None]  # absolute image path when the image checked ok
     behaviour_kinds: list[str] = field(default_factory=list)  # sorted kind names
     behaviour_src: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # [B] int64 product, < dst
@@ -77,13 +78,11 @@ class Snapshot:
 
     def has_title(self) -> np.ndarray:
         """[P] bool: the product has a non-empty title."""
-        return np.fromiter((bool(t) for t in self.titles), dtype=bool, count=self.num_products)
+        return _nonempty(self.titles)
 
     def has_description(self) -> np.ndarray:
         """[P] bool: the product has a non-empty description."""
-        return np.fromiter(
-            (bool(d) for d in self.descriptions), dtype=bool, count=self.num_products
-        )
+        return _nonempty(self.descriptions)
 
     def has_image(self) -> np.ndarray:
         """[P] bool: the product has an image that decoded during the build."""
@@ -128,7 +127,8 @@ class Snapshot:
         digest = hashlib.sha256()
         for name in ("product_ids", "attributes", "categories", "titles", "descriptions", "images"):
             digest.update(name.encode())
-            digest.update(json.dumps(getattr(self, name), ensure_ascii=False).encode())
+            for piece in _json_pieces(getattr(self, name)):
+                digest.update(piece.encode())
         digest.update(json.dumps(self.values, ensure_ascii=False).encode())
         for name in _ARRAY_FIELDS:
             array = np.ascontiguousarray(getattr(self, name))
@@ -146,7 +146,7 @@ class Snapshot:
 
     def save(self, path: str | Path) -> None:
         """Write the snapshot as one ``.npz`` file (lists stored as JSON)."""
-        lists = {name: getattr(self, name) for name in (*_LIST_FIELDS, "behaviour_kinds")}
+        lists = {name: list(getattr(self, name)) for name in (*_LIST_FIELDS, "behaviour_kinds")}
         arrays = {name: getattr(self, name) for name in (*_ARRAY_FIELDS, *_BEHAVIOUR_ARRAYS)}
         with open(path, "wb") as handle:
             np.savez(handle, _lists=np.frombuffer(json.dumps(lists).encode(), dtype=np.uint8), **arrays)
@@ -214,14 +214,16 @@ def build_snapshot(
         val.append(index)
         src.append(SOURCE_CODES[source])
         score.append(1.0 if edge_score is None else edge_score)
+    columns = ProductColumnsBuilder()
+    columns.extend(products)
     return assemble_snapshot(
-        products, category_paths, list(seen_values), np.frombuffer(prod, dtype=np.int64), np.frombuffer(val, dtype=np.int64),
+        columns.finish(), category_paths, list(seen_values), np.frombuffer(prod, dtype=np.int64), np.frombuffer(val, dtype=np.int64),
         np.frombuffer(src, dtype=np.int8), np.frombuffer(score, dtype=np.float32), behaviour_arrays(behaviour, product_pos),
     )
 
 
 def assemble_snapshot(
-    products: list[tuple[str, str, str, str | None, str | None]],
+    products: "ProductColumns",
     category_paths: Iterable[str],
     value_keys: list[tuple[str, str]],
     edge_product: np.ndarray,
@@ -230,13 +232,12 @@ def assemble_snapshot(
     edge_score: np.ndarray,
     behaviour_arrays: dict,
 ) -> Snapshot:
-    """A Snapshot from ``products`` sorted by id and edges as arrays: ``edge_product`` a position
+    """A Snapshot from ``products`` (sorted by id) and edges as arrays: ``edge_product`` a position
     in ``products``, ``edge_value`` a position in ``value_keys`` (any order: they are sorted here),
     ``edge_source`` :class:`SourceCode`, ``edge_score`` (1.0 for facts). Why a second entry: a
     backend that can read its edges as numbers (SQLite's integer keys) skips a Python tuple of
     three strings per edge, the cost of reading 11M edges (issue 15)."""
-    product_ids = [row[0] for row in products]
-    paths = set(category_paths) | {row[4] for row in products if row[4]}
+    paths = set(category_paths) | {path for path in products.categories if path}
     for path in list(paths):
         parts = path.split(CATEGORY_SEPARATOR)
         paths.update(CATEGORY_SEPARATOR.join(parts[:depth]) for depth in range(1, len(parts)))
@@ -245,8 +246,8 @@ def assemble_snapshot(
     category_parent = np.array(
         [category_pos.get(_parent_path(path), -1) for path in categories], dtype=np.int64
     )
-    product_category = np.array(
-        [category_pos[row[4]] if row[4] else -1 for row in products], dtype=np.int64
+    product_category = np.fromiter(
+        (category_pos[path] if path else -1 for path in products.categories), np.int64, len(products.ids)
     )
 
     sorted_keys = sorted(value_keys)
@@ -268,7 +269,7 @@ def assemble_snapshot(
     )
     edge_value = edge_value[keep]
     return Snapshot(
-        product_ids=product_ids,
+        product_ids=products.ids,
         attributes=attributes,
         values=sorted_keys,
         value_attribute=value_attribute,
@@ -280,11 +281,45 @@ def assemble_snapshot(
         edge_value=edge_value,
         edge_source=edge_source[keep].copy(),
         edge_score=edge_score[keep].copy(),
-        titles=[row[1] or "" for row in products],
-        descriptions=[row[2] or "" for row in products],
-        images=[row[3] for row in products],
+        titles=products.titles,
+        descriptions=products.descriptions,
+        images=products.images,
         **behaviour_arrays,
     )
+
+
+@dataclass
+class ProductColumns:
+    """The products of a snapshot, sorted by id, a column each: what a backend reads of them.
+    Texts are :class:`TextColumn` objects, so a backend can fill them a chunk of rows at a time
+    without a Python string per text (:class:`ProductColumnsBuilder`)."""
+
+    ids: list[str]
+    titles: TextColumn
+    descriptions: TextColumn
+    images: list[str | None]  # absolute path when the image checked ok
+    categories: list[str | None]  # leaf category path
+
+
+class ProductColumnsBuilder:
+    """Fills :class:`ProductColumns` from rows already sorted by id, a chunk at a time."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.images: list[str | None] = []
+        self.categories: list[str | None] = []
+        self._titles, self._descriptions = TextColumnBuilder(), TextColumnBuilder()
+
+    def extend(self, rows: Sequence[tuple[str, str | None, str | None, str | None, str | None]]) -> None:
+        """Add (id, title, description, image, leaf path) rows; a missing text reads as ""."""
+        self.ids.extend(row[0] for row in rows)
+        self._titles.extend(row[1] or "" for row in rows)
+        self._descriptions.extend(row[2] or "" for row in rows)
+        self.images.extend(row[3] for row in rows)
+        self.categories.extend(row[4] for row in rows)
+
+    def finish(self) -> ProductColumns:
+        return ProductColumns(self.ids, self._titles.finish(), self._descriptions.finish(), self.images, self.categories)
 
 
 def behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: dict[str, int]) -> dict:
@@ -314,6 +349,21 @@ def behaviour_arrays(rows: Iterable[tuple[str, str, str, float]], product_pos: d
         "behaviour_kind": kind_a[keep].copy(),
         "behaviour_weight": weight_a[keep].copy(),
     }
+
+
+def _nonempty(texts: Sequence[str]) -> np.ndarray:
+    if isinstance(texts, TextColumn):
+        return texts.nonempty()
+    return np.fromiter((bool(t) for t in texts), dtype=bool, count=len(texts))
+
+
+def _json_pieces(items: Sequence) -> Iterator[str]:
+    """``json.dumps(list(items), ensure_ascii=False)``, in pieces for a :class:`TextColumn` (the
+    hash of a snapshot is the same whichever way its texts are held)."""
+    if isinstance(items, TextColumn):
+        yield from items.json_chunks()
+    else:
+        yield json.dumps(items, ensure_ascii=False)
 
 
 def _parent_path(path: str) -> str | None:

@@ -14,25 +14,32 @@ import sqlite3
 
 import numpy as np
 
-from .snapshot import SOURCE_CODES, Snapshot, assemble_snapshot, behaviour_arrays
+from .snapshot import SOURCE_CODES, ProductColumnsBuilder, Snapshot, assemble_snapshot, behaviour_arrays
 from .sqlite_schema import SOURCE_NAME
 
 EDGE_CHUNK = 1 << 18
 """Edges fetched from SQLite at a time."""
+PRODUCT_CHUNK = 1 << 14
+"""Product rows fetched at a time."""
 
 
 def read_snapshot(conn: sqlite3.Connection, where: str, params: list, behaviour_select: str) -> Snapshot:
     """The snapshot of the edges ``where`` selects (an SQL condition on ``edges e``), every
     product, every category and the behaviour edges ``behaviour_select`` reads."""
-    rows = conn.execute(
-        "SELECT p.id, p.title, p.description, CASE WHEN p.image_status = 'ok' THEN p.image END, c.path, p.pk "
-        "FROM products p LEFT JOIN categories c ON c.pk = p.category_pk"
-    ).fetchall()
-    rows.sort(key=lambda row: row[0])
-    product_pks = np.fromiter((row[5] for row in rows), np.int64, len(rows))
-    products = [row[:5] for row in rows]
-    del rows
-    categories = [r[0] for r in conn.execute("SELECT path FROM categories")]
+    paths = dict(conn.execute("SELECT pk, path FROM categories"))
+    # in id order (SQLite compares text as UTF-8 bytes: the order of Python's str), a chunk of rows
+    # at a time into columns, so no Python string a text is kept
+    cursor = conn.execute(
+        "SELECT p.id, p.title, p.description, CASE WHEN p.image_status = 'ok' THEN p.image END, p.category_pk, p.pk "
+        "FROM products p ORDER BY p.id"
+    )
+    columns, pks = ProductColumnsBuilder(), []
+    while rows := cursor.fetchmany(PRODUCT_CHUNK):
+        columns.extend([(pid, title, description, image, paths.get(category)) for pid, title, description, image, category, _ in rows])
+        pks.append(np.fromiter((row[5] for row in rows), np.int64, len(rows)))
+    products = columns.finish()
+    product_pks = np.concatenate(pks) if pks else np.zeros(0, np.int64)
+    categories = list(paths.values())
     value_rows = conn.execute("SELECT pk, attribute, value FROM value_nodes").fetchall()
     value_pks = np.fromiter((row[0] for row in value_rows), np.int64, len(value_rows))
     source_code = np.array([SOURCE_CODES[SOURCE_NAME[code]] for code in range(len(SOURCE_NAME))], dtype=np.int8)
@@ -41,7 +48,7 @@ def read_snapshot(conn: sqlite3.Connection, where: str, params: list, behaviour_
     top_product, top_value = (conn.execute(f"SELECT MAX({key}) FROM edges").fetchone()[0] for key in ("product_pk", "value_pk"))
     product, value, source, score = _edge_numbers(conn, where, params, (top_product or 0) + 1, (top_value or 0) + 1)
     behaviour = conn.execute(behaviour_select).fetchall()
-    pairs = behaviour_arrays(behaviour, {row[0]: i for i, row in enumerate(products)} if behaviour else {})
+    pairs = behaviour_arrays(behaviour, {pid: i for i, pid in enumerate(products.ids)} if behaviour else {})
     product, value = _positions(product_pks, product), _positions(value_pks, value)
     found = (product >= 0) & (value >= 0)  # as the join of named rows did: an edge whose product or value is gone is not read
     used, value = np.unique(value[found], return_inverse=True)  # only the values a selected edge has

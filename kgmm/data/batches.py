@@ -132,9 +132,11 @@ class PretrainData:
         value_attribute = torch.from_numpy(snapshot.value_attribute.astype(np.int64))
         self.value_attribute = value_attribute
         self.candidates = [torch.from_numpy(np.flatnonzero(snapshot.value_attribute == a)) for a in range(len(snapshot.attributes))]
-        known = torch.from_numpy(np.stack([snapshot.edge_product, snapshot.edge_attribute, snapshot.edge_value], 1).astype(np.int64, copy=False))
-        self.known = known  # [E, 3] every fact, validation included: never a negative
+        # every fact, validation included (never a negative): the snapshot's own columns, not an [E, 3] copy
+        self.known_attribute = torch.from_numpy(np.asarray(snapshot.edge_attribute, dtype=np.int64))  # [E]
+        self.known_value = torch.from_numpy(np.asarray(snapshot.edge_value, dtype=np.int64))  # [E]
         self.known_ptr = torch.from_numpy(snapshot.edge_ptr)  # [P + 1]
+        known = (torch.from_numpy(np.asarray(snapshot.edge_product, dtype=np.int64)), self.known_attribute, self.known_value)
         self.negatives = AttributeNegativeSampler(self.candidates, known) if snapshot.num_edges else None
         self.lpm_eligible = torch.zeros(0, dtype=torch.bool)
         if self.negatives is not None and self.train_product.numel():  # a million facts at a time: no [E, 3] copy of every fact
@@ -253,12 +255,12 @@ class PretrainData:
         (another colour of the same category); the full softmax over the attribute's values is
         what ranking evaluates, so training on it matches the task. No random draws.
         """
-        known, ptr = self.known, self.known_ptr  # a product's known facts are one slice (snapshot edges sort by product)
+        ptr = self.known_ptr  # a product's known facts are one slice (snapshot edges sort by product)
         rows = []
         for p, a, v in positives.tolist():
             values = self.candidates[a]
-            facts = known[int(ptr[p]) : int(ptr[p + 1])]
-            taken = facts[facts[:, 1] == a, 2]
+            start, end = int(ptr[p]), int(ptr[p + 1])
+            taken = self.known_value[start:end][self.known_attribute[start:end] == a]
             rows.append(values[~torch.isin(values, torch.cat([taken, torch.tensor([v])]))])
         width = max([1] + [r.numel() for r in rows])
         out = torch.full((len(rows), width), -1, dtype=torch.long)

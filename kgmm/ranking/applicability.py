@@ -28,6 +28,10 @@ from graph_store import Snapshot
 THRESHOLDS = np.round(np.arange(0.05, 0.96, 0.05), 2)
 """Coverage thresholds tried when measuring."""
 
+PAIR_CHUNK = 1 << 20
+"""(product, attribute) pairs counted at a time: the counts are sums, so chunking changes nothing
+but the size of the temporaries."""
+
 
 class Applicability:
     """Backed-off attribute coverage per category, from a snapshot's facts.
@@ -71,16 +75,19 @@ class Applicability:
         A, C = self.num_attributes, len(self.snapshot.categories)
         member = np.zeros(self.snapshot.num_products, dtype=bool)
         member[members] = True
-        pairs = self.pairs[member[self.pairs // A]]
-        products, attributes = pairs // A, pairs % A
         category = self.snapshot.product_category
         sizes = np.zeros(C + 1, dtype=np.int64)  # index C: the root (every product)
         sizes[C] = members.size
-        with_attribute = np.bincount(C * A + attributes, minlength=(C + 1) * A)
         for _, level in self.snapshot.category_levels(category[members]):  # each product counts in its category and every ancestor
             sizes += np.bincount(level, minlength=C + 1)
-        for on, level in self.snapshot.category_levels(category[products]):
-            with_attribute += np.bincount(level * A + attributes[on], minlength=(C + 1) * A)
+        with_attribute = np.zeros((C + 1) * A, dtype=np.int64)
+        for start in range(0, self.pairs.size, PAIR_CHUNK):  # a chunk at a time: whole-catalog temporaries were ~0.9 GB at 1M products
+            pairs = self.pairs[start : start + PAIR_CHUNK]
+            pairs = pairs[member[pairs // A]]
+            products, attributes = pairs // A, pairs % A
+            with_attribute += np.bincount(C * A + attributes, minlength=(C + 1) * A)
+            for on, level in self.snapshot.category_levels(category[products]):
+                with_attribute += np.bincount(level * A + attributes[on], minlength=(C + 1) * A)
         with_attribute = with_attribute.reshape(C + 1, A)
         size = {c: int(n) for c, n in enumerate(sizes[:C].tolist()) if n}
         size[-1] = int(sizes[C])

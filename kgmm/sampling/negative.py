@@ -68,6 +68,18 @@ def _membership(sorted_keys: Tensor, query: Tensor) -> Tensor:
     return sorted_keys[idx] == query
 
 
+KNOWN_CHUNK = 1 << 20
+"""Known triples keyed at a time when a sampler is built."""
+
+
+def _known_columns(known: Tensor | tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """``known`` as three int64 columns (product, attribute, value), without copying columns."""
+    if isinstance(known, tuple):
+        return tuple(torch.as_tensor(column, dtype=torch.long).view(-1) for column in known)
+    known = torch.as_tensor(known, dtype=torch.long).view(-1, 3)
+    return known[:, 0], known[:, 1], known[:, 2]
+
+
 class AttributeNegativeSampler:
     """Draw same-attribute negatives that are never known-true triples.
 
@@ -77,8 +89,9 @@ class AttributeNegativeSampler:
             ids; missing attributes have no candidates).  Duplicates are
             removed.
         known: ``[K, 3]`` int64 ``(product, attribute, value)`` triples known
-            to be true (pass train + validation + test facts); none of them is
-            ever returned as a negative.  The positive itself is always
+            to be true (pass train + validation + test facts), or the same as three
+            ``[K]`` columns (no ``[K, 3]`` copy of a large graph's facts); none of
+            them is ever returned as a negative.  The positive itself is always
             excluded as well, even if absent from ``known``.
         max_rounds: rejection rounds before the exact fallback.
     """
@@ -92,7 +105,7 @@ class AttributeNegativeSampler:
         else:
             per_attr = [torch.as_tensor(c, dtype=torch.long) for c in candidates]
         per_attr = [torch.unique(c.view(-1)) for c in per_attr]
-        known = torch.as_tensor(known, dtype=torch.long).view(-1, 3)
+        columns = _known_columns(known)
         self.num_attributes = len(per_attr)
         counts = torch.tensor([c.numel() for c in per_attr], dtype=torch.long)  # [A]
         self.cand_ptr = torch.zeros(self.num_attributes + 1, dtype=torch.long)  # [A + 1]
@@ -104,7 +117,7 @@ class AttributeNegativeSampler:
             raise ValueError("candidate value ids must be non-negative")
         max_value = max(
             int(self.cand_values.max()) if self.cand_values.numel() else -1,
-            int(known[:, 2].max()) if known.numel() else -1,
+            int(columns[2].max()) if columns[2].numel() else -1,
         )
         self.num_values = max_value + 1  # radix V of the key encoding
         self.max_rounds = int(max_rounds)
@@ -116,16 +129,18 @@ class AttributeNegativeSampler:
 
         # Known triples restricted to candidate values: exactly the ones that
         # can collide with a draw, so counting them per (product, attribute)
-        # gives the number of values left to draw from.
-        if known.numel():
-            if int(known.min()) < 0:
+        # gives the number of values left to draw from. A chunk at a time: the
+        # temporaries of every fact at once were gigabytes at a million products.
+        keys = [torch.zeros(0, dtype=torch.long)]
+        for start in range(0, columns[0].numel(), KNOWN_CHUNK):
+            p, a, v = (column[start : start + KNOWN_CHUNK] for column in columns)
+            if min(int(p.min()), int(a.min()), int(v.min())) < 0:
                 raise ValueError("known triples must hold non-negative ids")
-            if int(known[:, 1].max()) >= self.num_attributes:
-                known = known[known[:, 1] < self.num_attributes]
-            pair = known[:, 1] * self.num_values + known[:, 2]
-            known = known[_membership(self._cand_pair, pair)]
-        self._check_range(known[:, 0] if known.numel() else None)
-        self.known_keys = torch.unique(self._encode(known[:, 0], known[:, 1], known[:, 2]))  # [K']
+            kept = (a < self.num_attributes) & _membership(self._cand_pair, a * self.num_values + v)
+            p, a, v = p[kept], a[kept], v[kept]
+            self._check_range(p)
+            keys.append(self._encode(p, a, v))
+        self.known_keys = torch.unique(torch.cat(keys))  # [K']
 
     def _check_range(self, products: Tensor | None) -> None:
         if products is None or products.numel() == 0:

@@ -100,7 +100,7 @@ def test_behaviour_save_and_load_round_trip(tmp_path: Path) -> None:
 
 def test_snapshot_files_from_before_behaviour_still_load(tmp_path: Path) -> None:
     snap = _snapshot()
-    lists = {name: getattr(snap, name) for name in ("product_ids", "attributes", "values", "categories", "titles", "descriptions", "images")}
+    lists = {name: list(getattr(snap, name)) for name in ("product_ids", "attributes", "values", "categories", "titles", "descriptions", "images")}
     arrays = {name: getattr(snap, name) for name in ("value_attribute", "category_parent", "product_category", "edge_product",
                                                      "edge_attribute", "edge_value", "edge_source", "edge_score")}
     with open(tmp_path / "old.npz", "wb") as handle:  # the layout written before behaviour edges existed

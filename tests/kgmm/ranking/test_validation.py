@@ -15,7 +15,7 @@ def test_filtered_ranks_and_baselines() -> None:
     facts = data.split.val
     task = RankingTask.build(data.snapshot, facts)
     known: dict[tuple[int, int], set[int]] = {}
-    for p, a, v in data.known.tolist():
+    for p, a, v in zip(data.snapshot.edge_product.tolist(), data.snapshot.edge_attribute.tolist(), data.snapshot.edge_value.tolist()):
         known.setdefault((p, a), set()).add(v)
     for (p, a, v), candidates in zip(facts.tolist(), task.candidates):
         assert v in candidates.tolist()
@@ -38,3 +38,20 @@ def test_example_gaps_are_applicable_attributes_the_product_lacks() -> None:
     for p, a in pairs:
         assert not np.any((snapshot.edge_product == p) & (snapshot.edge_attribute == a))
         assert a in applicability.missing(p)
+
+
+def test_coverage_counted_a_chunk_at_a_time_is_the_whole_count(monkeypatch) -> None:
+    """The estimator counts (product, attribute) pairs in chunks to bound its temporaries: any chunk
+    size gives the same threshold and the same coverage of every category."""
+    from kgmm.ranking import applicability as module
+
+    with one_thread():
+        _, data, _ = tiny_setup()
+    snapshot = data.snapshot
+    whole = Applicability(snapshot)
+    monkeypatch.setattr(module, "PAIR_CHUNK", 7)
+    chunked = Applicability(snapshot)
+    assert whole.pairs.size > 7 * 3  # several chunks were counted
+    assert chunked.min_coverage == whole.min_coverage and chunked.measured == whole.measured
+    for product in range(snapshot.num_products):
+        assert chunked.coverage(product) == whole.coverage(product)
