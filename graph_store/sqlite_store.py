@@ -19,6 +19,7 @@ import os
 import sqlite3
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from operator import itemgetter
 from pathlib import Path
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -33,12 +34,19 @@ from .sqlite_snapshot import read_snapshot
 from .spec import StoreSpec
 from .sqlite_files import check_creatable, connect, connect_read_only, store_error, writable
 from . import sqlite_reviews
+from .sqlite_bulk import ensure_value_index, used_values_sql, value_index_deferred
+from .sqlite_stats import read_stats
 from .sqlite_schema import (
     BEHAVIOUR_DDL, BEHAVIOUR_STAND_IN, DDL, READABLE_VERSIONS, REVIEWS_DDL, REVIEWS_STAND_IN, SCHEMA_VERSION, SOURCE_CODE,
     SOURCE_NAME,
 )
 
 T = TypeVar("T")
+_PRODUCT_ID, _PAIR, _SOURCE, _RAW, _SCORE, _RUN_ID = (itemgetter(*i) for i in ((0,), (1, 2), (3,), (4,), (5,), (6,)))
+"""Fields of an AttributeEdge by position, for ``map`` (C speed where an attribute read is a Python step)."""
+_properties_json = json.JSONEncoder(ensure_ascii=False, sort_keys=True).encode
+"""``json.dumps(p, ensure_ascii=False, sort_keys=True)`` without making an encoder per call (a build
+writes a million products)."""
 _PRODUCT_COLUMNS = "p.id, p.title, p.description, c.path, p.image, p.image_status, p.image_reason, p.properties"
 _BEHAVIOUR_SELECT = (
     "SELECT pa.id, pb.id, b.kind, b.weight FROM behaviour b "
@@ -134,6 +142,7 @@ class SQLiteStore(GraphStore):
         missing = (BEHAVIOUR_DDL if "behaviour" not in tables else "") + (REVIEWS_DDL if "reviews" not in tables else "")
         if missing or version != SCHEMA_VERSION:  # an older store: the additions are additive, then the new version
             self._conn.executescript("BEGIN IMMEDIATE;" + missing + stamp + "COMMIT;")
+        ensure_value_index(self._conn)  # a build killed during its bulk load left it out
 
     @contextmanager
     def _driver_errors(self, action: str) -> Iterator[None]:
@@ -162,6 +171,20 @@ class SQLiteStore(GraphStore):
 
     def close(self) -> None:
         self._conn.close()
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[bool]:
+        """Writes inside the block skip the value index when the store has no edges yet; it is
+        built once when the block ends (see :mod:`graph_store.sqlite_bulk`). Yields whether.
+
+        A build wraps its passes in this (``kg_builder.pipeline`` looks for the method, so a
+        backend without it builds as before); reads inside the block stay correct.
+        """
+        if self.read_only:
+            yield False
+            return
+        with self._driver_errors("building the value index"), value_index_deferred(self._conn) as deferred:
+            yield deferred
 
     def _category_cache(self) -> dict[str, int]:
         if self._categories is None:
@@ -208,6 +231,23 @@ class SQLiteStore(GraphStore):
         )
         return dict(rows)
 
+    def _insert_replaced_edges(self, product_pks: dict[str, int], edges: Sequence[AttributeEdge]) -> None:
+        """:meth:`_insert_edges` for edges whose sources' edges of these products were deleted in this
+        transaction: no stored row can share a key, only an earlier edge of the same call, which wins
+        (as there), so SQLite skips the later one (OR IGNORE) and no dictionary is built per edge.
+        The rows stream from C iterators: a build passes ten million edges through here.
+        """
+        pairs = list(map(_PAIR, edges))
+        values = self._value_pks(set(pairs))
+        rows = zip(
+            map(product_pks.__getitem__, map(_PRODUCT_ID, edges)), map(values.__getitem__, pairs),
+            map(SOURCE_CODE.__getitem__, map(_SOURCE, edges)), [run or "" for run in map(_RUN_ID, edges)],
+            map(_RAW, edges), map(_SCORE, edges),
+        )
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO edges(product_pk, value_pk, source, run_id, raw, score) VALUES (?, ?, ?, ?, ?, ?)", rows
+        )
+
     def _insert_edges(self, product_pks: dict[str, int], edges: Sequence[AttributeEdge]) -> int:
         values = self._value_pks({(e.attribute, e.value) for e in edges})
         rows: dict[tuple[int, int, int, str], tuple] = {}
@@ -233,7 +273,7 @@ class SQLiteStore(GraphStore):
                 "image_status=excluded.image_status, image_reason=excluded.image_reason, properties=excluded.properties",
                 [
                     (p.id, p.title, p.description, categories.get(p.category), p.image, p.image_status,
-                     p.image_reason, json.dumps(p.properties, ensure_ascii=False, sort_keys=True))
+                     p.image_reason, _properties_json(p.properties))
                     for p in latest.values()
                 ],
             )
@@ -242,7 +282,7 @@ class SQLiteStore(GraphStore):
                 "DELETE FROM edges WHERE source = 0 AND product_pk IN (SELECT value FROM json_each(?))",
                 (json.dumps(list(pks.values())),),
             )
-            self._insert_edges(pks, edges)
+            self._insert_replaced_edges(pks, edges)
             sqlite_reviews.drop_replaced_catalog_values(self._conn, list(pks.values()))
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
@@ -252,7 +292,7 @@ class SQLiteStore(GraphStore):
                 "DELETE FROM edges WHERE source = ? AND product_pk IN (SELECT value FROM json_each(?))",
                 (SOURCE_CODE[source], json.dumps(list(pks.values()))),
             )
-            self._insert_edges(pks, [e for e in edges if e.product_id in pks])
+            self._insert_replaced_edges(pks, [e for e in edges if e.product_id in pks])
 
     def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         with self._write():
@@ -380,47 +420,14 @@ class SQLiteStore(GraphStore):
     def _attribute_vocabulary(self, sources: tuple[str, ...]) -> dict[str, set[str]]:
         codes = [SOURCE_CODE[s] for s in sources]
         vocabulary: dict[str, set[str]] = {}
-        rows = self._conn.execute(
-            "SELECT v.attribute, v.value FROM value_nodes v WHERE EXISTS (SELECT 1 FROM edges e "
-            f"WHERE e.value_pk = v.pk AND e.source IN ({_marks(codes)}))",
-            codes,
-        )
+        used = used_values_sql(self._conn, codes)
+        rows = self._conn.execute(f"SELECT v.attribute, v.value FROM value_nodes v WHERE {used}", codes)
         for attribute, value in rows:
             vocabulary.setdefault(attribute, set()).add(value)
         return vocabulary
 
     def _stats(self, top: int) -> StoreStats:
-        one = lambda sql: self._conn.execute(sql).fetchone()[0]  # noqa: E731
-        stats = StoreStats(
-            products=one("SELECT COUNT(*) FROM products"),
-            values=one("SELECT COUNT(*) FROM value_nodes v WHERE EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = v.pk)"),
-            categories=one("SELECT COUNT(*) FROM categories"),
-            products_with_title=one("SELECT COUNT(*) FROM products WHERE title != ''"),
-            products_with_description=one("SELECT COUNT(*) FROM products WHERE description != ''"),
-            products_with_image=one("SELECT COUNT(*) FROM products WHERE image_status = 'ok'"),
-            images_missing=one("SELECT COUNT(*) FROM products WHERE image_status = 'missing'"),
-            runs=one("SELECT COUNT(*) FROM runs"),
-        )
-        stats.edges_by_source = {
-            SOURCE_NAME[s]: n for s, n in self._conn.execute("SELECT source, COUNT(*) FROM edges GROUP BY source")
-        }
-        stats.behaviour_edges = dict(self._conn.execute("SELECT kind, COUNT(*) FROM behaviour GROUP BY kind"))
-        per_attribute = self._conn.execute(
-            "SELECT v.attribute, COUNT(DISTINCT e.product_pk), COUNT(DISTINCT e.value_pk) "
-            "FROM edges e JOIN value_nodes v ON v.pk = e.value_pk GROUP BY v.attribute ORDER BY 2 DESC, 1"
-        ).fetchall()
-        stats.attributes = len(per_attribute)
-        stats.top_attributes = [tuple(r) for r in per_attribute[:top]]
-        stats.top_categories = [
-            tuple(r)
-            for r in self._conn.execute(
-                "SELECT CASE WHEN instr(c.path, ' > ') > 0 THEN substr(c.path, 1, instr(c.path, ' > ') - 1) "
-                "ELSE c.path END AS root, COUNT(*) FROM products p JOIN categories c ON c.pk = p.category_pk "
-                "GROUP BY root ORDER BY 2 DESC, 1 LIMIT ?",
-                (top,),
-            )
-        ]
-        return stats
+        return read_stats(self._conn, top)
 
     def _list_runs(self) -> list[RunInfo]:
         rows = self._conn.execute(

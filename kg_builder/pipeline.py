@@ -18,7 +18,7 @@ import gc
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Sequence
@@ -123,22 +123,31 @@ def _build(
     report.catalog_folder = str(Path(source.path).resolve().parent)
     jobs: dict[str, _TextJob] = {}
     scope: dict[str, Counter] = {}
-    _load_catalog(source, store, report, jobs, scope, batch_size, progress, workers)
-    if extract_text and jobs:
-        try:
-            _extract_text(store, report, jobs, scope, batch_size, progress, workers)
-        except Exception as err:
-            raise CatalogError(
-                f"{store.uri}: writing extracted values failed ({type(err).__name__}: {err}); all "
-                f"{report.products_committed:,} products and their catalog values were committed, text values "
-                "may be partly written; rerunning the same build completes it"
-            ) from err
+    with _bulk_load(store):
+        _load_catalog(source, store, report, jobs, scope, batch_size, progress, workers)
+        if extract_text and jobs:
+            try:
+                _extract_text(store, report, jobs, scope, batch_size, progress, workers)
+            except Exception as err:
+                raise CatalogError(
+                    f"{store.uri}: writing extracted values failed ({type(err).__name__}: {err}); all "
+                    f"{report.products_committed:,} products and their catalog values were committed, text values "
+                    "may be partly written; rerunning the same build completes it"
+                ) from err
     for pairs in behaviour:
         report.behaviour.append(load_behaviour(pairs, store, batch_size))
     store.prune_orphans()  # values no edge uses any more (a rebuilt row changed them)
     report.seconds = time.perf_counter() - started
     store.record_build(report.as_dict())
     return report
+
+
+def _bulk_load(store: GraphStore) -> AbstractContextManager[object]:
+    """The store's bulk-load mode for both passes where it has one (the embedded store builds its
+    value index once at the end instead of row by row: :mod:`graph_store.sqlite_bulk`); an
+    optional capability of a backend, so the others need nothing."""
+    bulk_load = getattr(store, "bulk_load", None)
+    return bulk_load() if bulk_load is not None else nullcontext()
 
 
 def _load_catalog(

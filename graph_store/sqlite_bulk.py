@@ -1,0 +1,95 @@
+"""Bulk loading the embedded store: the ``edges_by_value`` index built once, after the load.
+
+Why: a build appends edges in product order, so the ``edges`` table grows at its end, but
+``edges_by_value`` is keyed by value, and every batch of a build touches thousands of its
+pages all over the file (one per value the batch uses). Each commit then writes all of them
+to the WAL again, and a checkpoint writes them once more: at a million products keeping the
+index row by row measured as most of a build's store time. Sorting the finished table into
+the index once (``CREATE INDEX``) writes each index page once.
+
+So a build into a store without edges drops the index for its two passes (``bulk_load``) and
+creates it again at their end, and also when the build fails. A build that is killed leaves a
+store whose committed batches are all there but without the index: the next writable open
+creates it again (:func:`ensure_value_index`, called by the store's schema check), and reads
+that need it choose a query that works without it (:func:`used_values_sql`), so a killed
+build's store is usable, read-only too, only slower until then.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from typing import Iterator, Sequence
+
+VALUE_INDEX = "edges_by_value"
+VALUE_INDEX_DDL = f"CREATE INDEX IF NOT EXISTS {VALUE_INDEX} ON edges (value_pk)"
+"""The same statement as in :data:`graph_store.sqlite_schema.DDL` (a test checks it)."""
+
+
+def has_value_index(conn: sqlite3.Connection) -> bool:
+    """Whether ``edges_by_value`` exists (a lookup in the schema table, no scan)."""
+    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?", (VALUE_INDEX,)).fetchone()
+    return row is not None
+
+
+def ensure_value_index(conn: sqlite3.Connection) -> None:
+    """Create the index when it is missing (a build was killed while it had dropped it).
+
+    Called when a store is opened writable; the usual case, index present, costs one lookup.
+    """
+    if not has_value_index(conn):
+        create_value_index(conn)
+
+
+def create_value_index(conn: sqlite3.Connection) -> None:
+    """Sort the edges into the index, through temporary files rather than memory.
+
+    The connection keeps temporary data in memory (``temp_store = MEMORY``, for small sorts);
+    for this sort of every edge SQLite's in-memory temporary files measured 1.6x the CPU of
+    disk ones at 11M edges (21 s against 13 s) and 585 MB against 146 MB of memory.
+    """
+    previous = int(conn.execute("PRAGMA temp_store").fetchone()[0])
+    conn.execute("PRAGMA temp_store = FILE")
+    try:
+        conn.execute(VALUE_INDEX_DDL)
+    finally:
+        conn.execute(f"PRAGMA temp_store = {previous}")
+
+
+@contextmanager
+def value_index_deferred(conn: sqlite3.Connection) -> Iterator[bool]:
+    """Drop ``edges_by_value`` while the block runs when the store has no edges; yields whether.
+
+    Only an empty ``edges`` table qualifies: then recreating the index sorts exactly the rows
+    the block adds, while for a store that already holds a graph a small rebuild would pay for
+    sorting all of it. The index comes back when the block ends, whether it returned or raised
+    an Exception; after an interrupt (Ctrl-C, SystemExit) the store is left without it, so the
+    build stops at once, and the next writable open creates it.
+    """
+    empty = conn.execute("SELECT 1 FROM edges LIMIT 1").fetchone() is None
+    if not empty or not has_value_index(conn):
+        yield False
+        return
+    conn.execute(f"DROP INDEX {VALUE_INDEX}")
+    try:
+        yield True
+    except Exception:
+        try:
+            create_value_index(conn)
+        except sqlite3.Error:  # the failure that stopped the build (disk full) may stop this too
+            pass  # the next writable open creates it; the build's own error is the one to report
+        raise
+    create_value_index(conn)
+
+
+def used_values_sql(conn: sqlite3.Connection, codes: Sequence[int]) -> str:
+    """A condition on ``v`` (a value_nodes row): some edge of a source in ``codes`` uses it.
+
+    With the index, a probe per value (the fastest form); without it (during a bulk load, or
+    in the store of a killed build) one scan of the edges, since a probe per value would scan
+    the whole table once per value. Its ``?`` are ``codes``, in order.
+    """
+    marks = ", ".join("?" * len(codes)) or "NULL"
+    if has_value_index(conn):
+        return f"EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = v.pk AND e.source IN ({marks}))"
+    return f"v.pk IN (SELECT e.value_pk FROM edges e WHERE e.source IN ({marks}))"
