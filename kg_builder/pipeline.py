@@ -229,7 +229,11 @@ def _load_catalog(
     scope.update((top, Counter(chain.from_iterable(lists))) for top, lists in pairs_by_top.items())
     report.products = len(jobs)
     report.triples_by_source["catalog"] += sum(len(job.values) for job in jobs.values())
-    report.values.update(chain.from_iterable(job.values for job in jobs.values()))
+    if report.duplicates:  # the values of the rows that won: a losing row's may be in no other row
+        report.values.update(chain.from_iterable(job.values for job in jobs.values()))
+    else:  # every loaded row won and the scope counted each once: the same set, from a key per distinct value
+        for counts in scope.values():
+            report.values.update(counts)
     report.attributes.update(attribute for attribute, _ in report.values)
 
 
