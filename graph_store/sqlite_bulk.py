@@ -19,11 +19,42 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from functools import lru_cache
+from itertools import chain
+from typing import Iterable, Iterator, Sequence
 
 VALUE_INDEX = "edges_by_value"
 VALUE_INDEX_DDL = f"CREATE INDEX IF NOT EXISTS {VALUE_INDEX} ON edges (value_pk)"
 """The same statement as in :data:`graph_store.sqlite_schema.DDL` (a test checks it)."""
+ROWS_PER_STATEMENT = 50
+"""Rows per INSERT in :func:`insert_rows`: 50 rows of a statement cost 40% less CPU than 50
+statements of a row (1.1M edges: 1.23 against 2.05 s), since each step and reset is per statement;
+more rows per statement measured no further gain."""
+
+
+def insert_rows(conn: sqlite3.Connection, insert: str, rows: Iterable[tuple], width: int, conflict: str = "") -> None:
+    """``insert VALUES (...) conflict`` for every row of ``width`` columns, in order, many rows a statement.
+
+    A statement of many rows does what the same rows do one after another (a later row that
+    conflicts with an earlier one meets it as it would in its own statement), so this is
+    ``executemany`` of the one-row statement, cheaper. The rows left over after the full
+    statements go one a statement, so only two statements are ever prepared (and cached).
+    """
+    flat = list(chain.from_iterable(rows))
+    step = width * ROWS_PER_STATEMENT
+    whole = len(flat) - len(flat) % step
+    if whole:
+        many = _statement(insert, width, ROWS_PER_STATEMENT, conflict)
+        conn.executemany(many, [flat[i : i + step] for i in range(0, whole, step)])
+    if whole < len(flat):
+        one = _statement(insert, width, 1, conflict)
+        conn.executemany(one, [flat[i : i + width] for i in range(whole, len(flat), width)])
+
+
+@lru_cache(maxsize=32)
+def _statement(insert: str, width: int, count: int, conflict: str) -> str:
+    row = "(" + ", ".join("?" * width) + ")"
+    return f"{insert} VALUES {', '.join([row] * count)} {conflict}".rstrip()
 
 
 def has_value_index(conn: sqlite3.Connection) -> bool:

@@ -34,7 +34,7 @@ from .sqlite_snapshot import read_snapshot
 from .spec import StoreSpec
 from .sqlite_files import check_creatable, connect, connect_read_only, store_error, writable
 from . import sqlite_reviews
-from .sqlite_bulk import ensure_value_index, used_values_sql, value_index_deferred
+from .sqlite_bulk import ensure_value_index, insert_rows, used_values_sql, value_index_deferred
 from .sqlite_stats import read_stats
 from .sqlite_schema import (
     BEHAVIOUR_DDL, BEHAVIOUR_STAND_IN, DDL, READABLE_VERSIONS, REVIEWS_DDL, REVIEWS_STAND_IN, SCHEMA_VERSION, SOURCE_CODE,
@@ -244,9 +244,7 @@ class SQLiteStore(GraphStore):
             map(SOURCE_CODE.__getitem__, map(_SOURCE, edges)), [run or "" for run in map(_RUN_ID, edges)],
             map(_RAW, edges), map(_SCORE, edges),
         )
-        self._conn.executemany(
-            "INSERT OR IGNORE INTO edges(product_pk, value_pk, source, run_id, raw, score) VALUES (?, ?, ?, ?, ?, ?)", rows
-        )
+        insert_rows(self._conn, "INSERT OR IGNORE INTO edges(product_pk, value_pk, source, run_id, raw, score)", rows, 6)
 
     def _insert_edges(self, product_pks: dict[str, int], edges: Sequence[AttributeEdge]) -> int:
         values = self._value_pks({(e.attribute, e.value) for e in edges})
@@ -266,16 +264,18 @@ class SQLiteStore(GraphStore):
         latest = {p.id: p for p in products}  # within a batch, the last row of an id wins
         with self._write():
             categories = self._category_pks({p.category for p in latest.values() if p.category})
-            self._conn.executemany(
-                "INSERT INTO products(id, title, description, category_pk, image, image_status, image_reason, properties) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET title=excluded.title, "
-                "description=excluded.description, category_pk=excluded.category_pk, image=excluded.image, "
-                "image_status=excluded.image_status, image_reason=excluded.image_reason, properties=excluded.properties",
+            insert_rows(
+                self._conn,
+                "INSERT INTO products(id, title, description, category_pk, image, image_status, image_reason, properties)",
                 [
                     (p.id, p.title, p.description, categories.get(p.category), p.image, p.image_status,
                      p.image_reason, _properties_json(p.properties))
                     for p in latest.values()
                 ],
+                8,
+                "ON CONFLICT(id) DO UPDATE SET title=excluded.title, description=excluded.description, "
+                "category_pk=excluded.category_pk, image=excluded.image, image_status=excluded.image_status, "
+                "image_reason=excluded.image_reason, properties=excluded.properties",
             )
             pks = self._product_pks(list(latest))
             self._conn.execute(

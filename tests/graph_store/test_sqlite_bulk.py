@@ -15,7 +15,9 @@ import pytest
 
 from graph_store import AttributeEdge, ProductNode
 from graph_store.sqlite_store import SQLiteStore
-from graph_store.sqlite_bulk import VALUE_INDEX, VALUE_INDEX_DDL, has_value_index, value_index_deferred
+from graph_store.sqlite_bulk import (
+    ROWS_PER_STATEMENT, VALUE_INDEX, VALUE_INDEX_DDL, has_value_index, insert_rows, value_index_deferred,
+)
 from graph_store.sqlite_schema import DDL
 from kg_builder import build_graph, open_catalog
 from kg_builder.synthetic import write_synthetic_catalog
@@ -140,3 +142,24 @@ def test_sigkill_during_the_bulk_load_then_the_next_open_restores_the_index(tmp_
     assert index_in(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.mark.parametrize("count", [0, 1, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, 2 * ROWS_PER_STATEMENT + 3])
+def test_insert_rows_is_executemany_of_one_row(count: int) -> None:
+    """Same rows, same order, same conflicts (a repeated key inside and across statements) as
+    one statement a row, for the edge insert (first row wins) and the product upsert (last wins)."""
+    rows = [(i % 7, f"raw {i}") for i in range(count)]
+    results = []
+    for many in (False, True):
+        conn = sqlite3.connect(":memory:", isolation_level=None)
+        conn.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT)")
+        conn.execute("CREATE TABLE u (n INTEGER PRIMARY KEY, k INTEGER UNIQUE, v TEXT)")
+        upsert = "ON CONFLICT(k) DO UPDATE SET v=excluded.v"
+        if many:
+            insert_rows(conn, "INSERT OR IGNORE INTO t(k, v)", iter(rows), 2)
+            insert_rows(conn, "INSERT INTO u(k, v)", rows, 2, upsert)
+        else:
+            conn.executemany("INSERT OR IGNORE INTO t(k, v) VALUES (?, ?)", rows)
+            conn.executemany(f"INSERT INTO u(k, v) VALUES (?, ?) {upsert}", rows)
+        results.append([conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in "tu"])
+    assert results[0] == results[1]
