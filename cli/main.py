@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from kgmm import __version__
+from kgmm.memory import return_freed_memory
 
 from .build import build_kg
 from .complete import complete, runs
@@ -41,6 +42,7 @@ def main(
 ) -> None:
     """kgmm: build a product knowledge graph, pretrain on it, complete and query attributes."""
     DEBUG["on"] = debug
+    return_freed_memory()  # a large catalog's temporaries go back to the system when freed (kgmm/memory.py)
 
 
 # KgmmCommand: `kgmm build-kg ... --debug` works like `kgmm --debug build-kg ...`, flags show as flags in --help

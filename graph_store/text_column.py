@@ -13,6 +13,7 @@ compares it with a list reads the same strings it read from a list.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import overload
 
@@ -51,7 +52,10 @@ class TextColumn(Sequence[str]):
 
     def __getitem__(self, index: int | slice) -> str | list[str]:
         if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+            start, stop, step = index.indices(len(self))
+            if step != 1:
+                return [self[i] for i in range(start, stop, step)]
+            return list(_decoded(self._data, self._offsets[start : max(start, stop) + 1].tolist()))
         count = len(self)
         if index < 0:
             index += count
@@ -61,9 +65,7 @@ class TextColumn(Sequence[str]):
         return self._data[start:end].decode("utf-8")
 
     def __iter__(self) -> Iterator[str]:
-        offsets, data = self._offsets.tolist(), self._data
-        for start, end in zip(offsets, offsets[1:]):
-            yield data[start:end].decode("utf-8")
+        return _decoded(self._data, self._offsets.tolist())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, TextColumn):
@@ -89,13 +91,16 @@ class TextColumn(Sequence[str]):
 
     def json_chunks(self) -> Iterator[str]:
         """``json.dumps(list(self), ensure_ascii=False)`` in pieces, without the whole list or string."""
-        import json
-
         yield "["
         for start in range(0, len(self), CHUNK):
-            piece = ", ".join(json.dumps(s, ensure_ascii=False) for s in self[start : start + CHUNK])
+            piece = json.dumps(self[start : start + CHUNK], ensure_ascii=False)[1:-1]  # the C encoder, a chunk at a time
             yield piece if start == 0 else ", " + piece
         yield "]"
+
+
+def _decoded(data: bytes, offsets: list[int]) -> Iterator[str]:
+    """The strings between consecutive ``offsets`` of ``data``."""
+    return (data[start:end].decode("utf-8") for start, end in zip(offsets, offsets[1:]))
 
 
 class TextColumnBuilder:
