@@ -9,10 +9,15 @@ the index once (``CREATE INDEX``) writes each index page once.
 
 So a build into a store without edges drops the index for its two passes (``bulk_load``) and
 creates it again at their end, and also when the build fails. A build that is killed leaves a
-store whose committed batches are all there but without the index: the next writable open
-creates it again (:func:`ensure_value_index`, called by the store's schema check), and reads
-that need it choose a query that works without it (:func:`used_values_sql`), so a killed
-build's store is usable, read-only too, only slower until then.
+store whose committed batches are all there but without the index. Reads that need it choose
+a query that works without it (:func:`used_values_sql`), so that store is usable, read-only
+too, only slower; the next build into it creates the index first (:func:`ensure_value_index`),
+as does pruning, the one write that needs it.
+
+Not when the store is opened: a command that only reads (``kgmm stats`` while a build runs)
+opens a writable file writable, and creating the index then would hold the write lock for the
+whole sort (tens of seconds at a million products), longer than the build's writer waits for
+it (30 s), failing the build.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ def has_value_index(conn: sqlite3.Connection) -> bool:
 def ensure_value_index(conn: sqlite3.Connection) -> None:
     """Create the index when it is missing (a build was killed while it had dropped it).
 
-    Called when a store is opened writable; the usual case, index present, costs one lookup.
+    Called before the writes that need it; the usual case, index present, costs one lookup.
     """
     if not has_value_index(conn):
         create_value_index(conn)
@@ -93,22 +98,23 @@ def value_index_deferred(conn: sqlite3.Connection) -> Iterator[bool]:
 
     Only an empty ``edges`` table qualifies: then recreating the index sorts exactly the rows
     the block adds, while for a store that already holds a graph a small rebuild would pay for
-    sorting all of it. The index comes back when the block ends, whether it returned or raised
-    an Exception; after an interrupt (Ctrl-C, SystemExit) the store is left without it, so the
-    build stops at once, and the next writable open creates it.
+    sorting all of it (such a store gets back an index a killed build left out, first). The
+    index comes back when the block ends, whether it returned or raised an Exception; after an
+    interrupt (Ctrl-C, SystemExit) the store is left without it, so the build stops at once, and
+    the next build creates it.
     """
-    empty = conn.execute("SELECT 1 FROM edges LIMIT 1").fetchone() is None
-    if not empty or not has_value_index(conn):
+    if conn.execute("SELECT 1 FROM edges LIMIT 1").fetchone() is not None:
+        ensure_value_index(conn)
         yield False
         return
-    conn.execute(f"DROP INDEX {VALUE_INDEX}")
+    conn.execute(f"DROP INDEX IF EXISTS {VALUE_INDEX}")
     try:
         yield True
     except Exception:
         try:
             create_value_index(conn)
         except sqlite3.Error:  # the failure that stopped the build (disk full) may stop this too
-            pass  # the next writable open creates it; the build's own error is the one to report
+            pass  # the next build creates it; the build's own error is the one to report
         raise
     create_value_index(conn)
 

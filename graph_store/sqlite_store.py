@@ -142,7 +142,6 @@ class SQLiteStore(GraphStore):
         missing = (BEHAVIOUR_DDL if "behaviour" not in tables else "") + (REVIEWS_DDL if "reviews" not in tables else "")
         if missing or version != SCHEMA_VERSION:  # an older store: the additions are additive, then the new version
             self._conn.executescript("BEGIN IMMEDIATE;" + missing + stamp + "COMMIT;")
-        ensure_value_index(self._conn)  # a build killed during its bulk load left it out
 
     @contextmanager
     def _driver_errors(self, action: str) -> Iterator[None]:
@@ -344,6 +343,7 @@ class SQLiteStore(GraphStore):
 
     def _prune_orphans(self) -> int:
         with self._write():
+            ensure_value_index(self._conn)  # a probe per value: without the index, a scan of every edge per value
             count = self._conn.execute(
                 "DELETE FROM value_nodes WHERE NOT EXISTS (SELECT 1 FROM edges e WHERE e.value_pk = value_nodes.pk)"
             ).rowcount

@@ -1,5 +1,6 @@
 """The embedded store's bulk load: the value index is deferred only into an empty store, and
-is there after a build, after a failed build, and after a killed one (on the next open)."""
+is there after a build and after a failed build; a killed build's store reads without it, and
+the next build (or a prune) creates it, never a mere open (it would hold the write lock)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def index_in(path: Path) -> bool:
 def catalog(path: Path, n: int = 30) -> Path:
     rows = [
         {"id": f"p{i}", "title": f"Acme {['red', 'blue'][i % 2]} mug {i}", "description": "A 12 oz mug.",
-         "category": "Kitchen > Mugs", "attributes": {"brand": "Acme", "color": ["red", "blue"][i % 2], "size": f"{i % 3} l"}}
+         "category": "Kitchen > Mugs",
+         "attributes": {"brand": "Acme", "color": ["red", "blue"][i % 2], "size": f"{i % 3} l"}}
         for i in range(n)
     ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
@@ -64,7 +66,7 @@ def test_a_failed_build_still_leaves_the_index(tmp_path: Path) -> None:
     store.close()
 
 
-def test_a_killed_build_leaves_a_readable_store_and_the_next_open_restores_the_index(tmp_path: Path) -> None:
+def test_a_killed_build_leaves_a_readable_store_and_the_next_build_restores_the_index(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     build_graph(open_catalog(catalog(tmp_path / "c.jsonl")), SQLiteStore(path))
     with sqlite3.connect(path) as conn:  # what a build killed inside its bulk load leaves
@@ -75,8 +77,18 @@ def test_a_killed_build_leaves_a_readable_store_and_the_next_open_restores_the_i
     without = read_only.stats()
     read_only.close()
     writable = SQLiteStore(path, create=False)
-    assert index_in(path) and without == writable.stats() and without.values == 6
+    assert not index_in(path) and writable.stats() == without and without.values == 6
+    build_graph(open_catalog(tmp_path / "c.jsonl"), writable)  # the rerun
+    assert index_in(path) and writable.stats() == without
     writable.close()
+
+
+def test_prune_restores_the_index_it_needs(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "g.db")
+    store.upsert_products([ProductNode("a", "t")], [AttributeEdge("a", "color", "red")])
+    store._conn.execute(f"DROP INDEX {VALUE_INDEX}")
+    assert store.prune_orphans() == 0 and has_value_index(store._conn)
+    store.close()
 
 
 def test_interrupt_leaves_the_index_to_the_next_open(tmp_path: Path) -> None:
@@ -119,9 +131,9 @@ def _build_into(source: Path, path: Path) -> None:
     build_graph(open_catalog(source), SQLiteStore(path), batch_size=500, workers=2)
 
 
-def test_sigkill_during_the_bulk_load_then_the_next_open_restores_the_index(tmp_path: Path) -> None:
+def test_sigkill_during_the_bulk_load_leaves_a_readable_store_and_the_rerun_restores_the_index(tmp_path: Path) -> None:
     """A real build killed while the index is dropped: every committed batch is there and readable,
-    read-only too, and opening it writable (as the rerun does) brings the index back."""
+    read-only and writable, and the rerun brings the index back."""
     source, path = write_synthetic_catalog(tmp_path / "big.jsonl", 40_000, seed=5), tmp_path / "g.db"
     child = multiprocessing.get_context("fork").Process(target=_build_into, args=(source, path))
     child.start()
@@ -138,8 +150,9 @@ def test_sigkill_during_the_bulk_load_then_the_next_open_restores_the_index(tmp_
     assert partial.products % 500 == 0 and partial.products > 0 and partial.values > 0
     read_only.close()
     with SQLiteStore(path, create=False) as store:
-        assert store.stats() == partial
-    assert index_in(path)
+        assert store.stats() == partial and not index_in(path)
+        build_graph(open_catalog(source), store, workers=1, extract_text=False)
+        assert index_in(path) and store.stats().products == 40_000
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
