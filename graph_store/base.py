@@ -40,7 +40,9 @@ class GraphStore(ABC):
 
     Writes are batched and idempotent: writing the same batch twice leaves the same
     graph. Each public write is one transaction, so a crash loses at most the batch
-    in flight. Catalog and text facts are never overwritten by model predictions,
+    in flight; a backend may split a large product batch into several transactions on
+    disjoint products (Neo4j does: :mod:`graph_store.neo4j_parallel`), each product whole
+    with its edges, and its error then says which of them committed. Catalog and text facts are never overwritten by model predictions,
     which live in runs that can be listed and deleted.
     """
 
@@ -51,7 +53,8 @@ class GraphStore(ABC):
     def upsert_products(
         self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge] = ()
     ) -> None:
-        """Create or update products and replace their catalog edges, in one transaction.
+        """Create or update products and replace their catalog edges, in one transaction (or in
+        transactions on disjoint products, each product whole: see the class docstring).
 
         For every product in ``products``, its existing ``catalog`` edges are replaced by
         the catalog ``edges`` given here (so an updated catalog row wins); edges of other
@@ -76,7 +79,8 @@ class GraphStore(ABC):
     def replace_edges(
         self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]
     ) -> None:
-        """Replace all ``source`` edges of the named products by ``edges`` (one transaction).
+        """Replace all ``source`` edges of the named products by ``edges`` (one transaction, or
+        transactions on disjoint products, as :meth:`upsert_products`).
 
         Used for text-extracted facts, which are recomputed whenever a product is rebuilt.
         Unknown product ids are ignored.
