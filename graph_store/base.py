@@ -171,6 +171,16 @@ class GraphStore(ABC):
         self.prune_orphans()
         return removed
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[bool]:
+        """A build's passes run inside this; yields whether the backend loads in a bulk mode.
+
+        The default is no mode at all. The embedded store overrides it: into a store without
+        edges it builds its value index once at the end instead of row by row
+        (:mod:`graph_store.sqlite_bulk`). Reads inside the block stay correct on every backend.
+        """
+        yield False
+
     def prune_orphans(self) -> int:
         """Delete Value nodes no edge points to any more; returns how many.
 

@@ -239,31 +239,41 @@ class Neo4jStore(GraphStore):
         return max(1, min(self.write_threads, count // max(self.min_slice, 1)))
 
     def _upsert_products(self, products: Sequence[ProductNode], edges: Sequence[AttributeEdge]) -> None:
-        ids = list(dict.fromkeys(p.id for p in products))
         rows = self.batch_rows
-        if self._slices(len(ids)) == 1:
-            self._write("writing products", lambda tx: neo4j_writes.upsert_products(tx, products, edges, rows))
-            return
-        self._write("writing categories and values", lambda tx: neo4j_writes.write_shared_nodes(tx, products, edges, rows))
-        slices = [
-            (len(piece.product_ids),
-             lambda tx, piece=piece: neo4j_writes.upsert_products(tx, piece.products, piece.edges, rows, categories_written=True))
-            for piece in neo4j_writes.split_by_product(ids, products, edges, self._slices(len(ids)))
-        ]
-        self._parallel.run("writing products", self._write, slices)
+        self._sliced_write(
+            "writing products", "writing categories and values", list(dict.fromkeys(p.id for p in products)), products, edges,
+            lambda tx: neo4j_writes.upsert_products(tx, products, edges, rows),
+            lambda piece: lambda tx: neo4j_writes.upsert_products(tx, piece.products, piece.edges, rows, categories_written=True),
+        )
 
     def _replace_edges(self, product_ids: Sequence[str], source: str, edges: Sequence[AttributeEdge]) -> None:
-        ids = list(dict.fromkeys(product_ids))
-        rows, action = self.batch_rows, f"writing {source} edges"
-        if self._slices(len(ids)) == 1:
-            self._write(action, lambda tx: neo4j_writes.write_edges(tx, source, ids, edges, rows))
+        ids, rows = list(dict.fromkeys(product_ids)), self.batch_rows
+        self._sliced_write(
+            f"writing {source} edges", "writing values", ids, (), edges,
+            lambda tx: neo4j_writes.write_edges(tx, source, ids, edges, rows),
+            lambda piece: lambda tx: neo4j_writes.write_edges(tx, source, piece.product_ids, piece.edges, rows),
+        )
+
+    def _sliced_write(
+        self,
+        action: str,
+        shared_action: str,
+        ids: list[str],
+        products: Sequence[ProductNode],
+        edges: Sequence[AttributeEdge],
+        whole: neo4j_parallel.Work,
+        per_slice: Callable[[neo4j_writes.Slice], neo4j_parallel.Work],
+    ) -> None:
+        """A batch of ``ids``: ``whole`` in one transaction when it is small; else its shared nodes
+        (categories, values) in one transaction, then ``per_slice`` of each slice of its products,
+        one transaction each, at once (:mod:`graph_store.neo4j_parallel`)."""
+        parts = self._slices(len(ids))
+        if parts == 1:
+            self._write(action, whole)
             return
-        self._write("writing values", lambda tx: neo4j_writes.write_shared_nodes(tx, (), edges, rows))
-        slices = [
-            (len(piece.product_ids), lambda tx, piece=piece: neo4j_writes.write_edges(tx, source, piece.product_ids, piece.edges, rows))
-            for piece in neo4j_writes.split_by_product(ids, (), edges, self._slices(len(ids)))
-        ]
-        self._parallel.run(action, self._write, slices)
+        self._write(shared_action, lambda tx: neo4j_writes.write_shared_nodes(tx, products, edges, self.batch_rows))
+        pieces = neo4j_writes.split_by_product(ids, products, edges, parts)
+        self._parallel.run(action, self._write, [(len(piece.product_ids), per_slice(piece)) for piece in pieces])
 
     def _write_predictions(self, run: RunInfo, edges: Sequence[AttributeEdge]) -> int:
         ids = sorted({e.product_id for e in edges})

@@ -176,8 +176,8 @@ class SQLiteStore(GraphStore):
         """Writes inside the block skip the value index when the store has no edges yet; it is
         built once when the block ends (see :mod:`graph_store.sqlite_bulk`). Yields whether.
 
-        A build wraps its passes in this (``kg_builder.pipeline`` looks for the method, so a
-        backend without it builds as before); reads inside the block stay correct.
+        A build wraps its passes in this (:meth:`GraphStore.bulk_load`; other backends have no bulk
+        mode); reads inside the block stay correct.
         """
         if self.read_only:
             yield False

@@ -21,6 +21,9 @@ import numpy as np
 
 CHUNK = 4096
 """Strings encoded (or decoded for iteration) at a time."""
+SURROGATES = "surrogatepass"
+"""A lone surrogate (a Neo4j string, a hand-made snapshot) is kept as it was: a list held it, so
+a column must too, never fail on it."""
 
 
 class TextColumn(Sequence[str]):
@@ -62,7 +65,7 @@ class TextColumn(Sequence[str]):
         if not 0 <= index < count:
             raise IndexError("text column index out of range")
         start, end = self._offsets[index], self._offsets[index + 1]
-        return self._data[start:end].decode("utf-8")
+        return self._data[start:end].decode("utf-8", SURROGATES)
 
     def __iter__(self) -> Iterator[str]:
         return _decoded(self._data, self._offsets.tolist())
@@ -100,7 +103,7 @@ class TextColumn(Sequence[str]):
 
 def _decoded(data: bytes, offsets: list[int]) -> Iterator[str]:
     """The strings between consecutive ``offsets`` of ``data``."""
-    return (data[start:end].decode("utf-8") for start, end in zip(offsets, offsets[1:]))
+    return (data[start:end].decode("utf-8", SURROGATES) for start, end in zip(offsets, offsets[1:]))
 
 
 class TextColumnBuilder:
@@ -113,7 +116,7 @@ class TextColumnBuilder:
     def extend(self, strings: Iterable[str]) -> None:
         chunk: list[bytes] = []
         for text in strings:
-            chunk.append(text.encode("utf-8"))
+            chunk.append(text.encode("utf-8", SURROGATES))
             if len(chunk) == CHUNK:
                 self._add(chunk)
                 chunk = []

@@ -18,7 +18,7 @@ import gc
 import time
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterator, NamedTuple, Sequence
@@ -123,7 +123,7 @@ def _build(
     report.catalog_folder = str(Path(source.path).resolve().parent)
     jobs: dict[str, _TextJob] = {}
     scope: dict[str, Counter] = {}
-    with _bulk_load(store):
+    with store.bulk_load():
         _load_catalog(source, store, report, jobs, scope, batch_size, progress, workers)
         if extract_text and jobs:
             try:
@@ -140,14 +140,6 @@ def _build(
     report.seconds = time.perf_counter() - started
     store.record_build(report.as_dict())
     return report
-
-
-def _bulk_load(store: GraphStore) -> AbstractContextManager[object]:
-    """The store's bulk-load mode for both passes where it has one (the embedded store builds its
-    value index once at the end instead of row by row: :mod:`graph_store.sqlite_bulk`); an
-    optional capability of a backend, so the others need nothing."""
-    bulk_load = getattr(store, "bulk_load", None)
-    return bulk_load() if bulk_load is not None else nullcontext()
 
 
 def _load_catalog(
