@@ -72,6 +72,48 @@ def test_the_dense_count_table_gives_the_sparse_lookups_numbers_and_follows_a_re
     assert torch.equal(prior(category, attribute, asked, exclude), dense) and not torch.equal(dense, refitted)
 
 
+def test_counts_by_scatter_and_by_sort_are_the_same_and_match_a_hand_count(monkeypatch) -> None:
+    """The fit counts into a dense table when the key space is small and by sorting each level
+    otherwise; both must give every (level, value) and (level, attribute) count of the facts."""
+    generator = torch.Generator().manual_seed(1)
+    parent = torch.tensor([-1, 0, 0, 1, 3])  # a chain 0 <- 1 <- 3 <- 4 and a sibling 2
+    product_category = torch.randint(-1, 5, (50,), generator=generator)
+    value_attribute = torch.arange(20) % 4
+    products = torch.randint(0, 50, (300,), generator=generator)
+    values = torch.randint(0, 20, (300,), generator=generator)
+
+    def fitted() -> CategoryPrior:
+        prior = CategoryPrior(num_attributes=4, num_values=20, num_categories=5)
+        prior.fit(product_category, parent, value_attribute, products, value_attribute[values], values)
+        return prior
+
+    assert evidence_module._KeyCounter(6 * 20, 300).dense is not None  # this fit scatters
+    dense = fitted()
+    monkeypatch.setattr(evidence_module._KeyCounter, "__init__", _sparse_counter_init)  # the sort path
+    sparse = fitted()
+    expected: dict[int, int] = {}
+    for product, value in zip(products.tolist(), values.tolist()):
+        level = int(product_category[product])
+        for category in [5] + _ancestors(level, parent):  # the catalog is category 5 (= C)
+            expected[category * 20 + value] = expected.get(category * 20 + value, 0) + 1
+    for prior in (dense, sparse):
+        assert prior.value_keys.tolist() == sorted(expected)
+        assert prior.value_counts.tolist() == [float(expected[k]) for k in sorted(expected)]
+    assert torch.equal(dense.total_keys, sparse.total_keys) and torch.equal(dense.total_counts, sparse.total_counts)
+
+
+def _sparse_counter_init(self, space: int, facts: int) -> None:
+    self.dense, self.parts = None, []
+
+
+def _ancestors(category: int, parent: torch.Tensor) -> list[int]:
+    chain = []
+    while category >= 0:
+        chain.append(category)
+        category = int(parent[category])
+    return chain
+
+
 def test_mentions_count_the_value_words_found() -> None:
     words = torch.tensor([[3, 5, 9]])  # sorted word buckets of a title
     value_words = torch.tensor([[[5, 9], [5, 4], [0, 0]]])  # both found, one of two, no words
