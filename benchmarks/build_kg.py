@@ -118,16 +118,34 @@ def timed_writes(store, products: list[dict], batch_size: int, writes=None, labe
 @contextmanager
 def statements_of(store, writes) -> Iterator[None]:
     """With ``writes`` (a ``neo4j_writes`` module of another commit), ``store`` writes each
-    catalog or text batch in one transaction with that module's statements, as that commit did
-    (before batches were written in slices at once); with None, as the current code does."""
+    catalog or text batch with that module's statements, as that commit did: in slices at once
+    (the current store's slicing) when the module has ``split_by_product`` (session 9 on), else
+    in one transaction; with None, as the current code does."""
     if writes is None:
         yield
         return
     rows = store.batch_rows
-    store._upsert_products = lambda products, edges: store._write(
-        "writing products", lambda tx: writes.upsert_products(tx, products, edges, rows))
-    store._replace_edges = lambda ids, source, edges: store._write(
-        f"writing {source} edges", lambda tx: writes.write_edges(tx, source, list(dict.fromkeys(ids)), edges, rows))
+    if hasattr(writes, "split_by_product"):
+        def upsert(products, edges):
+            ids = list(dict.fromkeys(p.id for p in products))
+            store._sliced_write(
+                "writing products", "writing categories and values", ids, products, edges,
+                lambda tx: writes.upsert_products(tx, products, edges, rows),
+                lambda piece: lambda tx: writes.upsert_products(tx, piece.products, piece.edges, rows, categories_written=True))
+
+        def replace(ids, source, edges):
+            ids = list(dict.fromkeys(ids))
+            store._sliced_write(
+                f"writing {source} edges", "writing values", ids, (), edges,
+                lambda tx: writes.write_edges(tx, source, ids, edges, rows),
+                lambda piece: lambda tx: writes.write_edges(tx, source, piece.product_ids, piece.edges, rows))
+
+        store._upsert_products, store._replace_edges = upsert, replace
+    else:
+        store._upsert_products = lambda products, edges: store._write(
+            "writing products", lambda tx: writes.upsert_products(tx, products, edges, rows))
+        store._replace_edges = lambda ids, source, edges: store._write(
+            f"writing {source} edges", lambda tx: writes.write_edges(tx, source, list(dict.fromkeys(ids)), edges, rows))
     try:
         yield
     finally:

@@ -6,16 +6,21 @@ Graph model::
     (:Value {attribute, value})                       keyed by (attribute, value)
     (:Category {path, name})-[:CHILD_OF]->(:Category)
     (:Product)-[:IN_CATEGORY]->(:Category)
-    (:Product)-[:HAS {attribute, source, run_id, raw, score}]->(:Value)
+    (:Product)-[:HAS {source, raw, score, run_id}]->(:Value)   run_id and score: predictions only
     (:Product)-[:BEHAVIOUR {kind, weight}]->(:Product)   undirected: from the smaller id
     (:Run {run_id, model_version, created_at, params})
     (:Build {seq, created_at, report})
 
-``properties``, ``params`` and ``report`` are JSON strings; ``run_id`` is ``''`` on catalog
-and text edges, so a HAS edge is keyed by (product, value, source, run_id) like the embedded
-store's primary key. Every node and edge is written with ``MERGE`` on its natural key, so a
-batch that is retried (the driver retries transient failures) or a build that is rerun after
-a crash leaves exactly one copy.
+``properties``, ``params`` and ``report`` are JSON strings. A HAS edge is keyed by (product,
+value, source, run_id) like the embedded store's primary key; catalog, text and reviewed edges
+(facts) have no ``run_id`` (a product has one edge of a fact source per value), and no edge has
+the attribute, which is its Value node's. Graphs written before session 10 also have
+``attribute`` and ``run_id: ''`` on every HAS edge: no query matches on them or reads them, and
+writes match edges on ``source`` (and ``run_id`` for predictions), which finds the old edges
+too, so such a graph reads the same and a rebuild updates it without duplicates. Every node and
+edge is written with ``MERGE`` on its natural key (or ``CREATE`` once the same transaction
+found it missing), so a batch that is retried (the driver retries transient failures) or a
+build that is rerun after a crash leaves exactly one copy.
 
 No caller string is ever part of a query: every query below is a constant, and data travels
 as parameters (``$rows`` is a list of maps, one per row, for ``UNWIND``). Functions that also
@@ -115,10 +120,10 @@ def merge_predictions() -> str:
         "UNWIND $rows AS row "
         "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
         "UNWIND row.edges AS e "
-        "WITH p, e WHERE size([(p)-[f:HAS {attribute: e.a}]->(fv:Value) "
-        "WHERE fv.value = e.v AND f.source IN ['catalog', 'text', 'reviewed'] | f]) = 0 "
+        "WITH p, e WHERE size([(p)-[f:HAS]->(fv:Value) "
+        "WHERE fv.attribute = e.a AND fv.value = e.v AND f.source IN ['catalog', 'text', 'reviewed'] | f]) = 0 "
         "MERGE (v:Value {attribute: e.a, value: e.v}) "
-        "MERGE (p)-[h:HAS {attribute: e.a, source: 'model', run_id: $run_id}]->(v) "
+        "MERGE (p)-[h:HAS {source: 'model', run_id: $run_id}]->(v) "
         "SET h.raw = e.raw, h.score = e.score "
         "RETURN count(h) AS written"
     )
@@ -126,7 +131,7 @@ def merge_predictions() -> str:
 
 def delete_run_edges() -> str:
     """Delete the HAS edges of run ``$run_id``; returns ``removed``."""
-    return "MATCH (:Product)-[h:HAS {run_id: $run_id}]->(:Value) DELETE h RETURN count(h) AS removed"
+    return "MATCH (:Product)-[h:HAS {source: 'model', run_id: $run_id}]->(:Value) DELETE h RETURN count(h) AS removed"
 
 
 def delete_run() -> str:
@@ -252,7 +257,7 @@ def edges_with_attribute(with_value: bool) -> str:
 
 def products_missing_attribute() -> str:
     return (
-        "MATCH (p:Product) WHERE NOT EXISTS { MATCH (p)-[h:HAS {attribute: $attribute}]->() "
+        "MATCH (p:Product) WHERE NOT EXISTS { MATCH (p)-[h:HAS]->(:Value {attribute: $attribute}) "
         "WHERE h.source IN $sources } RETURN p.id AS id"
     )
 

@@ -102,26 +102,38 @@ def delete_stale_edges() -> str:
     )
 
 
-def create_edges() -> str:
-    """``$rows``: ``neo4j_writes.value_edge_rows``, ``[attribute, value, [[handle, raw, score, pid], ...]]`` of
-    ``$source`` edges the products do not have yet, one row per value, sorted by value (one lock
+def create_edges(checked: bool = True) -> str:
+    """``$rows``: ``neo4j_writes.value_edge_rows``, ``[attribute, value, [[handle, raw, score(, pid)], ...]]``
+    of ``$source`` edges the products do not have yet, one row per value, sorted by value (one lock
     order in every writer). Returns ``written``.
 
     A fresh load writes every edge here. Each value is merged once per statement (not once per
     edge), right where its edges are created, so an edge can never be lost to a concurrent
-    :func:`graph_store.cypher.prune_orphan_values`; products are found by the handle :func:`product_handles`
-    returned in this transaction (no index seek per edge), the label and the product id guarding
-    against a handle that no longer names that product (Neo4j reuses the internal ids of deleted
-    nodes: without the id check, a product deleted and another created meanwhile by a concurrent
-    transaction would receive these edges). CREATE skips the search of the value's (often thousands
-    of) HAS edges that MERGE makes. Lists, not maps, in the rows: half the client's encoding.
+    :func:`graph_store.cypher.prune_orphan_values`; products are found by the handle
+    :func:`product_handles` returned in this transaction (no index seek per edge). Neo4j reuses
+    the internal ids of deleted nodes, so where another transaction could delete a product
+    meanwhile and create another one (``checked``: the text pass, which only reads its products),
+    every edge row carries its product id too and the label and id are checked; where this
+    transaction has written the products itself (the catalog pass: they stay locked until it
+    commits) the handle cannot change hands, and the 32-character id on every edge row (half the
+    bytes of a row) and its check are left out. CREATE skips the search of the value's (often
+    thousands of) HAS edges that MERGE makes. Lists, not maps, in the rows: half the client's
+    encoding.
+
+    The edge carries ``source``, ``raw`` and ``score`` (no score on catalog and text edges) and
+    nothing else: the attribute is the Value node's, and ``run_id`` belongs to predictions
+    (:func:`graph_store.cypher.merge_predictions`). Graphs written before also have ``attribute``
+    and ``run_id: ''`` on these edges; no query reads or matches them (see ``docs/NEO4J.md``).
+    Two fewer properties per edge is one property record less to build at commit, the server's
+    largest cost on a load (``docs/BENCHMARKS.md``, session 10).
     """
+    guard = " AND p.id = e[3]" if checked else ""
     return (
         "UNWIND $rows AS row "
         "MERGE (v:Value {attribute: row[0], value: row[1]}) "
         "WITH v, row UNWIND row[2] AS e "
-        "MATCH (p:Product) WHERE id(p) = e[0] AND p.id = e[3] "
-        "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v) "
+        f"MATCH (p:Product) WHERE id(p) = e[0]{guard} "
+        "CREATE (p)-[:HAS {source: $source, raw: e[1], score: e[2]}]->(v) "
         "RETURN count(*) AS written"
     )
 
@@ -131,13 +143,16 @@ def merge_edges() -> str:
 
     Products must exist (they are skipped otherwise). The value is merged, not matched, so an
     edge can never be lost to a concurrent :func:`graph_store.cypher.prune_orphan_values`. Returns ``written``.
+    The edge is matched on its source alone (a product has one edge of a fact source per value),
+    so edges written before, which also carry ``attribute`` and ``run_id: ''``, are found and
+    updated, never duplicated.
     """
     return (
         "UNWIND $rows AS row "
         "MATCH (p:Product {id: row.pid}) USING INDEX SEEK p:Product(id) "
         "UNWIND row.edges AS e "
         "MERGE (v:Value {attribute: e.a, value: e.v}) "
-        "MERGE (p)-[h:HAS {attribute: e.a, source: $source, run_id: ''}]->(v) "
+        "MERGE (p)-[h:HAS {source: $source}]->(v) "
         "SET h.raw = e.raw, h.score = e.score "
         "RETURN count(h) AS written"
     )

@@ -26,15 +26,21 @@ _RETURN = "RETURN " + ", ".join(f"r.{name} AS {name}" for name in _FIELDS)
 
 PRODUCT_EXISTS = "MATCH (p:Product {id: $pid}) RETURN count(p) AS n"
 EDGES = (
-    "MATCH (p:Product {id: $pid})-[h:HAS {attribute: $a, source: $source}]->(v:Value {attribute: $a, value: $v}) "
+    "MATCH (p:Product {id: $pid})-[h:HAS {source: $source}]->(v:Value {attribute: $a, value: $v}) "
     "RETURN h.raw AS raw, h.score AS score, h.run_id AS run_id ORDER BY h.score DESC, h.run_id"
 )
 DELETE_EDGES = (
-    "MATCH (p:Product {id: $pid})-[h:HAS {attribute: $a, source: $source}]->(v:Value {attribute: $a, value: $v}) DELETE h"
+    "MATCH (p:Product {id: $pid})-[h:HAS {source: $source}]->(v:Value {attribute: $a, value: $v}) DELETE h"
 )
 PUT_EDGE = (
     "MATCH (p:Product {id: $pid}) MERGE (v:Value {attribute: $a, value: $v}) "
-    "MERGE (p)-[h:HAS {attribute: $a, source: $source, run_id: $run_id}]->(v) SET h.raw = $raw, h.score = $score"
+    "MERGE (p)-[h:HAS {source: $source}]->(v) SET h.raw = $raw, h.score = $score"
+)
+"""A fact edge (catalog, text, reviewed): keyed by its source, as the catalog writes key it (no
+``attribute``, no ``run_id``; an edge written before with those is found and updated)."""
+PUT_MODEL_EDGE = (
+    "MATCH (p:Product {id: $pid}) MERGE (v:Value {attribute: $a, value: $v}) "
+    "MERGE (p)-[h:HAS {source: $source, run_id: $run_id}]->(v) SET h.raw = $raw, h.score = $score"
 )
 RUN_EXISTS = "MATCH (r:Run {run_id: $run_id}) RETURN count(r) AS n"
 GET = "MATCH (r:Review {product_id: $pid, attribute: $a, value: $v}) " + _RETURN
@@ -46,8 +52,8 @@ DELETE = "MATCH (r:Review {product_id: $pid, attribute: $a, value: $v}) DELETE r
 ALL = "MATCH (r:Review) WHERE $ids IS NULL OR r.product_id IN $ids " + _RETURN + " ORDER BY seq"
 DROP_REPLACED = (
     "UNWIND $ids AS pid MATCH (r:Review {product_id: pid, decision: 'replace'}) "
-    "MATCH (p:Product {id: pid})-[h:HAS {attribute: r.attribute, source: 'catalog'}]->(v:Value) "
-    "WHERE v.value = r.catalog_value DELETE h"
+    "MATCH (p:Product {id: pid})-[h:HAS {source: 'catalog'}]->(v:Value) "
+    "WHERE v.attribute = r.attribute AND v.value = r.catalog_value DELETE h"
 )
 """Catalog edges of ``$ids`` that a ``replace`` decision superseded, written again by a rebuild: deleted."""
 
@@ -72,7 +78,8 @@ class Neo4jReviewOps:
         self.tx.run(DELETE_EDGES, pid=product_id, a=attribute, v=value, source=source).consume()
 
     def put_edge(self, edge: AttributeEdge) -> None:
-        self.tx.run(PUT_EDGE, pid=edge.product_id, a=edge.attribute, v=edge.value, source=edge.source,
+        query = PUT_MODEL_EDGE if edge.source == "model" else PUT_EDGE
+        self.tx.run(query, pid=edge.product_id, a=edge.attribute, v=edge.value, source=edge.source,
                     run_id=edge.run_id or "", raw=edge.raw, score=edge.score).consume()
 
     def run_exists(self, run_id: str) -> bool:

@@ -26,6 +26,8 @@ def query_functions() -> dict[str, str]:
                     found[name] = result
     found["edges_with_attribute(True)"] = cypher.edges_with_attribute(True)
     found["edges_with_attribute(False)"] = cypher.edges_with_attribute(False)
+    found["create_edges(True)"] = cypher_catalog.create_edges(True)
+    found["create_edges(False)"] = cypher_catalog.create_edges(False)
     return found
 
 
@@ -50,7 +52,8 @@ def edge_statements(source: str, ids: list[str], edges: list[AttributeEdge]) -> 
     by_value = {"source": source, "rows": value_edge_rows(edges, {pid: 1 for pid in ids})}
     return [(cypher_catalog.product_handles(), {"ids": ids, "source": source}),
             (cypher_catalog.delete_stale_edges(), {"source": source, "rows": stale_edge_rows(ids, edges)}),
-            (cypher_catalog.create_edges(), by_value), (cypher_catalog.merge_edges(), grouped)]
+            (cypher_catalog.create_edges(), by_value), (cypher_catalog.merge_edges(), grouped),
+            (cypher_catalog.create_edges(checked=False), {"source": source, "rows": value_edge_rows(edges, {pid: 1 for pid in ids}, False)})]
 
 
 def test_queries_are_constants() -> None:
@@ -97,16 +100,17 @@ def test_schema_is_idempotent_and_community_compatible() -> None:
 
 def test_data_is_merged_on_natural_keys_never_created() -> None:
     for name, query in query_functions().items():
-        if name in ("schema_statements", "create_edges", "merge_products"):
+        if name in ("schema_statements", "create_edges(True)", "create_edges(False)", "merge_products"):
             continue
         without_on_create = query.replace("ON CREATE SET", "")
         assert not re.search(r"\bCREATE\b", without_on_create), name
     # the CREATEs: HAS edges the stale-edge statement just reported the product lacks; nodes are merged
-    created = cypher_catalog.create_edges()
-    assert re.findall(r"\bCREATE\b \([^\n]*?\(v\)", created) == [
-        "CREATE (p)-[:HAS {attribute: row[0], source: $source, run_id: '', raw: e[1], score: e[2]}]->(v)"]
-    assert "MERGE (v:Value {attribute: row[0], value: row[1]})" in created
+    created, unchecked = cypher_catalog.create_edges(), cypher_catalog.create_edges(checked=False)
+    for query in (created, unchecked):  # no attribute (the Value's) and no run_id (predictions only) on a fact edge
+        assert re.findall(r"\bCREATE\b \([^\n]*?\(v\)", query) == ["CREATE (p)-[:HAS {source: $source, raw: e[1], score: e[2]}]->(v)"]
+        assert "MERGE (v:Value {attribute: row[0], value: row[1]})" in query
     assert "MATCH (p:Product) WHERE id(p) = e[0] AND p.id = e[3]" in created  # the handle, checked against label and id
+    assert "MATCH (p:Product) WHERE id(p) = e[0] " in unchecked and "e[3]" not in unchecked  # products locked by this transaction
     assert "RETURN row.pid AS pid, kept" in cypher_catalog.delete_stale_edges()
     # ... and the category edge, only where the (locked) product lacks it
     products = cypher_catalog.merge_products()
@@ -117,7 +121,7 @@ def test_data_is_merged_on_natural_keys_never_created() -> None:
     assert "MERGE (c:Category {path: row.path})" in cypher_catalog.merge_categories()
     assert "MERGE (c)-[:CHILD_OF]->(parent)" in cypher_catalog.merge_category_parents()
     assert "MERGE (r:Run {run_id: $run_id}) ON CREATE SET" in cypher.merge_run()
-    edge = "MERGE (p)-[h:HAS {attribute: e.a, source: $source, run_id: ''}]->(v) SET h.raw = e.raw, h.score = e.score"
+    edge = "MERGE (p)-[h:HAS {source: $source}]->(v) SET h.raw = e.raw, h.score = e.score"  # finds edges of older graphs too
     assert edge in cypher_catalog.merge_edges()
 
 
@@ -139,9 +143,10 @@ def test_batched_writes_unwind_rows() -> None:
 def test_predictions_skip_facts_and_are_written_under_their_run() -> None:
     query = cypher.merge_predictions()
     assert "f.source IN ['catalog', 'text', 'reviewed']" in query and "= 0" in query
-    assert "source: 'model', run_id: $run_id" in query
+    assert "MERGE (p)-[h:HAS {source: 'model', run_id: $run_id}]->(v)" in query
+    assert "fv.attribute = e.a AND fv.value = e.v" in query  # the attribute is the Value node's
     assert query.endswith("RETURN count(h) AS written")
-    assert "{run_id: $run_id}" in cypher.delete_run_edges() and "DETACH DELETE r" in cypher.delete_run()
+    assert "{source: 'model', run_id: $run_id}" in cypher.delete_run_edges() and "DETACH DELETE r" in cypher.delete_run()
 
 
 def test_product_statements_run_in_dependency_order() -> None:
@@ -177,7 +182,10 @@ def test_rows_of_a_batch() -> None:
         {"pid": "a", "keep": [["color", "red"], ["size", "xl"]]}, {"pid": "b", "keep": [["color", "red"]]}
     ]}
     # one row per value, sorted (one lock order); a product without a handle is left out
-    assert by_value == [["color", "red", [[11, "Red", None, "a"], [12, None, None, "b"]]], ["size", "xl", [[11, None, None, "a"]]]]
+    assert by_value == [["color", "red", [(11, "Red", None, "a"), (12, None, None, "b")]], ["size", "xl", [(11, None, None, "a")]]]
+    # products this transaction wrote (locked): no product id on the edge rows
+    assert value_edge_rows(unique, {"a": 11, "b": 12}, checked=False) == [
+        ["color", "red", [(11, "Red", None), (12, None, None)]], ["size", "xl", [(11, None, None)]]]
     assert grouped["source"] == "catalog"
     assert grouped["rows"] == [
         {"pid": "a", "edges": [{"a": "color", "v": "red", "raw": "Red", "score": None}, {"a": "size", "v": "xl", "raw": None, "score": None}]},

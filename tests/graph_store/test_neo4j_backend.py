@@ -34,7 +34,7 @@ DUPLICATES = {
     "Value": "MATCH (v:Value) WITH v.attribute AS a, v.value AS b, count(*) AS n WHERE n > 1 RETURN count(*)",
     "Category": "MATCH (c:Category) WITH c.path AS key, count(*) AS n WHERE n > 1 RETURN count(*)",
     "Run": "MATCH (r:Run) WITH r.run_id AS key, count(*) AS n WHERE n > 1 RETURN count(*)",
-    "HAS": "MATCH (p:Product)-[h:HAS]->(v:Value) WITH p, v, h.source AS s, h.run_id AS r, count(*) AS n "
+    "HAS": "MATCH (p:Product)-[h:HAS]->(v:Value) WITH p, v, h.source AS s, coalesce(h.run_id, '') AS r, count(*) AS n "
     "WHERE n > 1 RETURN count(*)",
     "IN_CATEGORY": "MATCH (p:Product)-[r:IN_CATEGORY]->() WITH p, count(r) AS n WHERE n > 1 RETURN count(*)",
     "CHILD_OF": "MATCH (c:Category)-[r:CHILD_OF]->() WITH c, count(r) AS n WHERE n > 1 RETURN count(*)",
