@@ -222,6 +222,20 @@ def build_snapshot(
     )
 
 
+def _edge_order(product: np.ndarray, value: np.ndarray, source: np.ndarray, score: np.ndarray, values: int) -> np.ndarray:
+    """The order of ``np.lexsort((-score, source, value, product))``, faster: (product, value,
+    source) packed into one int64 when it fits (sources are codes 0-3), sorted stably, with the
+    score as a second key only when the scores differ (usually every edge is a fact, score 1.0).
+    Edges come from a store nearly in product order, which a stable sort of one key exploits:
+    0.3 s instead of 3 s for 11M edges."""
+    if product.size == 0 or (int(product.max()) + 1) * max(values, 1) * 4 >= 2**62:
+        return np.lexsort((-score, source, value, product))
+    packed = (product.astype(np.int64) * values + value) * 4 + source
+    if bool((score == score[0]).all()):
+        return np.argsort(packed, kind="stable")
+    return np.lexsort((-score, packed))
+
+
 def assemble_snapshot(
     products: "ProductColumns",
     category_paths: Iterable[str],
@@ -256,7 +270,7 @@ def assemble_snapshot(
     edge_value = rank[edge_value] if len(edge_value) else np.zeros(0, np.int64)
 
     # Sort by (product, value, source, -score) and keep the first edge of each pair.
-    order = np.lexsort((-edge_score, edge_source, edge_value, edge_product))
+    order = _edge_order(edge_product, edge_value, edge_source, edge_score, len(value_keys))
     edge_product, edge_value = edge_product[order], edge_value[order]
     edge_source, edge_score = edge_source[order], edge_score[order]
     keep = np.ones(order.shape[0], dtype=bool)

@@ -11,6 +11,7 @@ named rows (a contract test compares them).
 from __future__ import annotations
 
 import sqlite3
+from itertools import chain
 
 import numpy as np
 
@@ -51,7 +52,7 @@ def read_snapshot(conn: sqlite3.Connection, where: str, params: list, behaviour_
     pairs = behaviour_arrays(behaviour, {pid: i for i, pid in enumerate(products.ids)} if behaviour else {})
     product, value = _positions(product_pks, product), _positions(value_pks, value)
     found = (product >= 0) & (value >= 0)  # as the join of named rows did: an edge whose product or value is gone is not read
-    used, value = np.unique(value[found], return_inverse=True)  # only the values a selected edge has
+    used, value = _used(value[found], len(value_rows))  # only the values a selected edge has
     return assemble_snapshot(
         products, categories, [(value_rows[i][1], value_rows[i][2]) for i in used.tolist()],
         product[found], value.reshape(-1), source_code[source[found]], score[found], pairs,
@@ -64,19 +65,21 @@ def _edge_numbers(conn: sqlite3.Connection, where: str, params: list, products: 
     ``(product * values + value) * 4 + source``: one Python int a row instead of a tuple of
     four (9 s instead of 14 for 11M edges); one with a score (a model's, a review's) as four."""
 
-    def fetched(sql: str, dtype) -> np.ndarray:
+    def fetched(sql: str, dtype, width: int) -> np.ndarray:
+        # flattened by itertools into np.fromiter: 1.2-3 s less than np.array on the list of row
+        # tuples for 11M rows, which inspects every tuple as a sequence
         cursor, parts = conn.execute(sql, params), []
         while chunk := cursor.fetchmany(EDGE_CHUNK):
-            parts.append(np.array(chunk, dtype=dtype))
-        return np.concatenate(parts) if parts else np.zeros((0, 4 if dtype == np.float64 else 1), dtype)
+            parts.append(np.fromiter(chain.from_iterable(chunk), dtype, len(chunk) * width).reshape(-1, width))
+        return np.concatenate(parts) if parts else np.zeros((0, width), dtype)
 
     select = " FROM edges e WHERE (" + where + ") AND e.score IS "
-    scored = fetched("SELECT e.product_pk, e.value_pk, e.source, e.score" + select + "NOT NULL", np.float64)
+    scored = fetched("SELECT e.product_pk, e.value_pk, e.source, e.score" + select + "NOT NULL", np.float64, 4)
     if products * values * 4 < 2**62:
-        packed = fetched(f"SELECT (e.product_pk * {values} + e.value_pk) * 4 + e.source" + select + "NULL", np.int64).ravel()
+        packed = fetched(f"SELECT (e.product_pk * {values} + e.value_pk) * 4 + e.source" + select + "NULL", np.int64, 1).ravel()
         unscored = (packed // 4 // values, packed // 4 % values, packed % 4)
     else:  # keys too large to pack into an int64
-        rows = fetched("SELECT e.product_pk, e.value_pk, e.source, 1.0" + select + "NULL", np.float64)
+        rows = fetched("SELECT e.product_pk, e.value_pk, e.source, 1.0" + select + "NULL", np.float64, 4)
         unscored = tuple(rows[:, i].astype(np.int64) for i in range(3))
     return (*(np.concatenate([part, scored[:, i].astype(np.int64)]) for i, part in enumerate(unscored)),
             np.concatenate([np.ones(unscored[0].size, np.float32), scored[:, 3].astype(np.float32)]))
@@ -87,3 +90,12 @@ def _positions(pks: np.ndarray, keys: np.ndarray) -> np.ndarray:
     at = np.full(int(max(pks.max(initial=-1), keys.max(initial=-1))) + 1, -1, dtype=np.int64)
     at[pks] = np.arange(pks.size)
     return at[keys]
+
+
+def _used(positions: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(positions, return_inverse=True)`` for positions in ``[0, size)``, by a count
+    and a lookup table instead of a sort (0.1 s instead of 3 s for 11M edges)."""
+    used = np.flatnonzero(np.bincount(positions, minlength=size))
+    renumber = np.full(max(size, 1), -1, dtype=np.int64)
+    renumber[used] = np.arange(used.size)
+    return used, renumber[positions]

@@ -142,13 +142,13 @@ class PretrainData:
         if self.negatives is not None and self.train_product.numel():  # a million facts at a time: no [E, 3] copy of every fact
             step = 1 << 20
             self.lpm_eligible = torch.cat([
-                self.negatives.num_valid(torch.stack([self.train_product[i : i + step], self.train_attribute[i : i + step],
-                                                      self.train_value[i : i + step]], 1)) > 0
+                self.negatives.has_valid(torch.stack([self.train_product[i : i + step], self.train_attribute[i : i + step],
+                                                      self.train_value[i : i + step]], 1))
                 for i in range(0, self.train_product.numel(), step)])
         self.inputs = input_builders(snapshot, tokenizer, config)  # text, image and model.extra_modalities
         self.modalities = {name: MODALITIES.get(name) for name in self.inputs}
         self.subgraphs = SubgraphSampler(
-            snapshot_to_heterodata(train), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64)),
+            snapshot_to_heterodata(train, with_hash=False), config.knowledge.fanout, value_attribute, torch.from_numpy(snapshot.product_category.astype(np.int64)),
             behaviour_edge_kind=EdgeKind.BEHAVIOUR if config.knowledge.behaviour else None,
         )
 

@@ -140,7 +140,15 @@ class AttributeNegativeSampler:
             p, a, v = p[kept], a[kept], v[kept]
             self._check_range(p)
             keys.append(self._encode(p, a, v))
-        self.known_keys = torch.unique(torch.cat(keys))  # [K']
+        keys = torch.cat(keys)
+        # a snapshot's facts usually come sorted already: then unique neighbours suffice (no sort)
+        ordered = keys.numel() < 2 or bool((keys[1:] >= keys[:-1]).all())
+        self.known_keys = torch.unique_consecutive(keys) if ordered else torch.unique(keys)  # [K'] sorted
+        del keys
+        # a product's known candidate values, at most: a (product, attribute) whose attribute has
+        # more candidates than this has a valid negative without any search (:meth:`has_valid`)
+        known_products = torch.div(self.known_keys, max(self.num_attributes, 1) * max(self.num_values, 1), rounding_mode="floor")
+        self.known_per_product = torch.bincount(known_products).to(torch.int32)  # [max product + 1]
 
     def _check_range(self, products: Tensor | None) -> None:
         if products is None or products.numel() == 0:
@@ -167,6 +175,26 @@ class AttributeNegativeSampler:
         pos_is_known = v_ok & _membership(self.known_keys, base + v)
         return count - known_pa - (pos_is_cand & ~pos_is_known).long()
 
+    def has_valid(self, positives: Tensor) -> Tensor:
+        """``[P]`` bool: ``num_valid(positives) > 0``, searched only where it could be false.
+
+        A product has at most :attr:`known_per_product` known candidate values in all, and the
+        positive itself removes at most one more, so an attribute with more candidates than
+        that has a valid negative whatever the product knows: only the other rows (attributes
+        with few values) need :meth:`num_valid`'s searches of every known triple. The same
+        answer, much less work on a large graph (the eligibility of every training fact at
+        start-up).
+        """
+        p, a = positives[:, 0].to(torch.long), positives[:, 1].to(torch.long)
+        count = self.cand_ptr[a + 1] - self.cand_ptr[a]  # [P]
+        table = self.known_per_product
+        known = torch.zeros_like(p) if table.numel() == 0 else torch.where(p < table.numel(), table[p.clamp(max=table.numel() - 1)], 0)
+        out = count > known + 1
+        unsure = (~out).nonzero().view(-1)
+        if unsure.numel():
+            out[unsure] = self.num_valid(positives[unsure]) > 0
+        return out
+
     def sample(
         self, positives: Tensor, num_negatives: int, generator: torch.Generator | None = None
     ) -> NegativeSample:
@@ -185,7 +213,7 @@ class AttributeNegativeSampler:
         if positives.numel() and int(positives[:, 1].max()) >= self.num_attributes:
             raise ValueError("positive attribute id outside the candidate table")
         self._check_range(positives[:, 0])
-        has_valid = self.num_valid(positives) > 0  # [P]
+        has_valid = self.has_valid(positives)  # [P]
 
         # Flatten to one entry per (positive, draw) with a valid negative.
         rows = has_valid.nonzero().view(-1).repeat_interleave(k)  # [N]

@@ -130,3 +130,28 @@ def test_an_sqlite_edge_whose_product_or_value_is_gone_is_not_read(tmp_path: Pat
     with open_store(str(path)) as store:
         after = store.snapshot()
     assert after.content_hash() == before.content_hash() and after.num_edges == 2
+
+
+def test_edge_order_is_the_four_key_lexsort_with_and_without_scores() -> None:
+    from graph_store.snapshot import _edge_order
+
+    rng = np.random.default_rng(3)
+    n, values = 5000, 40
+    product = np.sort(rng.integers(0, 300, n))  # nearly in product order, as a store returns them
+    product[rng.integers(0, n, 50)] = rng.integers(0, 300, 50)
+    value, source = rng.integers(0, values, n), rng.integers(0, 4, n).astype(np.int8)
+    for score in (np.ones(n, np.float32), rng.choice([0.2, 0.7, 1.0], n).astype(np.float32)):
+        expected = np.lexsort((-score, source, value, product))
+        assert np.array_equal(_edge_order(product, value, source, score, values), expected)
+    empty = np.zeros(0, np.int64)
+    assert _edge_order(empty, empty, empty.astype(np.int8), empty.astype(np.float32), 0).size == 0
+
+
+def test_used_values_are_numpy_unique_with_inverse() -> None:
+    from graph_store.sqlite_snapshot import _used
+
+    positions = np.random.default_rng(4).integers(0, 100, 2000) * 3 % 250
+    used, inverse = _used(positions, 250)
+    expected_used, expected_inverse = np.unique(positions, return_inverse=True)
+    assert np.array_equal(used, expected_used) and np.array_equal(inverse, expected_inverse.reshape(-1))
+    assert [a.size for a in _used(np.zeros(0, np.int64), 0)] == [0, 0]

@@ -134,3 +134,35 @@ def test_mapping_candidates_and_key_overflow():
     assert bool(torch.isin(out.value[0], torch.tensor([4, 5])).all())
     with pytest.raises(OverflowError):
         sampler.sample(torch.tensor([[2**62, 1, 3]]), 1)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_has_valid_is_num_valid_above_zero_on_crowded_and_sparse_graphs(seed: int):
+    # few values per attribute (a product may know all of them), unsorted known triples, products
+    # known nowhere or beyond the known ones, positives that are not known and not candidates
+    g = torch.Generator().manual_seed(seed)
+    values = [int(n) for n in torch.randint(1, 5, (4,), generator=g)]
+    candidates, start = [], 0
+    for n in values:
+        candidates.append(torch.arange(start, start + n))
+        start += n
+    known = []
+    for product in range(20):
+        for attribute, pool in enumerate(candidates):
+            chosen = pool[torch.rand(pool.numel(), generator=g) < (0.9 if product % 3 == 0 else 0.3)]
+            known += [[product, attribute, int(v)] for v in chosen]
+    known = torch.tensor(known)[torch.randperm(len(known), generator=g)]
+    sampler = AttributeNegativeSampler(candidates, known)
+    attributes = torch.randint(0, 4, (400,), generator=g)
+    positives = torch.stack([torch.randint(0, 25, (400,), generator=g), attributes, torch.randint(0, start + 2, (400,), generator=g)], 1)
+    assert sampler.has_valid(positives).tolist() == (sampler.num_valid(positives) > 0).tolist()
+    assert not bool(sampler.has_valid(positives).all())  # the crowded products leave some without any
+
+
+def test_sorted_and_shuffled_known_triples_give_the_same_sampler():
+    known = torch.tensor([[p, a, v] for p in range(30) for a in range(2) for v in range(a * 5, a * 5 + 5) if (p + v) % 3])
+    shuffled = known[torch.randperm(known.size(0), generator=torch.Generator().manual_seed(1))]
+    candidates = [torch.arange(0, 5), torch.arange(5, 10)]
+    a, b = AttributeNegativeSampler(candidates, known), AttributeNegativeSampler(candidates, shuffled)
+    assert torch.equal(a.known_keys, b.known_keys) and torch.equal(a.known_per_product, b.known_per_product)
+    assert bool((a.known_keys[1:] > a.known_keys[:-1]).all())
