@@ -22,6 +22,7 @@ it (30 s), failing the build.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import contextmanager
 from functools import lru_cache
@@ -35,6 +36,8 @@ ROWS_PER_STATEMENT = 50
 """Rows per INSERT in :func:`insert_rows`: 50 rows of a statement cost 40% less CPU than 50
 statements of a row (1.1M edges: 1.23 against 2.05 s), since each step and reset is per statement;
 more rows per statement measured no further gain."""
+SORT_THREADS_MAX = 8
+"""SQLite's own ceiling on sorter threads (``SQLITE_MAX_WORKER_THREADS``)."""
 
 
 def insert_rows(conn: sqlite3.Connection, insert: str, rows: Iterable[tuple], width: int, conflict: str = "") -> None:
@@ -83,13 +86,20 @@ def create_value_index(conn: sqlite3.Connection) -> None:
     The connection keeps temporary data in memory (``temp_store = MEMORY``, for small sorts);
     for this sort of every edge SQLite's in-memory temporary files measured 1.6x the CPU of
     disk ones at 11M edges (21 s against 13 s) and 585 MB against 146 MB of memory.
+
+    The sort also runs on every core (``PRAGMA threads``: SQLite's sorter merges runs sorted by
+    helper threads; 0 by default): 10.0-10.2 s instead of 13.5-15.1 s for 11M edges on two
+    cores. The index is the same; only who sorts differs.
     """
     previous = int(conn.execute("PRAGMA temp_store").fetchone()[0])
+    previous_threads = int(conn.execute("PRAGMA threads").fetchone()[0])
     conn.execute("PRAGMA temp_store = FILE")
+    conn.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, SORT_THREADS_MAX)}")
     try:
         conn.execute(VALUE_INDEX_DDL)
     finally:
         conn.execute(f"PRAGMA temp_store = {previous}")
+        conn.execute(f"PRAGMA threads = {previous_threads}")
 
 
 @contextmanager

@@ -17,7 +17,8 @@ import pytest
 from graph_store import AttributeEdge, ProductNode
 from graph_store.sqlite_store import SQLiteStore
 from graph_store.sqlite_bulk import (
-    ROWS_PER_STATEMENT, VALUE_INDEX, VALUE_INDEX_DDL, has_value_index, insert_rows, value_index_deferred,
+    ROWS_PER_STATEMENT, VALUE_INDEX, VALUE_INDEX_DDL, create_value_index, has_value_index, insert_rows,
+    value_index_deferred,
 )
 from graph_store.sqlite_schema import DDL
 from kg_builder import build_graph, open_catalog
@@ -176,3 +177,20 @@ def test_insert_rows_is_executemany_of_one_row(count: int) -> None:
             conn.executemany(f"INSERT INTO u(k, v) VALUES (?, ?) {upsert}", rows)
         results.append([conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in "tu"])
     assert results[0] == results[1]
+
+
+def test_the_index_sorted_on_several_threads_is_the_same_and_the_connection_keeps_its_settings() -> None:
+    """create_value_index raises the sorter's threads and uses disk temporaries for the sort only."""
+    conn = sqlite3.connect(":memory:", isolation_level=None)
+    conn.executescript(DDL)
+    conn.execute(f"DROP INDEX {VALUE_INDEX}")
+    conn.executemany("INSERT INTO edges(product_pk, value_pk, source) VALUES (?, ?, 0)",
+                     [(p, (p * 7919) % 503) for p in range(20_000)])
+    conn.execute("PRAGMA threads = 0")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    create_value_index(conn)
+    assert conn.execute("PRAGMA threads").fetchone()[0] == 0
+    assert conn.execute("PRAGMA temp_store").fetchone()[0] == 2  # MEMORY
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    by_index = conn.execute(f"SELECT value_pk, product_pk FROM edges INDEXED BY {VALUE_INDEX} WHERE value_pk < 3").fetchall()
+    assert by_index == sorted(conn.execute("SELECT value_pk, product_pk FROM edges NOT INDEXED WHERE value_pk < 3").fetchall())
