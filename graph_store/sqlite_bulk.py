@@ -40,28 +40,34 @@ SORT_THREADS_MAX = 8
 """SQLite's own ceiling on sorter threads (``SQLITE_MAX_WORKER_THREADS``)."""
 
 
-def insert_rows(conn: sqlite3.Connection, insert: str, rows: Iterable[tuple], width: int, conflict: str = "") -> None:
-    """``insert VALUES (...) conflict`` for every row of ``width`` columns, in order, many rows a statement.
+def insert_rows(
+    conn: sqlite3.Connection, insert: str, rows: Iterable[tuple], width: int, conflict: str = "", row: str | None = None
+) -> None:
+    """``insert VALUES row conflict`` for every row of ``width`` values, in order, many rows a statement.
 
-    A statement of many rows does what the same rows do one after another (a later row that
-    conflicts with an earlier one meets it as it would in its own statement), so this is
-    ``executemany`` of the one-row statement, cheaper. The rows left over after the full
-    statements go one a statement, so only two statements are ever prepared (and cached).
+    ``row`` is the VALUES tuple, ``width`` ``?`` by default; one with constants, such as
+    ``(?, ?, 0, '', ?, NULL)``, binds only what differs between rows (binding each value is
+    work done while holding the GIL: 3 values a catalog edge instead of 6 measured 0.9-1.0 s
+    instead of 1.6-1.9 s for 1.1M edges). A statement of many rows does what the same rows do
+    one after another (a later row that conflicts with an earlier one meets it as it would in
+    its own statement), so this is ``executemany`` of the one-row statement, cheaper. The rows
+    left over after the full statements go one a statement, so only two statements are ever
+    prepared (and cached).
     """
+    row = row or "(" + ", ".join("?" * width) + ")"
     flat = list(chain.from_iterable(rows))
     step = width * ROWS_PER_STATEMENT
     whole = len(flat) - len(flat) % step
     if whole:
-        many = _statement(insert, width, ROWS_PER_STATEMENT, conflict)
+        many = _statement(insert, row, ROWS_PER_STATEMENT, conflict)
         conn.executemany(many, [flat[i : i + step] for i in range(0, whole, step)])
     if whole < len(flat):
-        one = _statement(insert, width, 1, conflict)
+        one = _statement(insert, row, 1, conflict)
         conn.executemany(one, [flat[i : i + width] for i in range(whole, len(flat), width)])
 
 
 @lru_cache(maxsize=32)
-def _statement(insert: str, width: int, count: int, conflict: str) -> str:
-    row = "(" + ", ".join("?" * width) + ")"
+def _statement(insert: str, row: str, count: int, conflict: str) -> str:
     return f"{insert} VALUES {', '.join([row] * count)} {conflict}".rstrip()
 
 

@@ -238,12 +238,19 @@ class SQLiteStore(GraphStore):
         """
         pairs = list(map(_PAIR, edges))
         values = self._value_pks(set(pairs))
+        products, value_pks = map(product_pks.__getitem__, map(_PRODUCT_ID, edges)), map(values.__getitem__, pairs)
+        insert = "INSERT OR IGNORE INTO edges(product_pk, value_pk, source, run_id, raw, score)"
+        sources = set(map(_SOURCE, edges))
+        if len(sources) == 1 and set(map(_RUN_ID, edges)) <= {None, ""} and set(map(_SCORE, edges)) == {None}:
+            # a build's edges: one source, no run, no score; only what differs is bound
+            code = int(SOURCE_CODE[sources.pop()])
+            insert_rows(self._conn, insert, zip(products, value_pks, map(_RAW, edges)), 3, row=f"(?, ?, {code}, '', ?, NULL)")
+            return
         rows = zip(
-            map(product_pks.__getitem__, map(_PRODUCT_ID, edges)), map(values.__getitem__, pairs),
-            map(SOURCE_CODE.__getitem__, map(_SOURCE, edges)), [run or "" for run in map(_RUN_ID, edges)],
-            map(_RAW, edges), map(_SCORE, edges),
+            products, value_pks, map(SOURCE_CODE.__getitem__, map(_SOURCE, edges)),
+            [run or "" for run in map(_RUN_ID, edges)], map(_RAW, edges), map(_SCORE, edges),
         )
-        insert_rows(self._conn, "INSERT OR IGNORE INTO edges(product_pk, value_pk, source, run_id, raw, score)", rows, 6)
+        insert_rows(self._conn, insert, rows, 6)
 
     def _insert_edges(self, product_pks: dict[str, int], edges: Sequence[AttributeEdge]) -> int:
         values = self._value_pks({(e.attribute, e.value) for e in edges})
