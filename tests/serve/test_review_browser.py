@@ -108,6 +108,24 @@ def _wait_until_said(browser, word: str) -> None:
         lambda b: word in b.find_element(By.ID, "said").text, f"the page never said {word!r}")
 
 
+def _click_and_wait_for_page(browser, element, url_part: str) -> None:
+    """Click ``element`` (a link or a form's submit) and wait until the next page has loaded.
+
+    A click that navigates returns before the new page exists; reading elements at once can meet
+    the old page's elements as the browser replaces them (a stale element, seen in CI). So the
+    wait is for the old page's ``<html>`` to go stale and the new URL to carry ``url_part``."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as EC
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old_page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    wait = WebDriverWait(browser, 30)
+    wait.until(EC.staleness_of(old_page), "the click never left the page")
+    wait.until(lambda b: url_part in b.current_url and b.execute_script("return document.readyState") == "complete",
+               f"the next page ({url_part!r}) never finished loading")
+
+
 def test_an_analyst_filters_opens_accepts_and_rejects(store: GraphStore, server: str, browser) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
@@ -117,12 +135,12 @@ def test_an_analyst_filters_opens_accepts_and_rejects(store: GraphStore, server:
     left = int(browser.find_element(By.ID, "open-total").text)
 
     Select(browser.find_element(By.ID, "filter-attribute")).select_by_value("material")
-    browser.find_element(By.ID, "apply-filters").click()
+    _click_and_wait_for_page(browser, browser.find_element(By.ID, "apply-filters"), "attribute=material")
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.queue-row")
     with_material = {p.product_id for p in store.iter_triples(["model"]) if p.attribute == "material"}
     assert rows and {row.get_attribute("data-product") for row in rows} <= with_material
 
-    rows[0].find_element(By.CSS_SELECTOR, "a.product-link").click()
+    _click_and_wait_for_page(browser, rows[0].find_element(By.CSS_SELECTOR, "a.product-link"), "/product/")
     assert browser.find_element(By.ID, "photo").get_attribute("naturalWidth") not in (None, "0"), "the photo loaded"
     card = browser.find_element(By.CSS_SELECTOR, ".card.current")
     pid = browser.current_url.split("/product/")[1].split("?")[0]
