@@ -22,12 +22,13 @@ it (30 s), failing the build.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from contextlib import contextmanager
 from functools import lru_cache
 from itertools import chain
 from typing import Iterable, Iterator, Sequence
+
+from .cpus import usable_cpus
 
 VALUE_INDEX = "edges_by_value"
 VALUE_INDEX_DDL = f"CREATE INDEX IF NOT EXISTS {VALUE_INDEX} ON edges (value_pk)"
@@ -100,7 +101,7 @@ def create_value_index(conn: sqlite3.Connection) -> None:
     previous = int(conn.execute("PRAGMA temp_store").fetchone()[0])
     previous_threads = int(conn.execute("PRAGMA threads").fetchone()[0])
     conn.execute("PRAGMA temp_store = FILE")
-    conn.execute(f"PRAGMA threads = {min(os.cpu_count() or 1, SORT_THREADS_MAX)}")
+    conn.execute(f"PRAGMA threads = {min(usable_cpus(), SORT_THREADS_MAX)}")
     try:
         conn.execute(VALUE_INDEX_DDL)
     finally:

@@ -21,6 +21,8 @@ from collections import deque
 from itertools import islice
 from typing import Any, Callable, Iterable, Iterator
 
+from graph_store.cpus import usable_cpus
+
 from .prepare import ReadStopped, Row, from_worker, prepare_all
 from .readers import CatalogSource
 from .records import RowProblem
@@ -50,7 +52,7 @@ def default_workers(catalog_bytes: int) -> int:
     """
     if catalog_bytes < PARALLEL_MIN_BYTES or not can_fork():
         return 1
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    return max(1, min(usable_cpus(), MAX_WORKERS))
 
 
 class _Done:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from graph_store.cpus import usable_cpus
+
 from ..errors import ConfigError
 
 
@@ -96,7 +98,7 @@ def default_cpu_threads(processes: int = 1) -> int:
     one (each waits for the other to be scheduled); half the cores leaves room for the
     batch builder and other jobs.
     """
-    return max(1, (os.cpu_count() or 2) // (2 * processes))
+    return max(1, usable_cpus() // (2 * processes))
 
 
 def teardown() -> None:

@@ -139,6 +139,14 @@ def test_default_workers_stay_in_process_for_small_catalogs() -> None:
     assert parallel.default_workers(1 << 30) >= 1
 
 
+@pytest.mark.skipif(not parallel.can_fork(), reason="workers need fork")
+def test_default_workers_count_the_cores_this_process_may_use() -> None:
+    """Not os.cpu_count(): in a CPU-limited container that is the host's cores."""
+    from graph_store.cpus import usable_cpus
+
+    assert parallel.default_workers(1 << 30) == min(usable_cpus(), parallel.MAX_WORKERS)
+
+
 def test_workers_must_be_positive(tmp_path: Path) -> None:
     catalog = write_jsonl(tmp_path / "catalog.jsonl", HOSTILE_ROWS)
     with open_store(str(tmp_path / "store.db"), create=True) as store, pytest.raises(ValueError, match="workers"):
