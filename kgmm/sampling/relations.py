@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 from torch_geometric.typing import EdgeType
 
-from .csr import CSC, build_csc, checked_edge_index, colptr_from_counts
+from .csr import CSC, build_csc, checked_edge_index, colptr_from_counts, compact
 from .select import sample_in_edges, segment_arange
 
 _RADIX_LIMIT = 1 << 16  # numpy radix-sorts keys of <= 16 bits
@@ -53,7 +53,8 @@ class RelationGroup:
             edge types (the order that output and first-seen numbering follow).
         csc: CSC over *segments*: ``csc.colptr`` ``[S + 1]``, ``csc.row``
             ``[E]`` source nodes, ``csc.edge_id`` ``[E]`` edge id within the
-            edge's own edge type (stable: original order inside a segment).
+            edge's own edge type (stable: original order inside a segment);
+            both int32 when they fit (:func:`~kgmm.sampling.csr.compact`).
         dst_ptr: ``[num_dst + 1]`` int64; the segments of destination ``v``
             are ``dst_ptr[v]:dst_ptr[v + 1]``, in relation order.  ``None``
             when ``R == 1``: segment ``v`` is then destination ``v`` itself
@@ -147,8 +148,8 @@ def build_relation_group(
     seg_key, seg_size = torch.unique_consecutive(key_sorted, return_counts=True)  # [S], [S]
     del key_sorted
     seg_dst = torch.div(seg_key, num_rel, rounding_mode="floor")  # [S]
-    row = torch.cat([ei[0] for ei in checked]).index_select(0, perm)  # [E] source of each edge, in segment order
-    edge_id = segment_arange(sizes).index_select(0, perm)  # [E] edge id within its edge type
+    row = compact(torch.cat([ei[0] for ei in checked]).index_select(0, perm), num_src)  # [E] source of each edge, in segment order
+    edge_id = compact(segment_arange(sizes).index_select(0, perm), int(sizes.max()))  # [E] edge id within its edge type
     del perm
     csc = CSC(colptr=colptr_from_counts(seg_size), row=row, edge_id=edge_id, num_src=num_src)
     dst_ptr = colptr_from_counts(torch.bincount(seg_dst, minlength=num_dst))  # [num_dst + 1]
@@ -207,12 +208,8 @@ def sample_group(
     csc = group.csc
     if group.dst_ptr is None:  # one relation: segments are the frontier nodes
         pick, pos = sample_in_edges(csc.colptr, frontier, fanout.k, replace, generator)  # [M]
-        return GroupSample(
-            type_index=torch.full_like(pick, int(group.type_index[0])),
-            front_pos=pick,
-            src=csc.row.index_select(0, pos),
-            edge_id=csc.edge_id.index_select(0, pos),
-        )
+        src, edge_id = csc.gather(pos)
+        return GroupSample(type_index=torch.full_like(pick, int(group.type_index[0])), front_pos=pick, src=src, edge_id=edge_id)
     assert group.seg_rel is not None
     start = group.dst_ptr.index_select(0, frontier)  # [F]
     num_seg = group.dst_ptr.index_select(0, frontier + 1) - start  # [F]
@@ -226,9 +223,6 @@ def sample_group(
     segs, seg_front, rel = (t.index_select(0, order) for t in (segs, seg_front, rel))
     k = fanout.k if isinstance(fanout.k, int) else fanout.k.index_select(0, rel)  # int | [G]
     pick, pos = sample_in_edges(csc.colptr, segs, k, replace, generator)  # [M], [M]
-    return GroupSample(
-        type_index=group.type_index.index_select(0, rel.index_select(0, pick)),
-        front_pos=seg_front.index_select(0, pick),
-        src=csc.row.index_select(0, pos),
-        edge_id=csc.edge_id.index_select(0, pos),
-    )
+    src, edge_id = csc.gather(pos)
+    return GroupSample(type_index=group.type_index.index_select(0, rel.index_select(0, pick)),
+                       front_pos=seg_front.index_select(0, pick), src=src, edge_id=edge_id)
