@@ -33,6 +33,25 @@ PAIR_CHUNK = 1 << 20
 but the size of the temporaries."""
 
 
+def product_attribute_pairs(snapshot: Snapshot, num_attributes: int) -> np.ndarray:
+    """The sorted distinct keys ``product * num_attributes + attribute`` of the snapshot's facts.
+
+    A store's snapshot orders its facts by product and then value, and values are numbered in
+    attribute order, so the keys come sorted: their distinct ones are read off in one pass with
+    one ``[E]`` array, where ``np.unique`` sorted a copy beside three temporaries (589 MiB at the
+    end of a 1M-product pretraining, its peak of memory). Keys out of order (a snapshot renumbered
+    elsewhere) still go through ``np.unique``: the same answer either way.
+    """
+    keys = np.multiply(snapshot.edge_product, num_attributes, dtype=np.int64)
+    np.add(keys, snapshot.edge_attribute, out=keys, casting="unsafe")
+    if keys.size == 0 or not bool(np.all(keys[1:] >= keys[:-1])):
+        return np.unique(keys)
+    first = np.empty(keys.size, dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    return keys[first]
+
+
 class Applicability:
     """Backed-off attribute coverage per category, from a snapshot's facts.
 
@@ -53,7 +72,7 @@ class Applicability:
         num_attributes = self.num_attributes = max(len(snapshot.attributes), 1)
         # which attributes each product has: the sorted unique keys product * A + attribute (no
         # Python set per product: at a million products those were gigabytes and a minute)
-        self.pairs = np.unique(snapshot.edge_product.astype(np.int64) * num_attributes + snapshot.edge_attribute)
+        self.pairs = product_attribute_pairs(snapshot, num_attributes)
         values = np.bincount(snapshot.value_attribute, minlength=len(snapshot.attributes))
         products = np.bincount(self.pairs % num_attributes, minlength=len(snapshot.attributes))
         self.predictable = (values >= 2) & (values <= max_distinct * np.maximum(products, 1))  # [A] bool

@@ -99,10 +99,15 @@ def checked_edge_index(edge_index: Tensor, num_src: int, num_dst: int) -> Tensor
 INT32_LIMIT = torch.iinfo(torch.int32).max
 
 
+def compact_dtype(bound: int) -> torch.dtype:
+    """int32 for ids all ``< bound`` when ``bound`` fits one, else int64."""
+    return torch.int32 if bound <= INT32_LIMIT else torch.long
+
+
 def compact(ids: Tensor, bound: int) -> Tensor:
-    """``ids`` (all ``< bound``) as int32 when ``bound`` fits one, else unchanged: half the bytes
-    for the per-edge arrays that a sampler keeps for its whole life."""
-    return ids.to(torch.int32) if bound <= INT32_LIMIT else ids
+    """``ids`` (all ``< bound``) in :func:`compact_dtype`: half the bytes for the per-edge arrays
+    that a sampler keeps for its whole life."""
+    return ids.to(compact_dtype(bound))
 
 
 def colptr_from_counts(counts: Tensor) -> Tensor:

@@ -55,3 +55,22 @@ def test_coverage_counted_a_chunk_at_a_time_is_the_whole_count(monkeypatch) -> N
     assert chunked.min_coverage == whole.min_coverage and chunked.measured == whole.measured
     for product in range(snapshot.num_products):
         assert chunked.coverage(product) == whole.coverage(product)
+
+
+def test_pairs_read_off_the_snapshot_order_equal_a_sort() -> None:
+    """The distinct (product, attribute) keys are read off the snapshot's own order without a sort;
+    they equal np.unique's, and so do those of the same facts out of order (which take the sort)."""
+    import dataclasses
+
+    from kgmm.ranking.applicability import product_attribute_pairs
+    from tests.kgmm.k3m_testing import example_snapshot
+
+    snapshot = example_snapshot()
+    A = len(snapshot.attributes)
+    expected = np.unique(snapshot.edge_product.astype(np.int64) * A + snapshot.edge_attribute)
+    assert snapshot.num_edges > expected.size > 100  # products have several facts of an attribute, some
+    assert np.array_equal(product_attribute_pairs(snapshot, A), expected)
+    shuffled = np.random.default_rng(0).permutation(snapshot.num_edges)
+    reordered = dataclasses.replace(snapshot, edge_product=snapshot.edge_product[shuffled],
+                                    edge_attribute=snapshot.edge_attribute[shuffled])
+    assert np.array_equal(product_attribute_pairs(reordered, A), expected)

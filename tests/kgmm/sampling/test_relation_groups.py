@@ -193,6 +193,23 @@ def test_per_edge_arrays_are_held_as_int32_and_read_as_int64():
     assert compact(ids, 2**31) is ids  # ids past int32 stay int64
 
 
+@pytest.mark.parametrize("chunk", [1, 3, 1 << 20])
+def test_group_arrays_filled_in_chunks_equal_the_whole_array_gather(monkeypatch, chunk):
+    """The group's sources and per-type edge ids are gathered a chunk at a time (less memory at
+    start-up); any chunk size gives the whole-array ``cat(src)[perm]`` and ``segment_arange(sizes)[perm]``."""
+    from kgmm.sampling import relations
+    from kgmm.sampling.select import segment_arange
+
+    monkeypatch.setattr(relations, "_GATHER_CHUNK", chunk)
+    generator = torch.Generator().manual_seed(chunk)
+    sizes = torch.tensor([5, 0, 9, 1, 7])
+    src = torch.randint(0, 40, (int(sizes.sum()),), generator=generator)
+    perm = torch.randperm(src.numel(), generator=generator)
+    row, edge_id = relations._sources_and_ids(src, perm, sizes, num_src=40)
+    assert row.dtype == edge_id.dtype == torch.int32
+    assert torch.equal(row.long(), src[perm]) and torch.equal(edge_id.long(), segment_arange(sizes)[perm])
+
+
 # Fan-outs ################################################################
 
 
