@@ -164,7 +164,7 @@ def _sources_and_ids(src: Tensor, perm: Tensor, sizes: Tensor, num_src: int) -> 
     their compact dtype (:func:`~kgmm.sampling.csr.compact`).
 
     Filled a million edges at a time, so no further ``[E]`` int64 array exists beside ``src`` and
-    ``perm``: at 1M products (11M edges a direction) the whole-array form held four more (340 MB)
+    ``perm``: at 1M products (11M edges a direction) the whole-array form held four more (336 MiB in memray's count)
     at the start-up's peak of memory.
     """
     ends = torch.cumsum(sizes, 0)  # [R] one past the last position of each edge type

@@ -183,7 +183,7 @@ def test_per_edge_arrays_are_held_as_int32_and_read_as_int64():
         assert group.csc.row.dtype == group.csc.edge_id.dtype == torch.int32
     for et in data.edge_types:
         ei = data[et].edge_index
-        dst_sorted, perm = torch.sort(ei[1], stable=True)
+        perm = torch.sort(ei[1], stable=True).indices
         pos = torch.arange(ei.size(1))
         src, edge_id = sampler.csc(et).gather(pos)
         assert src.dtype == edge_id.dtype == torch.int64
